@@ -1,0 +1,55 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <pgrestify/client_options.hpp>
+#include <pgrestify/detail/client_state.hpp>
+#include <pgrestify/query.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <utility>
+
+namespace pgrestify {
+
+/// A PostgREST client. Cheap to copy (copies share one connection pool and configuration) and
+/// safe to use from several threads at once; each bulk call drives its own requests from the
+/// calling thread.
+///
+/// @code
+/// auto client = pgrestify::createClient({.url = "http://localhost:3000"});
+/// auto users = client.from<User>("users").eq("active", true).find();
+/// @endcode
+class Client {
+ public:
+  /// @throws std::invalid_argument for a missing/invalid URL or header values with CR/LF.
+  explicit Client(ClientOptions options) : state_(std::make_shared<detail::ClientState>(std::move(options))) {}
+
+  /// A query builder on @p table (a table or view of the exposed schema).
+  template <class T = nlohmann::json>
+  QueryBuilder<T> from(std::string table) const {
+    return QueryBuilder<T>(state_, std::move(table));
+  }
+
+  /// Calls a PostgreSQL function exposed by PostgREST (`POST /rpc/<function>`) and returns its
+  /// JSON result (null when it returns nothing). Throws pgrestify::Error on failure.
+  nlohmann::json rpc(const std::string& function, const nlohmann::json& args = nlohmann::json::object()) const {
+    return state_->sendJson(state_->makeRpcRequest(function, args.dump()));
+  }
+
+  /// Sends a raw request (URL relative to the client's base URL gets the client's headers).
+  HttpResponse send(HttpRequest request) const { return state_->send(std::move(request)); }
+
+  const ClientOptions& options() const noexcept { return state_->options(); }
+  /// The shared state, for extensions (repositories, tools).
+  const std::shared_ptr<const detail::ClientState>& state() const noexcept { return state_; }
+
+ private:
+  std::shared_ptr<const detail::ClientState> state_;
+};
+
+/// Creates a client: `createClient({.url = "http://localhost:3000", .bearerToken = jwt})`.
+inline Client createClient(ClientOptions options) { return Client(std::move(options)); }
+
+}  // namespace pgrestify

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+// The one bulk engine (src/bulk_engine.cpp): plans batches from a row stream, runs them
+// concurrently on one transport session driven from the calling thread, retries what is safe to
+// retry, splits and isolates failures, and aggregates the outcome. Every bulk operation
+// (insert, upsert, update, delete), the repository and the CLI go through runBulk().
+#pragma once
+
+#include <pgrestify/options.hpp>
+#include <pgrestify/result.hpp>
+#include <pgrestify/transport.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace pgrestify::detail {
+
+/// One input row as the engine carries it.
+struct WorkRow {
+  std::size_t index = 0;    ///< position in the caller's input
+  std::string data;         ///< what the operation sends for the row (JSON object text, or a key element)
+  std::string key;          ///< conflict/match key; two rows with one key never run concurrently
+  std::uint32_t group = 0;  ///< rows of different groups never share a request
+  std::uint32_t aux = 0;    ///< operation-specific (payload id, key-set id)
+  std::size_t size = 0;     ///< bytes the row adds to the request (body or URL)
+  std::string invalid;      ///< non-empty: the row cannot be sent; reported as BulkErrorKind::InvalidRow
+};
+
+/// A request's worth of rows. `family` is the input batch it came from (splits keep it).
+struct Work {
+  std::uint64_t family = 0;
+  std::vector<WorkRow> rows;
+  std::size_t bytes = 0;
+  int attempts = 0;
+  bool barrier = false;       ///< wait until every earlier batch is finished (repeated keys)
+  bool afterUnknown = false;  ///< an earlier attempt may have been committed
+  std::chrono::steady_clock::time_point notBefore{};
+};
+
+/// What a successful (2xx) answer meant for a Work.
+struct Outcome {
+  std::size_t successful = 0;
+  std::size_t skipped = 0;
+  std::vector<std::size_t> notFound;  ///< positions in Work::rows that matched nothing
+  std::vector<nlohmann::json> data;   ///< returned rows (when returning)
+};
+
+/// The operation-specific half of a bulk call.
+class BulkOperation {
+ public:
+  virtual ~BulkOperation() = default;
+  /// Produces the next input row; false at the end of the input.
+  virtual bool nextRow(WorkRow& row) = 0;
+  /// Input rows in total, when known (for progress and for counting rows never processed).
+  virtual std::optional<std::size_t> totalRows() const { return std::nullopt; }
+  /// Byte limit of one request's rows (WorkRow::size summed).
+  virtual std::size_t maxBytes() const = 0;
+  virtual HttpRequest request(const Work& work) const = 0;
+  /// Interprets a 2xx answer. Must not throw.
+  virtual void accept(const Work& work, const HttpResponse& response, Outcome& out) const = 0;
+  /// Sending the same request twice leaves the same table (safe to retry an unknown outcome).
+  virtual bool idempotent() const = 0;
+  /// Whether splitting a failed request can separate good rows from bad ones.
+  virtual bool isolatable(const Work& work) const = 0;
+  /// The row as a JSON object, to match an error's `details` (`Key (email)=(x)`) to a row.
+  virtual nlohmann::json rowObject(const WorkRow& row) const;
+};
+
+/// Engine settings common to every bulk operation.
+struct EngineSettings {
+  std::size_t batchSize = kDefaultBatchSize;
+  std::size_t concurrency = kDefaultConcurrency;
+  bool isolateFailures = true;
+  bool stopOnError = false;
+  RetryPolicy retry;
+  ProgressCallback onProgress;
+  BatchCallback onBatchComplete;
+  std::stop_token stopToken;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+};
+
+/// Copies the common fields of any bulk options struct.
+template <class Options>
+EngineSettings engineSettings(const Options& o) {
+  EngineSettings s;
+  s.batchSize = o.batchSize;
+  s.concurrency = o.concurrency;
+  s.isolateFailures = o.isolateFailures;
+  s.stopOnError = o.stopOnError;
+  s.retry = o.retry;
+  s.onProgress = o.onProgress;
+  s.onBatchComplete = o.onBatchComplete;
+  s.stopToken = o.stopToken;
+  s.deadline = o.deadline;
+  return s;
+}
+
+/// Throws std::invalid_argument for settings no request should be sent with.
+void validate(const EngineSettings& settings);
+
+/// Runs a bulk operation to the end (or to cancellation) and returns the aggregate.
+/// Rows are returned as JSON (`data`), in input order of their batches.
+BulkResult<nlohmann::json> runBulk(Transport& transport, BulkOperation& op, const EngineSettings& settings);
+
+// ---- retry policy pieces (src/retry.cpp), exposed for unit tests ----
+
+/// What to do with a failed request.
+enum class Decision {
+  Retry,         ///< not executed (or rolled back): send again after a backoff
+  RetryUnknown,  ///< may have been executed; send again (only chosen for idempotent writes)
+  Split,         ///< too large or too slow: send the halves
+  Isolate,       ///< a data error in some row: find the row(s)
+  Fail,          ///< final
+  FailUnknown,   ///< final, and the server may have committed the rows
+};
+
+/// Classifies a failed answer (not 2xx) or transport failure.
+Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idempotent, const RetryPolicy& policy);
+
+/// The error fields for a failed response (parses the body, or describes the transport failure).
+ErrorInfo errorInfo(const HttpResponse& response);
+
+/// `Retry-After` as a delay (delta-seconds form only).
+std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value);
+
+/// Backoff before retry number @p retry (1 = first retry): uniform in [0, min(maxBackoff,
+/// initialBackoff * multiplier^(retry-1))] using @p random01 in [0,1), and at least the
+/// server's Retry-After (capped by maxRetryAfter).
+std::chrono::milliseconds backoffDelay(const RetryPolicy& policy, int retry,
+                                       std::optional<std::chrono::milliseconds> retryAfter, double random01);
+
+/// Finds the row an error is about from `details` such as `Key (a, b)=(1, x) already exists.` or
+/// `Key (user_id)=(7) is not present in table "users".`; returns the position in @p rows of the
+/// LAST row whose values match (the earlier duplicate is the one that was written first).
+std::optional<std::size_t> locateRow(const ErrorInfo& info, const std::vector<nlohmann::json>& rows);
+
+}  // namespace pgrestify::detail

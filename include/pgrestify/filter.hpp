@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <pgrestify/detail/encode.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <concepts>
+#include <initializer_list>
+#include <ranges>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pgrestify {
+
+/// A PostgREST filter condition on one column: an operator and its value, encoded the way
+/// PostgREST 12 parses it. Build one with eq(), neq(), gt(), gte(), lt(), lte(), like(), ilike(),
+/// is(), in(), and negate it with notOf().
+class Condition {
+ public:
+  /// `eq` on @p value (what a bare value in a Where means).
+  template <class V>
+    requires(!std::same_as<std::remove_cvref_t<V>, Condition> && std::constructible_from<nlohmann::json, V>)
+  Condition(V&& value)  // NOLINT(google-explicit-constructor)
+      : op_("eq"), text_(detail::scalarText(nlohmann::json(std::forward<V>(value)))) {}
+
+  /// A raw condition: `op` is a PostgREST operator ("eq", "in", "cs"...), `text` its already-formatted value.
+  static Condition raw(std::string op, std::string text) {
+    Condition c;
+    c.op_ = std::move(op);
+    c.text_ = std::move(text);
+    return c;
+  }
+
+  /// The query value: `[not.]op.text`.
+  std::string value() const { return (negated_ ? "not." : "") + op_ + "." + text_; }
+  const std::string& op() const noexcept { return op_; }
+  bool negated() const noexcept { return negated_; }
+  Condition negate() const {
+    Condition c = *this;
+    c.negated_ = !c.negated_;
+    return c;
+  }
+
+ private:
+  Condition() = default;
+  std::string op_;
+  std::string text_;
+  bool negated_ = false;
+};
+
+namespace detail {
+template <class V>
+Condition compare(const char* op, V&& value) {
+  return Condition::raw(op, scalarText(nlohmann::json(std::forward<V>(value))));
+}
+}  // namespace detail
+
+template <class V> Condition eq(V&& v) { return detail::compare("eq", std::forward<V>(v)); }
+template <class V> Condition neq(V&& v) { return detail::compare("neq", std::forward<V>(v)); }
+template <class V> Condition gt(V&& v) { return detail::compare("gt", std::forward<V>(v)); }
+template <class V> Condition gte(V&& v) { return detail::compare("gte", std::forward<V>(v)); }
+template <class V> Condition lt(V&& v) { return detail::compare("lt", std::forward<V>(v)); }
+template <class V> Condition lte(V&& v) { return detail::compare("lte", std::forward<V>(v)); }
+/// LIKE; `*` or `%` are wildcards.
+inline Condition like(std::string pattern) { return Condition::raw("like", std::move(pattern)); }
+inline Condition ilike(std::string pattern) { return Condition::raw("ilike", std::move(pattern)); }
+/// IS null / true / false / unknown.
+inline Condition is(std::nullptr_t) { return Condition::raw("is", "null"); }
+inline Condition is(bool value) { return Condition::raw("is", value ? "true" : "false"); }
+/// IN (...): every value quoted and escaped as PostgREST 12 expects.
+template <std::ranges::input_range R>
+Condition in(const R& values) {
+  std::vector<nlohmann::json> list;
+  for (const auto& v : values) list.emplace_back(v);
+  return Condition::raw("in", detail::inList(list));
+}
+template <class V>
+Condition in(std::initializer_list<V> values) {
+  return in(std::vector<V>(values));
+}
+/// NOT of a condition: `notOf(eq(1))` is `not.eq.1`. (`not` is a C++ keyword.)
+inline Condition notOf(const Condition& c) { return c.negate(); }
+
+/// Criteria for repository calls: `{{"active", false}, {"id", pgrestify::in(ids)}}`; all must hold.
+using Where = std::vector<std::pair<std::string, Condition>>;
+
+}  // namespace pgrestify

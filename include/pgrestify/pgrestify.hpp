@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: MIT
+// The whole public API of pgrestify.
+#pragma once
+
+#include <pgrestify/client.hpp>
+#include <pgrestify/client_options.hpp>
+#include <pgrestify/error.hpp>
+#include <pgrestify/filter.hpp>
+#include <pgrestify/options.hpp>
+#include <pgrestify/query.hpp>
+#include <pgrestify/result.hpp>
+#include <pgrestify/row.hpp>
+#include <pgrestify/transport.hpp>
+#include <pgrestify/version.hpp>

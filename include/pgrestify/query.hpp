@@ -1,0 +1,357 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <pgrestify/detail/bulk_engine.hpp>
+#include <pgrestify/detail/bulk_ops.hpp>
+#include <pgrestify/detail/client_state.hpp>
+#include <pgrestify/detail/encode.hpp>
+#include <pgrestify/error.hpp>
+#include <pgrestify/filter.hpp>
+#include <pgrestify/options.hpp>
+#include <pgrestify/result.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <concepts>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace pgrestify {
+
+namespace detail {
+
+/// A RowSource over any input range whose elements convert to JSON. Single-pass ranges
+/// (generators) are read lazily, one batch at a time.
+template <std::ranges::input_range R>
+RowSource rangeSource(R& rows) {
+  return [it = std::ranges::begin(rows), end = std::ranges::end(rows)](nlohmann::json& j) mutable {
+    if (it == end) return false;
+    j = *it;
+    ++it;
+    return true;
+  };
+}
+
+template <std::ranges::input_range R>
+std::optional<std::size_t> rangeSize(R& rows) {
+  if constexpr (std::ranges::sized_range<R>) {
+    return static_cast<std::size_t>(std::ranges::size(rows));
+  } else {
+    return std::nullopt;
+  }
+}
+
+/// Converts the engine's JSON result to BulkResult<T>. Returned rows that do not convert to T
+/// are kept out of `data` and named in the message of an exception-free note (see `conversionErrors`).
+template <class T>
+BulkResult<T> typedResult(BulkResult<nlohmann::json>&& r) {
+  if constexpr (std::same_as<T, nlohmann::json>) {
+    return std::move(r);
+  } else {
+    BulkResult<T> out;
+    out.data.reserve(r.data.size());
+    for (auto& j : r.data) out.data.push_back(j.template get<T>());
+    out.count = r.count;
+    out.successful = r.successful;
+    out.skipped = r.skipped;
+    out.failed = r.failed;
+    out.notProcessed = r.notProcessed;
+    out.errors = std::move(r.errors);
+    out.cancelled = r.cancelled;
+    out.batches = r.batches;
+    out.requests = r.requests;
+    out.retries = r.retries;
+    out.elapsed = r.elapsed;
+    return out;
+  }
+}
+
+template <class T>
+std::vector<T> rowsOf(nlohmann::json&& body) {
+  std::vector<T> out;
+  if (!body.is_array()) return out;
+  out.reserve(body.size());
+  for (auto& j : body) out.push_back(j.template get<T>());
+  return out;
+}
+
+}  // namespace detail
+
+/// A fluent query on one table or view: filters, select, order, limit, then a read, a simple write
+/// or a bulk operation. Rows are `T` (any type with nlohmann to_json/from_json, see PGRESTIFY_ROW)
+/// or nlohmann::json. Cheap to copy; safe to use from several threads as long as each thread has
+/// its own builder (they may share one Client).
+///
+/// @code
+/// auto inactive = client.from<User>("users").select("id,email").eq("active", false)
+///                       .lt("last_login", "2023-01-01").find();
+/// auto result = client.from<User>("users").bulkInsert(users, {.batchSize = 100, .returning = true});
+/// @endcode
+template <class T = nlohmann::json>
+class QueryBuilder {
+ public:
+  QueryBuilder(std::shared_ptr<const detail::ClientState> state, std::string table)
+      : state_(std::move(state)), table_(std::move(table)) {
+    detail::checkIdentifier(table_, "table name");
+  }
+
+  // ---- shaping the query ----
+  /// Columns to return (PostgREST `select`, e.g. "id,email" or "*,posts(*)").
+  QueryBuilder& select(std::string columns) {
+    select_ = std::move(columns);
+    return *this;
+  }
+  /// Adds `column=<condition>`; all filters must hold.
+  QueryBuilder& filter(const std::string& column, const Condition& condition) {
+    detail::checkIdentifier(column, "column name");
+    filters_.emplace_back(column, condition.value());
+    return *this;
+  }
+  QueryBuilder& where(const Where& criteria) {
+    for (const auto& [column, condition] : criteria) filter(column, condition);
+    return *this;
+  }
+  template <class V> QueryBuilder& eq(const std::string& c, V&& v) { return filter(c, pgrestify::eq(std::forward<V>(v))); }
+  template <class V> QueryBuilder& neq(const std::string& c, V&& v) { return filter(c, pgrestify::neq(std::forward<V>(v))); }
+  template <class V> QueryBuilder& gt(const std::string& c, V&& v) { return filter(c, pgrestify::gt(std::forward<V>(v))); }
+  template <class V> QueryBuilder& gte(const std::string& c, V&& v) { return filter(c, pgrestify::gte(std::forward<V>(v))); }
+  template <class V> QueryBuilder& lt(const std::string& c, V&& v) { return filter(c, pgrestify::lt(std::forward<V>(v))); }
+  template <class V> QueryBuilder& lte(const std::string& c, V&& v) { return filter(c, pgrestify::lte(std::forward<V>(v))); }
+  QueryBuilder& like(const std::string& c, std::string pattern) { return filter(c, pgrestify::like(std::move(pattern))); }
+  QueryBuilder& ilike(const std::string& c, std::string pattern) { return filter(c, pgrestify::ilike(std::move(pattern))); }
+  QueryBuilder& is(const std::string& c, std::nullptr_t) { return filter(c, pgrestify::is(nullptr)); }
+  QueryBuilder& is(const std::string& c, bool value) { return filter(c, pgrestify::is(value)); }
+  template <std::ranges::input_range R>
+  QueryBuilder& in(const std::string& c, const R& values) { return filter(c, pgrestify::in(values)); }
+  template <class V>
+  QueryBuilder& in(const std::string& c, std::initializer_list<V> values) { return filter(c, pgrestify::in(values)); }
+  /// NOT of a condition: `.not_("role", pgrestify::eq("admin"))` sends `role=not.eq.admin`.
+  QueryBuilder& not_(const std::string& c, const Condition& condition) { return filter(c, condition.negate()); }
+  /// ORDER BY; several calls add further sort keys.
+  QueryBuilder& order(const std::string& column, bool ascending = true) {
+    if (!order_.empty()) order_ += ",";
+    order_ += detail::quoteIdentifier(column) + (ascending ? ".asc" : ".desc");
+    return *this;
+  }
+  QueryBuilder& limit(std::size_t n) {
+    limit_ = n;
+    return *this;
+  }
+  QueryBuilder& offset(std::size_t n) {
+    offset_ = n;
+    return *this;
+  }
+  /// An extra header for this query's requests (CR/LF rejected).
+  QueryBuilder& header(std::string name, std::string value) {
+    detail::checkHeader(name, value);
+    headers_.emplace_back(std::move(name), std::move(value));
+    return *this;
+  }
+  /// Allows update()/remove() without a filter (they refuse otherwise).
+  QueryBuilder& allRows() {
+    allRows_ = true;
+    return *this;
+  }
+
+  // ---- reads (throw pgrestify::Error) ----
+  std::vector<T> find() const {
+    return detail::rowsOf<T>(state_->sendJson(state_->makeRequest("GET", table_, readParams(), "", {}, headers_)));
+  }
+  std::optional<T> findOne() const {
+    QueryBuilder copy = *this;
+    copy.limit_ = 1;
+    auto rows = copy.find();
+    if (rows.empty()) return std::nullopt;
+    return std::move(rows.front());
+  }
+  /// Rows matching the filters (`Prefer: count=exact`).
+  std::size_t count() const {
+    auto params = filterParams();
+    auto response = state_->send(state_->makeRequest("HEAD", table_, params, "count=exact", {}, headers_));
+    detail::throwIfFailed(response);
+    auto range = response.header("Content-Range");
+    long long n = range ? detail::contentRangeTotal(*range) : -1;
+    if (n < 0) throw Error(ErrorInfo{response.status, "", "the server did not report a count", "", "", {}, false});
+    return static_cast<std::size_t>(n);
+  }
+
+  // ---- simple writes (one request, throw pgrestify::Error) ----
+  /// Inserts one row and returns it as stored (server-filled columns included).
+  template <class Row>
+    requires(!std::ranges::range<Row> || std::same_as<Row, nlohmann::json>)
+  T insert(const Row& row) const {
+    auto rows = insertRows(std::vector<nlohmann::json>{nlohmann::json(row)});
+    if (rows.empty()) throw Error(ErrorInfo{201, "", "the server returned no row", "", "", {}, false});
+    return std::move(rows.front());
+  }
+  /// Inserts rows in ONE request (all or nothing) and returns them; use bulkInsert for large inputs.
+  template <std::ranges::input_range R>
+    requires(!std::same_as<std::remove_cvref_t<R>, nlohmann::json>)
+  std::vector<T> insert(const R& rows) const {
+    std::vector<nlohmann::json> list;
+    for (const auto& r : rows) list.emplace_back(r);
+    return insertRows(std::move(list));
+  }
+  /// PATCH the filtered rows with @p values; returns the updated rows. Throws std::invalid_argument
+  /// when there is no filter and allRows() was not called.
+  template <class V>
+  std::vector<T> update(const V& values) const {
+    guard("update");
+    nlohmann::json body = values;
+    if (!body.is_object() || body.empty()) throw std::invalid_argument("pgrestify: update() needs a non-empty object");
+    std::string text;
+    if (auto e = detail::serializeRow(body, text); !e.empty()) throw std::invalid_argument("pgrestify: " + e);
+    auto params = filterParams();
+    addSelect(params);
+    return detail::rowsOf<T>(state_->sendJson(
+        state_->makeRequest("PATCH", table_, params, "return=representation", std::move(text), headers_)));
+  }
+  /// DELETE the filtered rows; returns them. Same guard as update().
+  std::vector<T> remove() const {
+    guard("remove");
+    auto params = filterParams();
+    addSelect(params);
+    return detail::rowsOf<T>(
+        state_->sendJson(state_->makeRequest("DELETE", table_, params, "return=representation", {}, headers_)));
+  }
+
+  // ---- bulk operations (never throw for row or batch failures) ----
+  /// Inserts any number of rows in batches. See docs/bulk-operations.md.
+  template <std::ranges::input_range R>
+  BulkResult<T> bulkInsert(R&& rows, const BulkInsertOptions& options = {}) const {
+    detail::InsertSpec spec;
+    spec.table = table_;
+    spec.onConflict = options.onConflict;
+    spec.conflictColumns = options.conflictColumns.names();
+    spec.missing = options.missing;
+    spec.returning = options.returning;
+    spec.select = options.select.empty() ? select_ : options.select;
+    spec.maxBatchBytes = options.maxBatchBytes;
+    return runInsert(rows, std::move(spec), detail::engineSettings(options));
+  }
+  /// Inserts rows, or updates the existing row with the same conflict columns (last row wins).
+  template <std::ranges::input_range R>
+  BulkResult<T> bulkUpsert(R&& rows, const BulkUpsertOptions& options = {}) const {
+    detail::InsertSpec spec;
+    spec.table = table_;
+    spec.onConflict = options.ignoreDuplicates ? OnConflict::Ignore : OnConflict::Update;
+    spec.conflictColumns = options.conflictColumns.names();
+    spec.missing = options.missing;
+    spec.returning = options.returning;
+    spec.select = options.select.empty() ? select_ : options.select;
+    spec.maxBatchBytes = options.maxBatchBytes;
+    return runInsert(rows, std::move(spec), detail::engineSettings(options));
+  }
+  /// Updates rows by key: each input row holds the match column(s) and its new values.
+  template <std::ranges::input_range R>
+  BulkResult<T> bulkUpdate(R&& rows, const BulkUpdateOptions& options = {}) const {
+    auto settings = detail::engineSettings(options);
+    detail::validate(settings);
+    detail::UpdateSpec spec;
+    spec.table = table_;
+    spec.matchColumns = options.matchColumn.names();
+    spec.strategy = options.strategy;
+    spec.returning = options.returning;
+    spec.select = options.select.empty() ? select_ : options.select;
+    spec.maxUrlBytes = options.maxUrlBytes;
+    spec.maxBatchBytes = options.maxBatchBytes;
+    auto op = detail::makeUpdateOperation(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows));
+    return detail::typedResult<T>(detail::runBulk(state_->transport(), *op, settings));
+  }
+  /// Deletes rows by key. Keys are values (numbers, strings, json) or objects holding the match columns.
+  template <std::ranges::input_range R>
+  BulkResult<T> bulkDelete(R&& keys, const BulkDeleteOptions& options = {}) const {
+    auto settings = detail::engineSettings(options);
+    detail::validate(settings);
+    detail::DeleteSpec spec;
+    spec.table = table_;
+    spec.matchColumns = options.matchColumn.names();
+    spec.returning = options.returning;
+    spec.select = options.select.empty() ? select_ : options.select;
+    spec.maxUrlBytes = options.maxUrlBytes;
+    auto op = detail::makeDeleteOperation(*state_, std::move(spec), detail::rangeSource(keys), detail::rangeSize(keys));
+    return detail::typedResult<T>(detail::runBulk(state_->transport(), *op, settings));
+  }
+
+  const std::string& table() const noexcept { return table_; }
+  bool hasFilters() const noexcept { return !filters_.empty(); }
+
+ private:
+  template <class R>
+  BulkResult<T> runInsert(R& rows, detail::InsertSpec spec, const detail::EngineSettings& settings) const {
+    detail::validate(settings);
+    if (spec.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
+    if (spec.onConflict != OnConflict::Error && spec.conflictColumns.empty()) {
+      spec.conflictColumns = state_->primaryKey(table_);
+      if (spec.conflictColumns.empty()) {
+        throw std::invalid_argument("pgrestify: table '" + table_ +
+                                    "' has no primary key PostgREST reports; set conflictColumns");
+      }
+    }
+    auto op = detail::makeInsertOperation(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows));
+    return detail::typedResult<T>(detail::runBulk(state_->transport(), *op, settings));
+  }
+
+  std::vector<T> insertRows(std::vector<nlohmann::json> rows) const {
+    std::string body = "[";
+    std::vector<std::string> columns;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      std::string text;
+      if (auto e = detail::serializeRow(rows[i], text); !e.empty()) {
+        throw std::invalid_argument("pgrestify: row " + std::to_string(i) + ": " + e);
+      }
+      for (auto it = rows[i].begin(); it != rows[i].end(); ++it) {
+        if (std::find(columns.begin(), columns.end(), it.key()) == columns.end()) columns.push_back(it.key());
+      }
+      if (i) body += ",";
+      body += text;
+    }
+    body += "]";
+    if (rows.empty()) return {};
+    detail::Params params;
+    params.emplace_back("columns", detail::joinIdentifiers(columns));
+    addSelect(params);
+    return detail::rowsOf<T>(state_->sendJson(state_->makeRequest(
+        "POST", table_, params, "return=representation,missing=default", std::move(body), headers_)));
+  }
+
+  void guard(const char* what) const {
+    if (filters_.empty() && !allRows_) {
+      throw std::invalid_argument(std::string("pgrestify: refusing to ") + what + " every row of '" + table_ +
+                                  "' without a filter; call allRows() to mean it");
+    }
+  }
+
+  detail::Params filterParams() const { return filters_; }
+
+  void addSelect(detail::Params& params) const {
+    if (!select_.empty()) params.emplace_back("select", select_);
+  }
+
+  detail::Params readParams() const {
+    detail::Params params = filterParams();
+    addSelect(params);
+    if (!order_.empty()) params.emplace_back("order", order_);
+    if (limit_) params.emplace_back("limit", std::to_string(*limit_));
+    if (offset_) params.emplace_back("offset", std::to_string(*offset_));
+    return params;
+  }
+
+  std::shared_ptr<const detail::ClientState> state_;
+  std::string table_;
+  std::string select_;
+  detail::Params filters_;
+  std::string order_;
+  std::optional<std::size_t> limit_;
+  std::optional<std::size_t> offset_;
+  Headers headers_;
+  bool allRows_ = false;
+};
+
+}  // namespace pgrestify

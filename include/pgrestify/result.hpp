@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+#pragma once
+
+#include <pgrestify/error.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace pgrestify {
+
+/// Why rows failed.
+enum class BulkErrorKind {
+  Server,      ///< the server answered with an error (see status/code/message)
+  Transport,   ///< no answer: connection refused, reset or timed out
+  NotFound,    ///< update/delete: no row matches the key
+  InvalidRow,  ///< the row could not be sent (not a JSON object, NaN, invalid UTF-8, no match column)
+};
+
+/// One failure: a row, or a batch when it could not be narrowed down (isolation off, stopOnError,
+/// transport failures).
+struct BulkError {
+  BulkErrorKind kind = BulkErrorKind::Server;
+  std::vector<std::size_t> indexes;  ///< input row indexes (0-based) this error covers
+  std::size_t batchIndex = 0;        ///< the input batch the rows belonged to
+  int status = 0;                    ///< HTTP status, 0 when there was no answer
+  std::string code;                  ///< PostgREST / SQLSTATE code ("23505")
+  std::string message;
+  std::string details;
+  std::string hint;
+  int attempts = 0;                  ///< requests made for these rows
+  bool outcomeUnknown = false;       ///< the server may have committed the rows (timeout after sending)
+  TransportErrorKind transport = TransportErrorKind::None;
+};
+
+/// The outcome of a bulk operation. Invariant: `count == successful + skipped + failed`, and every
+/// input row is counted exactly once in `count` or in `notProcessed`.
+template <class T>
+struct BulkResult {
+  std::vector<T> data;            ///< rows returned by the server when `returning`, in input order of their batches
+  std::size_t count = 0;          ///< rows processed
+  std::size_t successful = 0;     ///< rows written (inserted / updated / deleted)
+  std::size_t skipped = 0;        ///< rows left alone as duplicates (OnConflict::Ignore)
+  std::size_t failed = 0;         ///< rows that failed; each is in exactly one of `errors`
+  std::size_t notProcessed = 0;   ///< rows never attempted (cancelled, deadline, stopOnError)
+  std::vector<BulkError> errors;  ///< sorted by first row index
+  bool cancelled = false;         ///< stopped by stopToken or deadline
+  std::size_t batches = 0;        ///< input batches planned
+  std::size_t requests = 0;       ///< HTTP requests sent (retries and splits included)
+  std::size_t retries = 0;
+  std::chrono::milliseconds elapsed{0};
+
+  /// True when every input row was written or skipped.
+  bool ok() const noexcept { return failed == 0 && notProcessed == 0; }
+};
+
+}  // namespace pgrestify

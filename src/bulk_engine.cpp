@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: MIT
+// The bulk engine: batching, concurrency, retries, isolation and aggregation for every bulk call.
+#include <pgrestify/detail/bulk_engine.hpp>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace pgrestify::detail {
+
+nlohmann::json BulkOperation::rowObject(const WorkRow& row) const {
+  auto j = nlohmann::json::parse(row.data, nullptr, /*allow_exceptions=*/false);
+  return j.is_discarded() ? nlohmann::json() : j;
+}
+
+void validate(const EngineSettings& s) {
+  if (s.batchSize == 0) throw std::invalid_argument("pgrestify: batchSize must be greater than 0");
+  if (s.concurrency == 0) throw std::invalid_argument("pgrestify: concurrency must be greater than 0");
+  if (s.retry.maxAttempts < 1) throw std::invalid_argument("pgrestify: retry.maxAttempts must be at least 1");
+  if (s.retry.multiplier < 1.0) throw std::invalid_argument("pgrestify: retry.multiplier must be at least 1");
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Family {
+  std::size_t rows = 0;
+  std::size_t pieces = 1;  // works of this family not finished yet
+  std::size_t firstIndex = 0;
+  BatchReport report;
+  std::vector<std::string> keys;  // keys this family holds in the key table
+};
+
+class Engine {
+ public:
+  Engine(Transport& transport, BulkOperation& op, const EngineSettings& settings)
+      : session_(transport.openSession()), op_(op), s_(settings), start_(Clock::now()), rng_(std::random_device{}()) {}
+
+  BulkResult<nlohmann::json> run() {
+    total_ = op_.totalRows();
+    for (;;) {
+      checkStop();
+      promoteDelayed();
+      dispatch();
+      if (inflight_.empty() && ready_.empty() && delayed_.empty() && (sourceDone_ || stopping_)) break;
+      if (stopping_ && inflight_.empty()) break;
+      waitAndHandle();
+    }
+    finish();
+    return std::move(result_);
+  }
+
+ private:
+  // ---- planning ----
+  std::optional<Work> nextBatch() {
+    Work w;
+    std::unordered_set<std::string> keysInBatch;
+    for (;;) {
+      WorkRow r;
+      if (carry_) {
+        r = std::move(*carry_);
+        carry_.reset();
+      } else {
+        if (sourceDone_ || !op_.nextRow(r)) {
+          sourceDone_ = true;
+          break;
+        }
+        ++pulled_;
+      }
+      if (!r.invalid.empty()) {
+        recordInvalid(r);
+        continue;
+      }
+      if (!w.rows.empty()) {
+        const bool cut = r.group != w.rows.front().group || w.rows.size() >= s_.batchSize ||
+                         w.bytes + r.size > op_.maxBytes() || (!r.key.empty() && keysInBatch.count(r.key));
+        if (cut) {
+          carry_ = std::move(r);
+          break;
+        }
+      }
+      if (!r.key.empty()) {
+        if (keyOwner_.count(r.key)) w.barrier = true;
+        keysInBatch.insert(r.key);
+      }
+      w.bytes += r.size;
+      w.rows.push_back(std::move(r));
+    }
+    if (w.rows.empty()) return std::nullopt;
+    w.family = nextFamily_++;
+    Family f;
+    f.rows = w.rows.size();
+    f.firstIndex = w.rows.front().index;
+    f.report.batchIndex = w.family;
+    f.report.rows = f.rows;
+    for (const auto& r : w.rows) {
+      if (r.key.empty()) continue;
+      keyOwner_[r.key] = w.family;
+      f.keys.push_back(r.key);
+    }
+    families_.emplace(w.family, std::move(f));
+    ++result_.batches;
+    return w;
+  }
+
+  bool blocked(const Work& w) const {
+    return w.barrier && !families_.empty() && families_.begin()->first < w.family;
+  }
+
+  // ---- running ----
+  void checkStop() {
+    if (stopping_) return;
+    if (s_.stopToken.stop_requested() || (s_.deadline && Clock::now() >= *s_.deadline)) {
+      stopping_ = true;
+      result_.cancelled = true;
+    }
+  }
+
+  void promoteDelayed() {
+    auto now = Clock::now();
+    for (auto it = delayed_.begin(); it != delayed_.end();) {
+      if (it->notBefore <= now) {
+        ready_.push_back(std::move(*it));
+        it = delayed_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void dispatch() {
+    while (!stopping_ && inflight_.size() < s_.concurrency) {
+      if (!ready_.empty()) {
+        if (blocked(ready_.front())) return;
+        Work w = std::move(ready_.front());
+        ready_.pop_front();
+        send(std::move(w));
+        continue;
+      }
+      // New input only while the retry queue is small: memory stays at about concurrency + 1 batches.
+      if (sourceDone_ && !carry_) return;
+      if (inflight_.size() + delayed_.size() >= s_.concurrency) return;
+      auto w = nextBatch();
+      if (!w) return;
+      if (blocked(*w)) {
+        ready_.push_front(std::move(*w));
+        return;
+      }
+      send(std::move(*w));
+    }
+  }
+
+  void send(Work w) {
+    HttpRequest req = op_.request(w);
+    bytesSent_ += req.body.size() + req.url.size();
+    ++w.attempts;
+    ++result_.requests;
+    ++families_.at(w.family).report.requests;
+    const auto tag = nextTag_++;
+    session_->start(tag, std::move(req));
+    inflight_.emplace(tag, std::move(w));
+  }
+
+  void waitAndHandle() {
+    auto wait = std::chrono::milliseconds(50);
+    if (!delayed_.empty()) {
+      auto next = std::min_element(delayed_.begin(), delayed_.end(),
+                                   [](const Work& a, const Work& b) { return a.notBefore < b.notBefore; })
+                      ->notBefore;
+      auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
+      wait = std::clamp(until, std::chrono::milliseconds(0), wait);
+    }
+    if (inflight_.empty()) {
+      if (wait.count() > 0) std::this_thread::sleep_for(wait);
+      return;
+    }
+    for (auto& [tag, response] : session_->poll(wait)) {
+      auto it = inflight_.find(tag);
+      if (it == inflight_.end()) continue;
+      Work w = std::move(it->second);
+      inflight_.erase(it);
+      handle(std::move(w), response);
+      progress();
+    }
+  }
+
+  void handle(Work w, const HttpResponse& response) {
+    if (response.ok()) {
+      Outcome out;
+      op_.accept(w, response, out);
+      std::size_t notFound = 0;
+      for (std::size_t pos : out.notFound) {
+        if (pos >= w.rows.size()) continue;
+        BulkError e;
+        e.kind = BulkErrorKind::NotFound;
+        e.indexes = {w.rows[pos].index};
+        e.batchIndex = w.family;
+        e.status = response.status;
+        e.message = "no row matches the key";
+        e.attempts = w.attempts;
+        result_.errors.push_back(std::move(e));
+        ++notFound;
+      }
+      const std::size_t first = w.rows.front().index;
+      for (auto& row : out.data) data_.emplace_back(first, std::move(row));
+      pieceDone(w.family, out.successful, out.skipped, notFound);
+      return;
+    }
+    ErrorInfo info = errorInfo(response);
+    Decision d = classify(response, info, op_.idempotent(), s_.retry);
+    if ((d == Decision::Isolate) && (!s_.isolateFailures || s_.stopOnError || w.rows.size() < 2 || !op_.isolatable(w))) {
+      d = Decision::Fail;
+    }
+    if (d == Decision::Split && w.rows.size() < 2) d = Decision::Fail;
+    switch (d) {
+      case Decision::Retry:
+      case Decision::RetryUnknown:
+        if (d == Decision::RetryUnknown) w.afterUnknown = true;
+        if (w.attempts >= s_.retry.maxAttempts || stopping_) {
+          fail(w, info, d == Decision::RetryUnknown || w.afterUnknown);
+        } else {
+          std::optional<std::chrono::milliseconds> retryAfter;
+          if (auto h = response.header("Retry-After")) retryAfter = parseRetryAfter(*h);
+          auto delay = backoffDelay(s_.retry, w.attempts, retryAfter, uniform_(rng_));
+          w.notBefore = Clock::now() + delay;
+          ++result_.retries;
+          delayed_.push_back(std::move(w));
+        }
+        return;
+      case Decision::Split:
+        split(std::move(w));
+        return;
+      case Decision::Isolate:
+        isolate(std::move(w), info);
+        return;
+      case Decision::Fail:
+        fail(w, info, w.afterUnknown);
+        return;
+      case Decision::FailUnknown:
+        fail(w, info, true);
+        return;
+    }
+  }
+
+  void split(Work w) {
+    const std::size_t half = w.rows.size() / 2;
+    Work second;
+    second.family = w.family;
+    second.afterUnknown = w.afterUnknown;
+    second.rows.assign(std::make_move_iterator(w.rows.begin() + static_cast<std::ptrdiff_t>(half)),
+                       std::make_move_iterator(w.rows.end()));
+    w.rows.resize(half);
+    for (Work* p : {&w, &second}) {
+      p->attempts = 0;
+      p->barrier = false;
+      p->bytes = 0;
+      for (const auto& r : p->rows) p->bytes += r.size;
+    }
+    ++families_.at(w.family).pieces;
+    ready_.push_front(std::move(second));
+    ready_.push_front(std::move(w));
+  }
+
+  void isolate(Work w, const ErrorInfo& info) {
+    std::vector<nlohmann::json> objects;
+    objects.reserve(w.rows.size());
+    for (const auto& r : w.rows) objects.push_back(op_.rowObject(r));
+    if (auto pos = locateRow(info, objects)) {
+      // The error names this row: report it alone and send the others again.
+      Work bad;
+      bad.family = w.family;
+      bad.attempts = w.attempts;
+      bad.rows.push_back(std::move(w.rows[*pos]));
+      w.rows.erase(w.rows.begin() + static_cast<std::ptrdiff_t>(*pos));
+      w.attempts = 0;
+      w.barrier = false;
+      w.bytes = 0;
+      for (const auto& r : w.rows) w.bytes += r.size;
+      ++families_.at(w.family).pieces;  // the remaining rows are a piece of their own
+      ready_.push_front(std::move(w));
+      fail(bad, info, false);
+      return;
+    }
+    split(std::move(w));
+  }
+
+  void fail(const Work& w, const ErrorInfo& info, bool unknown) {
+    BulkError e;
+    e.kind = info.isHttp() ? BulkErrorKind::Server : BulkErrorKind::Transport;
+    for (const auto& r : w.rows) e.indexes.push_back(r.index);
+    e.batchIndex = w.family;
+    e.status = info.status;
+    e.code = info.code;
+    e.message = info.message;
+    e.details = info.details;
+    e.hint = info.hint;
+    e.attempts = w.attempts;
+    e.outcomeUnknown = unknown;
+    e.transport = info.transport;
+    result_.errors.push_back(std::move(e));
+    pieceDone(w.family, 0, 0, w.rows.size());
+    if (s_.stopOnError) stopping_ = true;
+  }
+
+  void recordInvalid(const WorkRow& r) {
+    BulkError e;
+    e.kind = BulkErrorKind::InvalidRow;
+    e.indexes = {r.index};
+    e.batchIndex = nextFamily_;
+    e.message = r.invalid;
+    result_.errors.push_back(std::move(e));
+    ++result_.failed;
+    ++result_.count;
+  }
+
+  void pieceDone(std::uint64_t family, std::size_t ok, std::size_t skipped, std::size_t failed) {
+    result_.successful += ok;
+    result_.skipped += skipped;
+    result_.failed += failed;
+    result_.count += ok + skipped + failed;
+    auto it = families_.find(family);
+    if (it == families_.end()) return;
+    Family& f = it->second;
+    f.report.successful += ok;
+    f.report.skipped += skipped;
+    f.report.failed += failed;
+    if (--f.pieces > 0) return;
+    for (const auto& k : f.keys) {
+      auto owner = keyOwner_.find(k);
+      if (owner != keyOwner_.end() && owner->second == family) keyOwner_.erase(owner);
+    }
+    BatchReport report = f.report;
+    families_.erase(it);
+    ++batchesDone_;
+    if (s_.onBatchComplete) s_.onBatchComplete(report);
+  }
+
+  void progress() {
+    if (!s_.onProgress) return;
+    BulkProgress p;
+    p.processed = result_.count;
+    p.successful = result_.successful;
+    p.skipped = result_.skipped;
+    p.failed = result_.failed;
+    p.total = total_;
+    p.batchesDone = batchesDone_;
+    p.batchesInFlight = inflight_.size();
+    p.requests = result_.requests;
+    p.retries = result_.retries;
+    p.bytesSent = bytesSent_;
+    p.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_);
+    const double seconds = static_cast<double>(p.elapsed.count()) / 1000.0;
+    p.rowsPerSecond = seconds > 0 ? static_cast<double>(p.processed) / seconds : 0.0;
+    if (total_ && p.rowsPerSecond > 0 && *total_ >= p.processed) {
+      p.eta = std::chrono::milliseconds(
+          static_cast<long long>(static_cast<double>(*total_ - p.processed) / p.rowsPerSecond * 1000.0));
+    }
+    s_.onProgress(p);
+  }
+
+  void finish() {
+    // Whatever is still queued was never sent (or must not be sent again): account for every row.
+    auto drop = [this](const Work& w) {
+      if (w.afterUnknown) {
+        ErrorInfo info;
+        info.message = "cancelled while a retry was pending; the earlier attempt's outcome is unknown";
+        fail(w, info, true);
+      } else {
+        result_.notProcessed += w.rows.size();
+      }
+    };
+    for (const auto& w : ready_) drop(w);
+    for (const auto& w : delayed_) drop(w);
+    ready_.clear();
+    delayed_.clear();
+    if (carry_) ++result_.notProcessed;
+    carry_.reset();
+    if (total_ && *total_ > pulled_) result_.notProcessed += *total_ - pulled_;
+    std::stable_sort(data_.begin(), data_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    result_.data.reserve(data_.size());
+    for (auto& [first, row] : data_) result_.data.push_back(std::move(row));
+    std::stable_sort(result_.errors.begin(), result_.errors.end(), [](const BulkError& a, const BulkError& b) {
+      auto ka = a.indexes.empty() ? 0 : a.indexes.front();
+      auto kb = b.indexes.empty() ? 0 : b.indexes.front();
+      return ka < kb;
+    });
+    result_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_);
+  }
+
+  std::unique_ptr<TransportSession> session_;
+  BulkOperation& op_;
+  const EngineSettings& s_;
+  Clock::time_point start_;
+  std::mt19937_64 rng_;
+  std::uniform_real_distribution<double> uniform_{0.0, 1.0};
+
+  BulkResult<nlohmann::json> result_;
+  std::vector<std::pair<std::size_t, nlohmann::json>> data_;
+  std::optional<std::size_t> total_;
+  std::size_t pulled_ = 0;
+  std::size_t bytesSent_ = 0;
+  std::size_t batchesDone_ = 0;
+  bool sourceDone_ = false;
+  bool stopping_ = false;
+  std::optional<WorkRow> carry_;
+  std::uint64_t nextFamily_ = 0;
+  std::uint64_t nextTag_ = 1;
+  std::map<std::uint64_t, Family> families_;               // unfinished input batches, ordered
+  std::unordered_map<std::string, std::uint64_t> keyOwner_;  // key -> unfinished batch holding it
+  std::deque<Work> ready_;
+  std::vector<Work> delayed_;
+  std::map<std::uint64_t, Work> inflight_;
+};
+
+}  // namespace
+
+BulkResult<nlohmann::json> runBulk(Transport& transport, BulkOperation& op, const EngineSettings& settings) {
+  validate(settings);
+  Engine engine(transport, op, settings);
+  return engine.run();
+}
+
+}  // namespace pgrestify::detail

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+#include <pgrestify/error.hpp>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <cctype>
+
+namespace pgrestify {
+
+const char* toString(TransportErrorKind kind) noexcept {
+  switch (kind) {
+    case TransportErrorKind::None: return "none";
+    case TransportErrorKind::Connect: return "connect";
+    case TransportErrorKind::Timeout: return "timeout";
+    case TransportErrorKind::Reset: return "reset";
+    case TransportErrorKind::Send: return "send";
+    case TransportErrorKind::Other: return "other";
+  }
+  return "other";
+}
+
+namespace {
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return s;
+}
+
+std::string stringField(const nlohmann::json& j, const char* name) {
+  auto it = j.find(name);
+  if (it == j.end() || it->is_null()) return {};
+  if (it->is_string()) return it->get<std::string>();
+  return it->dump();
+}
+
+std::string describe(const ErrorInfo& info) {
+  if (!info.isHttp()) {
+    return fmt::format("pgrestify: transport error ({}): {}", toString(info.transport), info.message);
+  }
+  std::string what = fmt::format("pgrestify: HTTP {}", info.status);
+  if (!info.code.empty()) what += fmt::format(" [{}]", info.code);
+  if (!info.message.empty()) what += fmt::format(": {}", info.message);
+  if (!info.details.empty()) what += fmt::format(" (details: {})", info.details);
+  if (!info.hint.empty()) what += fmt::format(" (hint: {})", info.hint);
+  return what;
+}
+
+}  // namespace
+
+ErrorInfo parseErrorBody(int status, std::string_view body) {
+  ErrorInfo info;
+  info.status = status;
+  auto text = trim(body);
+  if (!text.empty() && text.front() == '{') {
+    auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object()) {
+      info.code = stringField(j, "code");
+      info.message = stringField(j, "message");
+      info.details = stringField(j, "details");
+      info.hint = stringField(j, "hint");
+      if (info.message.empty() && info.code.empty()) {
+        // PostgREST 12 answers `{}` for POST/PATCH to an unknown table (404).
+        info.message = status == 404 ? "Not Found (the table or view does not exist, or is not exposed)"
+                                     : fmt::format("HTTP {} with an empty error object", status);
+      }
+      return info;
+    }
+  }
+  if (!text.empty()) {
+    // Plain text (Warp's "Bad Request" for an over-long URL) or HTML from a proxy: keep a bounded copy.
+    constexpr std::size_t kMax = 512;
+    info.message = std::string(text.substr(0, kMax));
+    if (text.size() > kMax) info.message += "...";
+  } else {
+    info.message = fmt::format("HTTP {} with an empty body", status);
+  }
+  return info;
+}
+
+Error::Error(ErrorInfo info) : std::runtime_error(describe(info)), info_(std::move(info)) {}
+Error::Error(ErrorInfo info, const std::string& what) : std::runtime_error(what), info_(std::move(info)) {}
+
+void throwError(const ErrorInfo& info) {
+  if (!info.isHttp()) throw TransportError(info);
+  throw Error(info);
+}
+
+}  // namespace pgrestify

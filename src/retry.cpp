@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+// Failure classification, backoff and error-to-row location for the bulk engine.
+#include <pgrestify/detail/bulk_engine.hpp>
+#include <pgrestify/detail/encode.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+
+namespace pgrestify::detail {
+
+ErrorInfo errorInfo(const HttpResponse& response) {
+  if (response.transportFailed()) {
+    ErrorInfo info;
+    info.transport = response.error;
+    info.message = response.errorMessage;
+    info.bodySent = response.bodySent;
+    return info;
+  }
+  return parseErrorBody(response.status, response.body);
+}
+
+namespace {
+
+bool startsWith(const std::string& s, std::string_view prefix) { return s.rfind(prefix, 0) == 0; }
+
+// Errors caused by the data of some row(s): splitting the request separates good rows from bad.
+bool isDataError(const ErrorInfo& info) {
+  const auto& c = info.code;
+  if (startsWith(c, "22") || startsWith(c, "23") || startsWith(c, "21")) return true;
+  // PGRST102: invalid body / keys; PGRST204: a row carries a key that is not a column.
+  return c == "PGRST102" || c == "PGRST204";
+}
+
+}  // namespace
+
+Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idempotent, const RetryPolicy& policy) {
+  const bool unknownRetryAllowed = idempotent && policy.retryUnknownOutcome;
+  if (response.transportFailed()) {
+    if (response.error == TransportErrorKind::Connect || !response.bodySent) return Decision::Retry;
+    return unknownRetryAllowed ? Decision::RetryUnknown : Decision::FailUnknown;
+  }
+  const int status = response.status;
+  const auto& code = info.code;
+  if (status == 503 || status == 429) return Decision::Retry;  // PGRST000-002, 08*, 53*: not executed
+  if (status == 504 && code == "PGRST003") return Decision::Retry;  // no pool connection: not executed
+  if (status == 500 && (code == "40001" || code == "40P01")) return Decision::Retry;  // rolled back
+  if (status == 413 || code == "57014") return Decision::Split;  // too large / statement timeout: rolled back
+  if (status == 502 || status == 504 || (status >= 520 && status <= 524)) {
+    // A proxy lost the upstream answer: PostgREST may or may not have committed.
+    return unknownRetryAllowed ? Decision::RetryUnknown : Decision::FailUnknown;
+  }
+  if (isDataError(info)) return Decision::Isolate;
+  return Decision::Fail;
+}
+
+std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value) {
+  while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\r')) value.remove_suffix(1);
+  if (value.empty()) return std::nullopt;
+  long long seconds = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+  if (ec != std::errc() || ptr != value.data() + value.size() || seconds < 0) return std::nullopt;
+  seconds = std::min<long long>(seconds, 24 * 3600);
+  return std::chrono::milliseconds(seconds * 1000);
+}
+
+std::chrono::milliseconds backoffDelay(const RetryPolicy& policy, int retry,
+                                       std::optional<std::chrono::milliseconds> retryAfter, double random01) {
+  double cap = static_cast<double>(policy.initialBackoff.count()) *
+               std::pow(std::max(1.0, policy.multiplier), std::max(0, retry - 1));
+  cap = std::min(cap, static_cast<double>(policy.maxBackoff.count()));
+  random01 = std::clamp(random01, 0.0, 1.0);
+  auto delay = std::chrono::milliseconds(static_cast<long long>(cap * random01));
+  if (retryAfter) delay = std::max(delay, std::min(*retryAfter, policy.maxRetryAfter));
+  return delay;
+}
+
+std::optional<std::size_t> locateRow(const ErrorInfo& info, const std::vector<nlohmann::json>& rows) {
+  // "Key (a, b)=(1, x) already exists." / "Key (user_id)=(7) is not present in table \"users\"."
+  const std::string& d = info.details;
+  if (!startsWith(d, "Key (")) return std::nullopt;
+  auto colsEnd = d.find(")=(");
+  if (colsEnd == std::string::npos) return std::nullopt;
+  std::string cols = d.substr(5, colsEnd - 5);
+  auto valuesStart = colsEnd + 3;
+  std::size_t valuesEnd = std::string::npos;
+  for (const char* tail : {") already exists", ") is not present", ") is still referenced", ") conflicts"}) {
+    auto p = d.find(tail, valuesStart);
+    if (p != std::string::npos) {
+      valuesEnd = p;
+      break;
+    }
+  }
+  if (valuesEnd == std::string::npos) return std::nullopt;
+  std::string values = d.substr(valuesStart, valuesEnd - valuesStart);
+
+  std::vector<std::string> names;
+  std::size_t start = 0;
+  for (;;) {
+    auto comma = cols.find(", ", start);
+    std::string name = cols.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (name.size() >= 2 && name.front() == '"' && name.back() == '"') name = name.substr(1, name.size() - 2);
+    names.push_back(std::move(name));
+    if (comma == std::string::npos) break;
+    start = comma + 2;
+  }
+
+  std::optional<std::size_t> found;
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto& row = rows[i];
+    if (!row.is_object()) continue;
+    std::string text;
+    bool complete = true;
+    for (std::size_t k = 0; k < names.size(); ++k) {
+      auto it = row.find(names[k]);
+      if (it == row.end() || it->is_null()) {
+        complete = false;
+        break;
+      }
+      if (k) text += ", ";
+      text += scalarText(*it);
+    }
+    if (complete && text == values) found = i;
+  }
+  return found;
+}
+
+}  // namespace pgrestify::detail
