@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+// bulkInsert / bulkUpsert: POST with columns=, Prefer resolution/missing, on_conflict.
+#include "ops_common.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace pgrestify::detail {
+
+namespace {
+
+class InsertOperation final : public BulkOperation {
+ public:
+  InsertOperation(const ClientState& client, InsertSpec spec, RowSource source, std::optional<std::size_t> total)
+      : client_(client), spec_(std::move(spec)), source_(std::move(source)), total_(total) {
+    for (const auto& c : spec_.conflictColumns) checkIdentifier(c, "conflict column");
+    checkIdentifier(spec_.table, "table name");
+    switch (spec_.onConflict) {
+      case OnConflict::Error: break;
+      case OnConflict::Ignore: resolution_ = "resolution=ignore-duplicates"; break;
+      case OnConflict::Update: resolution_ = "resolution=merge-duplicates"; break;
+    }
+    if (spec_.missing == Missing::Default) {
+      resolution_ = resolution_.empty() ? "missing=default" : resolution_ + ",missing=default";
+    }
+    prefer_ = preferOf(spec_.returning, resolution_);
+  }
+
+  bool nextRow(WorkRow& row) override {
+    nlohmann::json j;
+    if (!source_(j)) return false;
+    row.index = next_++;
+    row.invalid = serializeRow(j, row.data);
+    if (!row.invalid.empty()) return true;
+    row.aux = keySets_.intern(j);
+    row.key = keyOf(j, spec_.conflictColumns);
+    row.size = row.data.size() + 1;
+    return true;
+  }
+
+  std::optional<std::size_t> totalRows() const override { return total_; }
+  std::size_t maxBytes() const override { return spec_.maxBatchBytes; }
+
+  HttpRequest request(const Work& work) const override {
+    Params params;
+    params.emplace_back("columns", joinIdentifiers(keySets_.columnsOf(work.rows)));
+    if (spec_.onConflict != OnConflict::Error && !spec_.conflictColumns.empty()) {
+      params.emplace_back("on_conflict", joinIdentifiers(spec_.conflictColumns));
+    }
+    if (spec_.returning) params.emplace_back("select", spec_.select.empty() ? "*" : spec_.select);
+    return client_.makeRequest("POST", spec_.table, params, prefer_, joinRows(work.rows, work.bytes));
+  }
+
+  void accept(const Work& work, const HttpResponse& response, Outcome& out) const override {
+    const std::size_t rows = work.rows.size();
+    long long n = affected(response);
+    if (spec_.returning) out.data = parseRows(response.body);
+    if (n < 0) n = spec_.returning ? static_cast<long long>(out.data.size()) : static_cast<long long>(rows);
+    std::size_t written = std::min(rows, static_cast<std::size_t>(n));
+    if (spec_.onConflict == OnConflict::Ignore) {
+      out.successful = written;
+      out.skipped = rows - written;
+    } else {
+      out.successful = rows;
+    }
+  }
+
+  bool idempotent() const override { return spec_.onConflict != OnConflict::Error; }
+  bool isolatable(const Work&) const override { return true; }
+
+ private:
+  const ClientState& client_;
+  InsertSpec spec_;
+  RowSource source_;
+  std::optional<std::size_t> total_;
+  std::size_t next_ = 0;
+  KeySets keySets_;
+  std::string resolution_;
+  std::string prefer_;
+};
+
+}  // namespace
+
+std::unique_ptr<BulkOperation> makeInsertOperation(const ClientState& client, InsertSpec spec, RowSource source,
+                                                   std::optional<std::size_t> total) {
+  return std::make_unique<InsertOperation>(client, std::move(spec), std::move(source), total);
+}
+
+}  // namespace pgrestify::detail

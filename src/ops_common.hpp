@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+// Helpers shared by the bulk operations (src/*_op.cpp); internal, not installed.
+#pragma once
+
+#include <pgrestify/detail/bulk_engine.hpp>
+#include <pgrestify/detail/bulk_ops.hpp>
+#include <pgrestify/detail/client_state.hpp>
+#include <pgrestify/detail/encode.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace pgrestify::detail {
+
+/// Separates the columns of a composite key in WorkRow::key.
+inline constexpr char kKeySeparator = '\x1f';
+
+/// An error text for values no JSON/SQL can carry (NaN, Infinity), empty when fine.
+std::string checkValues(const nlohmann::json& j);
+/// Key text of @p columns in @p row (scalarText joined by kKeySeparator); empty when one is absent/null.
+std::string keyOf(const nlohmann::json& row, const std::vector<std::string>& columns);
+
+/// Interns the key sets of rows so a batch's `columns=` is the union of a few small sets.
+class KeySets {
+ public:
+  std::uint32_t intern(const nlohmann::json& object);
+  /// Union of the key sets (WorkRow::aux) of @p rows in first-seen order.
+  std::vector<std::string> columnsOf(const std::vector<WorkRow>& rows) const;
+
+ private:
+  std::string signature_;
+  std::unordered_map<std::string, std::uint32_t> ids_;
+  std::vector<std::vector<std::string>> sets_;
+};
+
+/// `[row,row,...]` of the rows' data.
+std::string joinRows(const std::vector<WorkRow>& rows, std::size_t bytes);
+/// `return=...,count=exact[,extra]`.
+std::string preferOf(bool representation, const std::string& extra);
+/// `select` that returns the match columns too (needed to tell which keys matched).
+std::string selectWith(const std::string& select, const std::vector<std::string>& matchColumns, bool returning);
+/// Parses a JSON array answer; empty on anything else.
+std::vector<nlohmann::json> parseRows(const std::string& body);
+/// The total of the answer's Content-Range, -1 when absent.
+long long affected(const HttpResponse& response);
+/// Filter selecting the keys of @p rows: `col=in.(...)` or `or=(and(a.eq.x,b.eq.y),...)`.
+void keyFilter(const std::vector<std::string>& columns, const std::vector<WorkRow>& rows, Params& params);
+/// Encodes a key for keyFilter: a list element, or an `and(...)` for composite keys.
+std::string keyElement(const std::vector<std::string>& columns, const nlohmann::json& row);
+/// Which rows of a key-filtered request matched (Content-Range, else the returned keys).
+void matchReturned(const Work& work, const HttpResponse& response, const std::vector<std::string>& columns,
+                   bool returning, bool countMissingAsDone, Outcome& out);
+/// Room left for keys in a URL of at most @p maxUrl bytes.
+std::size_t urlBudget(const ClientState& client, const std::string& table, std::size_t maxUrl,
+                      const std::string& select);
+/// The key of a WorkRow as an object, for locating a row from an error's details.
+nlohmann::json keyObject(const WorkRow& row, const std::vector<std::string>& columns);
+
+}  // namespace pgrestify::detail

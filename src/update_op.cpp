@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+// bulkUpdate: grouped PATCH ?key=in.(...), single-row PATCH, or the opt-in upsert strategy.
+#include "ops_common.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace pgrestify::detail {
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// bulkUpdate. The whole input is planned up front: rows are grouped by identical new values
+// (one PATCH ?key=in.(...) per group), the rest go one PATCH each; a key repeated in the input is
+// applied in input order (its later rows come in a later wave, after the earlier one finished).
+class UpdateOperation final : public BulkOperation {
+ public:
+  UpdateOperation(const ClientState& client, UpdateSpec spec, RowSource source, std::optional<std::size_t> total)
+      : client_(client), spec_(std::move(spec)), total_(total) {
+    checkIdentifier(spec_.table, "table name");
+    if (spec_.matchColumns.empty()) throw std::invalid_argument("pgrestify: matchColumn must not be empty");
+    for (const auto& c : spec_.matchColumns) checkIdentifier(c, "matchColumn");
+    select_ = selectWith(spec_.select, spec_.matchColumns, spec_.returning);
+    plan(source);
+  }
+
+  bool nextRow(WorkRow& row) override {
+    if (cursor_ >= planned_.size()) return false;
+    row = std::move(planned_[cursor_++]);
+    return true;
+  }
+
+  std::optional<std::size_t> totalRows() const override { return total_; }
+  std::size_t maxBytes() const override {
+    if (spec_.strategy == UpdateStrategy::Upsert) return spec_.maxBatchBytes;
+    return urlBudget(client_, spec_.table, spec_.maxUrlBytes, select_);
+  }
+
+  HttpRequest request(const Work& work) const override {
+    if (spec_.strategy == UpdateStrategy::Upsert) {
+      Params params;
+      params.emplace_back("columns", joinIdentifiers(keySets_.columnsOf(work.rows)));
+      params.emplace_back("on_conflict", joinIdentifiers(spec_.matchColumns));
+      if (spec_.returning) params.emplace_back("select", spec_.select.empty() ? "*" : spec_.select);
+      std::string body = "[";
+      for (std::size_t i = 0; i < work.rows.size(); ++i) {
+        if (i) body.push_back(',');
+        body += upsertRows_[work.rows[i].aux];
+      }
+      body.push_back(']');
+      return client_.makeRequest("POST", spec_.table, params, preferOf(spec_.returning, "resolution=merge-duplicates"),
+                                 std::move(body));
+    }
+    Params params;
+    keyFilter(spec_.matchColumns, work.rows, params);
+    params.emplace_back("select", select_);
+    return client_.makeRequest("PATCH", spec_.table, params, preferOf(true, {}), payloads_[work.rows.front().aux]);
+  }
+
+  void accept(const Work& work, const HttpResponse& response, Outcome& out) const override {
+    if (spec_.strategy == UpdateStrategy::Upsert) {
+      out.successful = work.rows.size();
+      if (spec_.returning) out.data = parseRows(response.body);
+      return;
+    }
+    matchReturned(work, response, spec_.matchColumns, spec_.returning, false, out);
+  }
+
+  bool idempotent() const override { return true; }  // absolute values: applying twice is harmless
+  bool isolatable(const Work& work) const override {
+    // Rows sharing one payload fail together; splitting them cannot help (keys aside).
+    return spec_.strategy == UpdateStrategy::Upsert || work.rows.size() < 2;
+  }
+  nlohmann::json rowObject(const WorkRow& row) const override {
+    if (spec_.strategy == UpdateStrategy::Upsert) return BulkOperation::rowObject(WorkRow{0, upsertRows_[row.aux]});
+    return keyObject(row, spec_.matchColumns);
+  }
+
+ private:
+  struct Input {
+    std::size_t index;
+    std::string key;
+    std::string element;  // key element for the filter
+    std::uint32_t payload;
+    std::uint32_t wave;
+    std::uint32_t keySet;
+    std::string invalid;
+  };
+
+  void plan(const RowSource& source) {
+    std::vector<Input> inputs;
+    std::unordered_map<std::string, std::uint32_t> payloadIds;
+    std::unordered_map<std::string, std::uint32_t> occurrences;
+    std::vector<std::size_t> payloadCount;
+    nlohmann::json j;
+    std::size_t index = 0;
+    while (source(j)) {
+      Input in{index++, {}, {}, 0, 0, 0, {}};
+      if (!j.is_object()) {
+        in.invalid = "an update row must be a JSON object";
+      } else if (in.key = keyOf(j, spec_.matchColumns); in.key.empty()) {
+        in.invalid = "the row has no value for match column(s) " + joinIdentifiers(spec_.matchColumns) +
+                     " (refusing to update without a key)";
+      } else if (auto e = checkValues(j); !e.empty()) {
+        in.invalid = e;
+      } else {
+        in.element = keyElement(spec_.matchColumns, j);
+        in.wave = occurrences[in.key]++;
+        if (spec_.strategy == UpdateStrategy::Upsert) {
+          std::string text;
+          in.invalid = serializeRow(j, text);
+          in.keySet = keySets_.intern(j);
+          in.payload = static_cast<std::uint32_t>(upsertRows_.size());
+          upsertRows_.push_back(std::move(text));
+        } else {
+          nlohmann::json payload = j;
+          for (const auto& c : spec_.matchColumns) payload.erase(c);
+          std::string text;
+          if (payload.empty()) {
+            in.invalid = "the row has no columns to update besides the match column(s)";
+          } else if (in.invalid = serializeRow(payload, text); in.invalid.empty()) {
+            auto [it, added] = payloadIds.emplace(text, static_cast<std::uint32_t>(payloads_.size()));
+            if (added) {
+              payloads_.push_back(std::move(text));
+              payloadCount.push_back(0);
+            }
+            in.payload = it->second;
+            ++payloadCount[in.payload];
+          }
+        }
+      }
+      inputs.push_back(std::move(in));
+    }
+
+    // Order: wave by wave; inside a wave, grouped payloads first (in order of first appearance),
+    // then the single rows. Rows of one group share a `group` id so the engine batches them.
+    std::uint32_t maxWave = 0;
+    for (const auto& in : inputs) maxWave = std::max(maxWave, in.wave);
+    std::uint32_t nextGroup = 0;
+    planned_.reserve(inputs.size());
+    for (const auto& in : inputs) {
+      if (!in.invalid.empty()) planned_.push_back(WorkRow{in.index, {}, {}, 0, 0, 0, in.invalid});
+    }
+    for (std::uint32_t wave = 0; wave <= maxWave; ++wave) {
+      std::unordered_map<std::uint64_t, std::vector<const Input*>> byGroup;
+      std::vector<std::uint64_t> order;
+      for (const auto& in : inputs) {
+        if (!in.invalid.empty() || in.wave != wave) continue;
+        std::uint64_t groupKey;
+        if (spec_.strategy == UpdateStrategy::Upsert) {
+          groupKey = in.keySet;
+        } else if (spec_.strategy == UpdateStrategy::PerRow || payloadCount[in.payload] < 2) {
+          groupKey = (std::uint64_t{1} << 40) + in.index;  // alone
+        } else {
+          groupKey = in.payload;
+        }
+        auto [it, added] = byGroup.try_emplace(groupKey);
+        if (added) order.push_back(groupKey);
+        it->second.push_back(&in);
+      }
+      for (auto g : order) {
+        const std::uint32_t group = nextGroup++;
+        for (const Input* in : byGroup[g]) {
+          WorkRow row;
+          row.index = in->index;
+          row.key = in->key;
+          row.group = group;
+          row.aux = in->payload;
+          if (spec_.strategy == UpdateStrategy::Upsert) {
+            row.size = upsertRows_[in->payload].size() + 1;
+          } else {
+            row.data = in->element;
+            row.size = percentEncode(row.data).size() + 3;
+          }
+          planned_.push_back(std::move(row));
+        }
+      }
+    }
+  }
+
+  const ClientState& client_;
+  UpdateSpec spec_;
+  std::optional<std::size_t> total_;
+  std::string select_;
+  std::vector<std::string> payloads_;    // distinct PATCH bodies
+  std::vector<std::string> upsertRows_;  // Upsert strategy: serialized rows
+  KeySets keySets_;
+  std::vector<WorkRow> planned_;
+  std::size_t cursor_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<BulkOperation> makeUpdateOperation(const ClientState& client, UpdateSpec spec, RowSource source,
+                                                   std::optional<std::size_t> total) {
+  return std::make_unique<UpdateOperation>(client, std::move(spec), std::move(source), total);
+}
+
+}  // namespace pgrestify::detail
