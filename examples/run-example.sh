@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs an example against the test servers: exports the fixture's env file, empties the tables.
+# Runs an example against the test servers: exports the fixture's env file, empties the tables,
+# and passes the PostgREST URL as the example's first argument (every example takes it there).
 set -euo pipefail
 if [[ -n ${PGRESTIFY_TEST_ENV_FILE:-} && -f $PGRESTIFY_TEST_ENV_FILE ]]; then
   set -a
@@ -9,4 +10,4 @@ if [[ -n ${PGRESTIFY_TEST_ENV_FILE:-} && -f $PGRESTIFY_TEST_ENV_FILE ]]; then
 fi
 : "${PGRESTIFY_TEST_URL:?no test server (PGRESTIFY_TEST_URL)}"
 curl -fsS -X POST "$PGRESTIFY_TEST_URL/rpc/reset_tables" >/dev/null
-exec "$@"
+exec "$@" "$PGRESTIFY_TEST_URL"
