@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: MIT
+// Google Benchmark micro-benchmarks of the client-side hot path, without a network: turning typed
+// rows into batch bodies (the insert operation's nextRow + request), computing `columns`,
+// encoding `in.()` key lists, and a whole bulkInsert through a transport that answers 201 at once.
+// Run: build-bench/bench/pgrestify_micro  (items_per_second = rows per second on one core)
+#include <pgrestify/pgrestify.hpp>
+
+#include <benchmark/benchmark.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct NewUser {
+  std::string name;
+  std::string email;
+  std::string role;
+  bool active = true;
+};
+PGRESTIFY_ROW(NewUser, name, email, role, active)
+
+struct PartialUser {  // some rows leave columns out: `columns` is a union of several key sets
+  std::string name;
+  std::string email;
+  std::optional<std::string> role;
+  std::optional<bool> active;
+};
+PGRESTIFY_ROW(PartialUser, name, email, role, active)
+
+const char* const kRoles[] = {"user", "admin", "guest"};
+
+NewUser makeUser(std::size_t i) {
+  return NewUser{"user " + std::to_string(i), "user" + std::to_string(i) + "@example.com", kRoles[i % 3],
+                 i % 5 != 0};
+}
+
+std::vector<NewUser> users(std::size_t n) {
+  std::vector<NewUser> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) out.push_back(makeUser(i));
+  return out;
+}
+
+/// Answers every request with 201 (and `Content-Range: */n` is left out: the engine counts the rows).
+class InstantSession final : public pgrestify::TransportSession {
+ public:
+  void start(std::uint64_t tag, pgrestify::HttpRequest request) override {
+    benchmark::DoNotOptimize(request.body.data());
+    done_.push_back(tag);
+  }
+  std::vector<std::pair<std::uint64_t, pgrestify::HttpResponse>> poll(std::chrono::milliseconds) override {
+    std::vector<std::pair<std::uint64_t, pgrestify::HttpResponse>> out;
+    for (auto tag : done_) {
+      pgrestify::HttpResponse r;
+      r.status = 201;
+      out.emplace_back(tag, std::move(r));
+    }
+    done_.clear();
+    return out;
+  }
+  std::size_t inFlight() const override { return done_.size(); }
+
+ private:
+  std::vector<std::uint64_t> done_;
+};
+
+class InstantTransport final : public pgrestify::Transport {
+ public:
+  std::unique_ptr<pgrestify::TransportSession> openSession() override { return std::make_unique<InstantSession>(); }
+};
+
+pgrestify::Client fakeClient() {
+  return pgrestify::createClient({.url = "http://127.0.0.1:3000", .bearerToken = "header.payload.signature",
+                                  .transport = std::make_shared<InstantTransport>()});
+}
+
+// nextRow for every row (to_json, validation, dump, key sets) + request() per batch (columns=,
+// body join, URL and headers): the insert operation's whole share of the CPU.
+void BM_InsertRowsToBodies(benchmark::State& state) {
+  const auto batch = static_cast<std::size_t>(state.range(0));
+  auto client = fakeClient();
+  auto rows = users(10000);
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    std::size_t i = 0;
+    pgrestify::detail::InsertSpec spec;
+    spec.table = "users";
+    auto op = pgrestify::detail::makeInsertOperation(
+        *client.state(), spec,
+        [&](nlohmann::json& j) {
+          if (i == rows.size()) return false;
+          j = rows[i++];
+          return true;
+        },
+        rows.size());
+    pgrestify::detail::Work work;
+    for (;;) {
+      pgrestify::detail::WorkRow r;
+      const bool more = op->nextRow(r);
+      if (more) {
+        work.bytes += r.size;
+        work.rows.push_back(std::move(r));
+      }
+      if (work.rows.size() == batch || (!more && !work.rows.empty())) {
+        auto req = op->request(work);
+        bytes += req.body.size();
+        benchmark::DoNotOptimize(req);
+        work.rows.clear();
+        work.bytes = 0;
+      }
+      if (!more) break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows.size()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+BENCHMARK(BM_InsertRowsToBodies)->Arg(100)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
+
+// request() alone on a prepared batch: `columns=` from the key sets, body join, URL, headers.
+template <class Row>
+void requestOnly(benchmark::State& state, std::vector<Row> rows) {
+  auto client = fakeClient();
+  std::size_t i = 0;
+  pgrestify::detail::InsertSpec spec;
+  spec.table = "users";
+  auto op = pgrestify::detail::makeInsertOperation(
+      *client.state(), spec,
+      [&](nlohmann::json& j) {
+        if (i == rows.size()) return false;
+        j = rows[i++];
+        return true;
+      },
+      rows.size());
+  pgrestify::detail::Work work;
+  pgrestify::detail::WorkRow r;
+  while (op->nextRow(r)) {
+    work.bytes += r.size;
+    work.rows.push_back(std::move(r));
+    r = {};
+  }
+  for (auto _ : state) benchmark::DoNotOptimize(op->request(work));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * work.rows.size()));
+}
+
+void BM_InsertRequestColumns(benchmark::State& state) { requestOnly(state, users(1000)); }
+BENCHMARK(BM_InsertRequestColumns)->Unit(benchmark::kMicrosecond);
+
+void BM_InsertRequestColumnsMixedKeySets(benchmark::State& state) {
+  std::vector<PartialUser> rows;
+  for (std::size_t k = 0; k < 1000; ++k) {
+    auto u = makeUser(k);
+    PartialUser p{u.name, u.email, {}, {}};
+    if (k % 2) p.role = u.role;
+    if (k % 3) p.active = u.active;
+    rows.push_back(std::move(p));
+  }
+  requestOnly(state, std::move(rows));
+}
+BENCHMARK(BM_InsertRequestColumnsMixedKeySets)->Unit(benchmark::kMicrosecond);
+
+void BM_JoinIdentifiers(benchmark::State& state) {
+  const std::vector<std::string> names = {"name", "email", "role", "active", "created at"};
+  for (auto _ : state) benchmark::DoNotOptimize(pgrestify::detail::joinIdentifiers(names));
+}
+BENCHMARK(BM_JoinIdentifiers);
+
+// in.() lists: ids and strings (strings are quoted and escaped).
+void BM_InListIds(benchmark::State& state) {
+  std::vector<nlohmann::json> ids;
+  for (long long k = 0; k < 1000; ++k) ids.emplace_back(1000000 + k);
+  for (auto _ : state) benchmark::DoNotOptimize(pgrestify::detail::inList(ids));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * ids.size()));
+}
+BENCHMARK(BM_InListIds)->Unit(benchmark::kMicrosecond);
+
+void BM_InListStrings(benchmark::State& state) {
+  std::vector<nlohmann::json> keys;
+  for (std::size_t k = 0; k < 1000; ++k) keys.emplace_back("user" + std::to_string(k) + "@example.com, \"x\"");
+  for (auto _ : state) benchmark::DoNotOptimize(pgrestify::detail::inList(keys));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * keys.size()));
+}
+BENCHMARK(BM_InListStrings)->Unit(benchmark::kMicrosecond);
+
+// The delete operation: keys to list elements (nextRow) and the DELETE ?id=in.(...) URL (request).
+void BM_DeleteKeysToUrls(benchmark::State& state) {
+  auto client = fakeClient();
+  const std::size_t n = 10000;
+  for (auto _ : state) {
+    std::size_t i = 0;
+    pgrestify::detail::DeleteSpec spec;
+    spec.table = "users";
+    spec.matchColumns = {"id"};
+    auto op = pgrestify::detail::makeDeleteOperation(
+        *client.state(), spec,
+        [&](nlohmann::json& j) {
+          if (i == n) return false;
+          j = static_cast<long long>(1000000 + i++);
+          return true;
+        },
+        n);
+    pgrestify::detail::Work work;
+    for (;;) {
+      pgrestify::detail::WorkRow r;
+      const bool more = op->nextRow(r);
+      if (more) work.rows.push_back(std::move(r));
+      if (work.rows.size() == 1000 || (!more && !work.rows.empty())) {
+        benchmark::DoNotOptimize(op->request(work));
+        work.rows.clear();
+      }
+      if (!more) break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_DeleteKeysToUrls)->Unit(benchmark::kMillisecond);
+
+// A whole bulkInsert (engine included) against a transport that answers at once: the client CPU
+// one row costs, minus libcurl and the kernel.
+void BM_BulkInsertInstantServer(benchmark::State& state) {
+  auto client = fakeClient();
+  auto rows = users(static_cast<std::size_t>(state.range(0)));
+  auto table = client.from<NewUser>("users");
+  for (auto _ : state) {
+    auto r = table.bulkInsert(rows);
+    if (r.successful != rows.size()) state.SkipWithError("not every row succeeded");
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows.size()));
+}
+BENCHMARK(BM_BulkInsertInstantServer)->Arg(100000)->Unit(benchmark::kMillisecond);
+
+// Baseline: what nlohmann alone costs per row (to_json + dump).
+void BM_ToJsonDumpOnly(benchmark::State& state) {
+  auto rows = users(10000);
+  for (auto _ : state) {
+    for (const auto& u : rows) {
+      nlohmann::json j = u;
+      benchmark::DoNotOptimize(j.dump());
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows.size()));
+}
+BENCHMARK(BM_ToJsonDumpOnly)->Unit(benchmark::kMillisecond);
+
+// NOT library code: a prototype of writing a PGRESTIFY_ROW struct straight to JSON text (no
+// nlohmann::json object in between), to size the gain of doing so in the library. Strings with
+// nothing to escape and only ASCII are copied as they are; the rest go through nlohmann's escaping
+// (which also rejects invalid UTF-8).
+void appendString(std::string& out, const std::string& s) {
+  bool plain = true;
+  for (unsigned char c : s) {
+    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out.push_back('"');
+    out += s;
+    out.push_back('"');
+  } else {
+    out += nlohmann::json(s).dump();
+  }
+}
+
+void writeUser(std::string& out, const NewUser& u) {
+  out += "{\"active\":";
+  out += u.active ? "true" : "false";
+  out += ",\"email\":";
+  appendString(out, u.email);
+  out += ",\"name\":";
+  appendString(out, u.name);
+  out += ",\"role\":";
+  appendString(out, u.role);
+  out.push_back('}');
+}
+
+void BM_DirectWriterPrototype(benchmark::State& state) {
+  auto rows = users(10000);
+  std::string row;
+  for (auto _ : state) {
+    for (const auto& u : rows) {
+      row.clear();
+      writeUser(row, u);
+      benchmark::DoNotOptimize(std::string(row));  // the engine keeps one string per row
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows.size()));
+}
+BENCHMARK(BM_DirectWriterPrototype)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();

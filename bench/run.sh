@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# pgrestify benchmarks, side by side in ONE run on ONE throwaway PostgreSQL 15 + PostgREST 12.0.2
+# (scripts/testenv.sh). For the same generated `users` rows it measures:
+#   ceiling       the rows pre-serialized into batch files, POSTed by `curl --parallel` with
+#                 ?columns= and Prefer: return=minimal (the fastest any client goes through PostgREST)
+#   postgrest-js  @supabase/postgrest-js (bench/postgrest-js-insert.mjs), same batch size/concurrency
+#   pgrestify     bulkInsert with the library defaults, and with the same batch size/concurrency
+#   psql-copy     `\copy` of the same rows as CSV (the database's own limit, for context)
+# then bulkUpdate (grouped / all-different payloads) and bulkDelete, the streaming memory number
+# (1,000,000 rows through a single-pass generator) and a batchSize x concurrency sweep.
+# Runs are interleaved (ceiling, js, pgrestify, copy, ceiling, ...) and the table is truncated
+# (POST /rpc/reset_tables) before each; the summary reports medians. See docs/benchmarks.md.
+#
+# Environment (defaults in brackets):
+#   BENCH_ROWS [100000]        rows of the main comparison
+#   BENCH_RUNS [5]             runs per client (median reported)
+#   BENCH_LARGE [0]            1: also 1,000,000 rows (BENCH_LARGE_RUNS [3] runs)
+#   BENCH_BATCH [1000]  BENCH_CONCURRENCY [4]   batch size / requests in flight of the comparison
+#   BENCH_OPS [1]              bulkUpdate / bulkDelete section (BENCH_OPS_RUNS [3])
+#   BENCH_DISTINCT_ROWS [10000] rows of the all-different bulkUpdate (one PATCH per row)
+#   BENCH_STREAM [1]           streaming memory number (BENCH_STREAM_ROWS [1000000])
+#   BENCH_SWEEP [1]            sweep (BENCH_SWEEP_RUNS [3], BENCH_SWEEP_BATCHES ["100 500 1000 2000 5000"],
+#                              BENCH_SWEEP_CONCURRENCY ["1 2 4 8"])
+#   BENCH_BUILD_DIR [build-bench]  BENCH_OUT [bench/results/<time>]
+# Needs: cmake, a C++20 compiler, libcurl, nlohmann-json, fmt, Google Benchmark (micro only),
+# node + npm (postgrest-js is installed into bench/node_modules by `npm ci`), curl, /usr/bin/time,
+# python3 (summary), and what scripts/testenv.sh needs (scripts/bootstrap.sh installs it).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+ROWS=${BENCH_ROWS:-100000}
+RUNS=${BENCH_RUNS:-5}
+LARGE=${BENCH_LARGE:-0}
+LARGE_RUNS=${BENCH_LARGE_RUNS:-3}
+BATCH=${BENCH_BATCH:-1000}
+CONC=${BENCH_CONCURRENCY:-4}
+OPS=${BENCH_OPS:-1}
+OPS_RUNS=${BENCH_OPS_RUNS:-3}
+DISTINCT_ROWS=${BENCH_DISTINCT_ROWS:-10000}
+STREAM=${BENCH_STREAM:-1}
+STREAM_ROWS=${BENCH_STREAM_ROWS:-1000000}
+SWEEP=${BENCH_SWEEP:-1}
+SWEEP_RUNS=${BENCH_SWEEP_RUNS:-3}
+SWEEP_BATCHES=${BENCH_SWEEP_BATCHES:-100 500 1000 2000 5000}
+SWEEP_CONCURRENCY=${BENCH_SWEEP_CONCURRENCY:-1 2 4 8}
+BUILD=${BENCH_BUILD_DIR:-build-bench}
+OUT=${BENCH_OUT:-bench/results/$(date +%Y%m%d-%H%M%S)}
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---- build ----
+log "building $BUILD (Release)"
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPGRESTIFY_BUILD_BENCH=ON >/dev/null
+cmake --build "$BUILD" --target pgrestify_bench -j2 >/dev/null
+cmake --build "$BUILD" --target pgrestify_micro -j2 >/dev/null 2>&1 || log "pgrestify_micro not built (Google Benchmark missing?)"
+DRIVER="$ROOT/$BUILD/bench/pgrestify_bench"
+MICRO="$ROOT/$BUILD/bench/pgrestify_micro"
+if [[ ! -d bench/node_modules/@supabase/postgrest-js ]]; then
+  log "installing postgrest-js (npm ci)"
+  (cd bench && npm ci --no-audit --no-fund >/dev/null)
+fi
+
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+RESULTS="$OUT/results.jsonl"
+: >"$RESULTS"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/pgrestify-bench.XXXXXX")"
+SERVERS="$(mktemp -d "${TMPDIR:-/tmp}/pgrestify-bench-servers.XXXXXX")"
+: >"$SERVERS/.pgrestify-testenv" # so that testenv.sh stop removes it even if start fails
+
+cleanup() {
+  bash "$ROOT/scripts/testenv.sh" stop "$SERVERS" >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---- machine ----
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "nproc: $(nproc)"
+  echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n1)"
+  echo "memory: $(free -m | awk '/^Mem:/ {print $2 " MiB"}')"
+  echo "kernel: $(uname -r)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "compiler: $(${CXX:-c++} --version | head -n1)"
+  echo "node: $(node --version), postgrest-js: $(node -p "require('./bench/node_modules/@supabase/postgrest-js/package.json').version")"
+  echo "curl: $(curl --version | head -n1 | cut -d' ' -f1-2)"
+  echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src include 2>/dev/null || echo ' (+ uncommitted changes in src/include)')"
+} >"$OUT/machine.txt"
+
+# ---- micro-benchmarks (no network, before the servers start) ----
+if [[ -x $MICRO ]]; then
+  log "micro-benchmarks"
+  "$MICRO" --benchmark_min_time=0.5 --benchmark_format=console >"$OUT/micro.txt" 2>&1 || log "micro-benchmarks failed"
+fi
+
+# ---- servers ----
+log "starting PostgreSQL + PostgREST"
+bash scripts/testenv.sh start "$SERVERS" >/dev/null
+set -a
+# shellcheck disable=SC1091
+source "$SERVERS/env"
+set +a
+PSQL=("$PGRESTIFY_TEST_PSQL" -X -q -At -v ON_ERROR_STOP=1 "$PGRESTIFY_TEST_PG_URI")
+
+reset() {
+  curl -fsS -X POST -H "Authorization: Bearer $PGRESTIFY_TEST_JWT" "$PGRESTIFY_TEST_URL/rpc/reset_tables" >/dev/null
+  "${PSQL[@]}" -c "VACUUM ANALYZE api.users" >/dev/null
+}
+
+count_users() { "${PSQL[@]}" -c "SELECT count(*) FROM api.users"; }
+
+# record SECTION RUN JSON: adds section/run to a client's JSON line, checks the table.
+record() {
+  local section=$1 run=$2 json=$3 expect=${4:-}
+  if [[ -n $expect ]]; then
+    local n
+    n="$(count_users)"
+    [[ $n == "$expect" ]] || { log "ERROR: users holds $n rows, expected $expect ($json)"; exit 1; }
+  fi
+  jq -c --arg s "$section" --argjson r "$run" '. + {section: $s, run: $r}' <<<"$json" >>"$RESULTS"
+}
+
+# time_json CLIENT OP ROWS BATCH CONC CMD...: runs CMD under /usr/bin/time, prints a JSON line.
+time_json() {
+  local client=$1 op=$2 rows=$3 batch=$4 conc=$5
+  shift 5
+  local tf="$WORK/time.txt" of="$WORK/out.txt"
+  /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$of" 2>"$WORK/err.txt"
+  read -r wall user sys rss <"$tf"
+  jq -nc --arg c "$client" --arg op "$op" --argjson rows "$rows" --argjson b "$batch" --argjson k "$conc" \
+    --argjson wall "$wall" --argjson user "$user" --argjson sys "$sys" --argjson rss "$rss" \
+    '{client: $c, op: $op, rows: $rows, batch_size: $b, concurrency: $k, wall_s: $wall,
+      rows_per_s: ($rows / $wall | round), cpu_s: ($user + $sys), user_s: $user, sys_s: $sys, maxrss_kb: $rss}'
+}
+
+batches_dir() { # ROWS BATCH -> prints the directory (generated once)
+  local d="$WORK/batches-$1-$2"
+  if [[ ! -f $d/curl.cfg ]]; then
+    "$DRIVER" gen-batches --rows "$1" --batch-size "$2" --dir "$d"
+  fi
+  echo "$d"
+}
+
+run_ceiling() { # SECTION RUN ROWS BATCH CONC
+  local d json
+  d="$(batches_dir "$3" "$4")"
+  reset
+  json="$(time_json ceiling insert "$3" "$4" "$5" curl -s --no-progress-meter --parallel --parallel-max "$5" -K "$d/curl.cfg")"
+  if grep -qv '^201$' "$WORK/out.txt"; then
+    log "ERROR: the ceiling got answers other than 201: $(sort "$WORK/out.txt" | uniq -c | tr '\n' ' ')"
+    exit 1
+  fi
+  record "$1" "$2" "$json" "$3"
+}
+
+run_js() { # SECTION RUN ROWS BATCH CONC
+  reset
+  record "$1" "$2" "$(node bench/postgrest-js-insert.mjs --rows "$3" --batch-size "$4" --concurrency "$5")" "$3"
+}
+
+run_pgrestify() { # SECTION RUN ROWS [BATCH CONC]; without BATCH/CONC: the library defaults
+  reset
+  if [[ $# -ge 5 ]]; then
+    record "$1" "$2" "$("$DRIVER" insert --rows "$3" --batch-size "$4" --concurrency "$5")" "$3"
+  else
+    record "$1" "$2" "$("$DRIVER" insert --rows "$3")" "$3"
+  fi
+}
+
+run_copy() { # SECTION RUN ROWS
+  local csv="$WORK/users-$3.csv"
+  [[ -f $csv ]] || "$DRIVER" gen-csv --rows "$3" --file "$csv"
+  reset
+  record "$1" "$2" "$(time_json psql-copy insert "$3" 0 1 "${PSQL[@]}" \
+    -c "\\copy api.users(name,email,role,active) FROM '$csv' WITH (FORMAT csv)")" "$3"
+}
+
+compare() { # SECTION ROWS RUNS
+  local section=$1 rows=$2 runs=$3 r
+  log "$section: $rows rows, $runs runs, batch $BATCH, concurrency $CONC"
+  batches_dir "$rows" "$BATCH" >/dev/null
+  for ((r = 1; r <= runs; r++)); do
+    run_ceiling "$section" "$r" "$rows" "$BATCH" "$CONC"
+    run_js "$section" "$r" "$rows" "$BATCH" "$CONC"
+    run_pgrestify "$section" "$r" "$rows"
+    run_pgrestify "$section" "$r" "$rows" "$BATCH" "$CONC"
+    run_copy "$section" "$r" "$rows"
+  done
+}
+
+compare "insert-$ROWS" "$ROWS" "$RUNS"
+if [[ $LARGE == 1 ]]; then
+  compare "insert-1000000" 1000000 "$LARGE_RUNS"
+fi
+
+if [[ $OPS == 1 ]]; then
+  log "bulkUpdate / bulkDelete: $ROWS rows ($DISTINCT_ROWS for all-different payloads), $OPS_RUNS runs"
+  for ((r = 1; r <= OPS_RUNS; r++)); do
+    reset
+    "$DRIVER" insert --rows "$ROWS" >/dev/null
+    record ops "$r" "$("$DRIVER" update-grouped --rows "$ROWS")"
+    [[ "$("${PSQL[@]}" -c "SELECT count(*) FROM api.users WHERE status = 's3'")" == $((ROWS / 10)) ]] ||
+      { log "ERROR: grouped update left the wrong statuses"; exit 1; }
+    record ops "$r" "$("$DRIVER" update-distinct --rows "$DISTINCT_ROWS")"
+    record ops "$r" "$("$DRIVER" delete --rows "$ROWS")" 0
+  done
+fi
+
+if [[ $STREAM == 1 ]]; then
+  log "streaming memory: $STREAM_ROWS rows through a single-pass generator"
+  reset
+  record stream 1 "$("$DRIVER" stream --rows "$STREAM_ROWS")" "$STREAM_ROWS"
+fi
+
+if [[ $SWEEP == 1 ]]; then
+  log "sweep: batch {$SWEEP_BATCHES} x concurrency {$SWEEP_CONCURRENCY}, $SWEEP_RUNS runs, $ROWS rows"
+  for ((r = 1; r <= SWEEP_RUNS; r++)); do
+    for b in $SWEEP_BATCHES; do
+      for k in $SWEEP_CONCURRENCY; do
+        run_ceiling sweep "$r" "$ROWS" "$b" "$k"
+        run_pgrestify sweep "$r" "$ROWS" "$b" "$k"
+      done
+    done
+  done
+fi
+
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
+python3 bench/summarize.py "$OUT" >"$OUT/summary.md"
+log "results: $OUT/summary.md"
+cat "$OUT/summary.md"

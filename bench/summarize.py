@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Turns a bench/run.sh result directory (results.jsonl, machine.txt, micro.txt) into Markdown.
+
+Ratios are paired: computed per run between measurements taken back to back, then the median of
+those ratios is reported, so that load from other processes moves both sides of a ratio together.
+"""
+import json
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+
+def med(values):
+    return statistics.median(values) if values else float("nan")
+
+
+def main(out_dir):
+    out = Path(out_dir)
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines() if line.strip()]
+    print("# pgrestify benchmark results\n")
+    machine = out / "machine.txt"
+    if machine.exists():
+        print("```\n" + machine.read_text().strip() + "\n```\n")
+
+    # ---- insert comparisons ----
+    for section in sorted({r["section"] for r in rows if r["section"].startswith("insert-")},
+                          key=lambda s: int(s.split("-")[1])):
+        sec = [r for r in rows if r["section"] == section]
+        n = sec[0]["rows"]
+        print(f"## Insert {n:,} rows (median of {max(r['run'] for r in sec)} runs)\n")
+        print("| client | batch | conc. | wall s | rows/s | client CPU s | CPU s per 100k rows | peak RSS MiB |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        by = defaultdict(list)
+        for r in sec:
+            by[r["client"]].append(r)
+        order = ["ceiling", "pgrestify-defaults", "pgrestify", "postgrest-js", "psql-copy"]
+        for c in order:
+            if c not in by:
+                continue
+            rs = by[c]
+            batch = rs[0]["batch_size"] or "-"
+            conc = rs[0]["concurrency"]
+            cpu = med([r["cpu_s"] for r in rs])
+            print(f"| {c} | {batch} | {conc} | {med([r['wall_s'] for r in rs]):.3f} | "
+                  f"{med([r['rows_per_s'] for r in rs]):,.0f} | {cpu:.3f} | {cpu * 100000 / n:.3f} | "
+                  f"{med([r['maxrss_kb'] for r in rs]) / 1024:.1f} |")
+        runs = defaultdict(dict)
+        for r in sec:
+            runs[r["run"]][r["client"]] = r
+
+        def paired(a, b, key="wall_s"):
+            return med([x[a][key] / x[b][key] for x in runs.values() if a in x and b in x])
+
+        print()
+        print(f"- pgrestify defaults / ceiling, wall time: **{paired('pgrestify-defaults', 'ceiling'):.3f}x**")
+        print(f"- pgrestify (batch {by['pgrestify'][0]['batch_size']}, conc. {by['pgrestify'][0]['concurrency']})"
+              f" / ceiling, wall time: **{paired('pgrestify', 'ceiling'):.3f}x**")
+        print(f"- pgrestify / postgrest-js, throughput at equal batch size and concurrency: "
+              f"**{paired('postgrest-js', 'pgrestify'):.2f}x**")
+        print(f"- pgrestify / postgrest-js, client CPU: **{paired('pgrestify', 'postgrest-js', 'cpu_s'):.3f}x**")
+        print(f"- psql \\copy / ceiling, wall time: {paired('psql-copy', 'ceiling'):.3f}x")
+        print()
+
+    # ---- update / delete ----
+    ops = [r for r in rows if r["section"] == "ops"]
+    if ops:
+        print(f"## bulkUpdate / bulkDelete (pgrestify defaults, median of {max(r['run'] for r in ops)} runs)\n")
+        print("| operation | rows | requests | wall s | rows/s | client CPU s |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for op in ["update-grouped", "update-distinct", "delete"]:
+            rs = [r for r in ops if r["op"] == op]
+            if rs:
+                print(f"| {op} | {rs[0]['rows']:,} | {rs[0]['requests']} | {med([r['wall_s'] for r in rs]):.3f} | "
+                      f"{med([r['rows_per_s'] for r in rs]):,.0f} | {med([r['cpu_s'] for r in rs]):.3f} |")
+        print()
+
+    # ---- streaming ----
+    for r in (r for r in rows if r["section"] == "stream"):
+        print(f"## Streaming insert\n\n{r['rows']:,} rows from a single-pass generator, returning=false, defaults: "
+              f"peak RSS **{r['maxrss_kb'] / 1024:.1f} MiB**, {r['wall_s']:.2f} s, {r['rows_per_s']:,.0f} rows/s, "
+              f"client CPU {r['cpu_s']:.2f} s.\n")
+
+    # ---- sweep ----
+    sweep = [r for r in rows if r["section"] == "sweep"]
+    if sweep:
+        batches = sorted({r["batch_size"] for r in sweep})
+        concs = sorted({r["concurrency"] for r in sweep})
+        nruns = max(r["run"] for r in sweep)
+        pairs = defaultdict(dict)
+        for r in sweep:
+            pairs[(r["batch_size"], r["concurrency"], r["run"])][r["client"]] = r
+
+        def cell(b, k, what):
+            ps = [v for (bb, kk, _), v in pairs.items() if bb == b and kk == k and "ceiling" in v and "pgrestify" in v]
+            if what == "ratio":
+                return med([p["pgrestify"]["wall_s"] / p["ceiling"]["wall_s"] for p in ps])
+            return med([p[what]["rows_per_s"] for p in ps])
+
+        n = sweep[0]["rows"]
+        for title, what, fmt in [
+            ("pgrestify rows/s", "pgrestify", "{:,.0f}"),
+            ("ceiling rows/s", "ceiling", "{:,.0f}"),
+            ("pgrestify / ceiling wall time (paired)", "ratio", "{:.2f}x"),
+        ]:
+            print(f"## Sweep, {n:,} rows: {title} (median of {nruns} runs)\n")
+            print("| batchSize \\ concurrency | " + " | ".join(str(k) for k in concs) + " |")
+            print("|---:|" + "---:|" * len(concs))
+            for b in batches:
+                print(f"| {b} | " + " | ".join(fmt.format(cell(b, k, what)) for k in concs) + " |")
+            print()
+
+    micro = out / "micro.txt"
+    if micro.exists():
+        print("## Micro-benchmarks (one core, no network)\n\n```\n" + micro.read_text().strip() + "\n```")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else ".")
