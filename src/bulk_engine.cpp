@@ -23,10 +23,25 @@ void validate(const EngineSettings& s) {
   if (s.batchSize == 0) throw std::invalid_argument("pgrestify: batchSize must be greater than 0");
   if (s.concurrency == 0) throw std::invalid_argument("pgrestify: concurrency must be greater than 0");
   if (s.retry.maxAttempts < 1) throw std::invalid_argument("pgrestify: retry.maxAttempts must be at least 1");
-  if (s.retry.multiplier < 1.0) throw std::invalid_argument("pgrestify: retry.multiplier must be at least 1");
+  if (!(s.retry.multiplier >= 1.0)) throw std::invalid_argument("pgrestify: retry.multiplier must be at least 1");
+  if (s.retry.initialBackoff.count() < 0 || s.retry.maxBackoff.count() < 0 || s.retry.maxRetryAfter.count() < 0) {
+    throw std::invalid_argument("pgrestify: retry delays must not be negative");
+  }
 }
 
 namespace {
+
+// Exceptions. A bulk call reports row and batch failures in BulkResult and never throws for them:
+//  - the operation's request() throwing for a batch (e.g. a row whose key names a column PostgREST
+//    cannot express) is treated like a data error found before sending: the batch is bisected
+//    (when isolateFailures) until the offending row is reported alone as InvalidRow;
+//  - the transport throwing from openSession() or start() reports the batch as a Transport failure
+//    (TransportErrorKind::Other, nothing was sent, attempts counts the failed start);
+//  - the operation's accept() throwing for a 2xx answer reports the batch as failed with
+//    outcomeUnknown = true (the server said it committed, but the answer could not be read).
+// Exceptions from the caller's own code (the input range, onProgress, onBatchComplete) and
+// std::bad_alloc propagate: they are not row failures, and swallowing them would hide bugs.
+// Settings are validated (std::invalid_argument) before any request.
 
 using Clock = std::chrono::steady_clock;
 
@@ -41,7 +56,16 @@ struct Family {
 class Engine {
  public:
   Engine(Transport& transport, BulkOperation& op, const EngineSettings& settings)
-      : session_(transport.openSession()), op_(op), s_(settings), start_(Clock::now()), rng_(std::random_device{}()) {}
+      : op_(op), s_(settings), start_(Clock::now()), rng_(std::random_device{}()) {
+    try {
+      session_ = transport.openSession();
+      if (!session_) sessionError_ = "the transport opened no session";
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception& e) {
+      sessionError_ = std::string("the transport could not open a session: ") + e.what();
+    }
+  }
 
   BulkResult<nlohmann::json> run() {
     total_ = op_.totalRows();
@@ -54,6 +78,7 @@ class Engine {
       waitAndHandle();
     }
     finish();
+    if (lastProgress_ != result_.count || !progressed_) progress();  // the last report shows the total
     return std::move(result_);
   }
 
@@ -138,9 +163,12 @@ class Engine {
   void dispatch() {
     while (!stopping_ && inflight_.size() < s_.concurrency) {
       if (!ready_.empty()) {
-        if (blocked(ready_.front())) return;
-        Work w = std::move(ready_.front());
-        ready_.pop_front();
+        // The first work not waiting for an earlier batch (a retry queued behind a blocked batch
+        // must still run, or the blocked batch would wait for it forever).
+        auto it = std::find_if(ready_.begin(), ready_.end(), [this](const Work& w) { return !blocked(w); });
+        if (it == ready_.end()) return;
+        Work w = std::move(*it);
+        ready_.erase(it);
         send(std::move(w));
         continue;
       }
@@ -158,14 +186,53 @@ class Engine {
   }
 
   void send(Work w) {
-    HttpRequest req = op_.request(w);
-    bytesSent_ += req.body.size() + req.url.size();
+    HttpRequest req;
+    try {
+      req = op_.request(w);
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception& e) {
+      requestFailed(std::move(w), e.what());
+      return;
+    }
     ++w.attempts;
+    if (!session_) {
+      transportThrew(w, sessionError_);
+      return;
+    }
+    const auto tag = nextTag_++;
+    const std::size_t bytes = req.body.size() + req.url.size();
+    try {
+      session_->start(tag, std::move(req));
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception& e) {
+      transportThrew(w, std::string("the transport failed to start the request: ") + e.what());
+      return;
+    }
+    bytesSent_ += bytes;
     ++result_.requests;
     ++families_.at(w.family).report.requests;
-    const auto tag = nextTag_++;
-    session_->start(tag, std::move(req));
     inflight_.emplace(tag, std::move(w));
+  }
+
+  // The operation could not build a request for these rows: nothing was sent. Bisect to the row(s)
+  // responsible, which are reported as InvalidRow.
+  void requestFailed(Work w, const std::string& what) {
+    if (w.rows.size() >= 2 && s_.isolateFailures && !s_.stopOnError) {
+      split(std::move(w));
+      return;
+    }
+    ErrorInfo info;
+    info.message = "the request could not be built: " + what;
+    fail(w, info, w.afterUnknown, BulkErrorKind::InvalidRow);
+  }
+
+  void transportThrew(const Work& w, const std::string& what) {
+    ErrorInfo info;
+    info.transport = TransportErrorKind::Other;
+    info.message = what;
+    fail(w, info, w.afterUnknown);
   }
 
   void waitAndHandle() {
@@ -194,10 +261,28 @@ class Engine {
   void handle(Work w, const HttpResponse& response) {
     if (response.ok()) {
       Outcome out;
-      op_.accept(w, response, out);
+      try {
+        op_.accept(w, response, out);
+      } catch (const std::bad_alloc&) {
+        throw;
+      } catch (const std::exception& e) {
+        ErrorInfo info;
+        info.status = response.status;
+        info.message = std::string("the server accepted the request but its answer could not be read: ") + e.what();
+        fail(w, info, true);
+        return;
+      }
+      // Every row gets exactly one outcome, whatever the operation reported.
+      std::sort(out.notFound.begin(), out.notFound.end());
+      out.notFound.erase(std::unique(out.notFound.begin(), out.notFound.end()), out.notFound.end());
+      out.notFound.erase(std::remove_if(out.notFound.begin(), out.notFound.end(),
+                                        [&](std::size_t pos) { return pos >= w.rows.size(); }),
+                         out.notFound.end());
+      const std::size_t rest = w.rows.size() - out.notFound.size();
+      out.skipped = std::min(out.skipped, rest);
+      out.successful = rest - out.skipped;
       std::size_t notFound = 0;
       for (std::size_t pos : out.notFound) {
-        if (pos >= w.rows.size()) continue;
         BulkError e;
         e.kind = BulkErrorKind::NotFound;
         e.indexes = {w.rows[pos].index};
@@ -223,8 +308,12 @@ class Engine {
       case Decision::Retry:
       case Decision::RetryUnknown:
         if (d == Decision::RetryUnknown) w.afterUnknown = true;
-        if (w.attempts >= s_.retry.maxAttempts || stopping_) {
-          fail(w, info, d == Decision::RetryUnknown || w.afterUnknown);
+        if (w.attempts >= s_.retry.maxAttempts) {
+          fail(w, info, w.afterUnknown);
+        } else if (stopping_) {
+          // Cancelled: not sent again. Rows never executed are not processed; rows whose earlier
+          // attempt may have been committed are reported (finish()).
+          delayed_.push_back(std::move(w));
         } else {
           std::optional<std::chrono::milliseconds> retryAfter;
           if (auto h = response.header("Retry-After")) retryAfter = parseRetryAfter(*h);
@@ -269,14 +358,23 @@ class Engine {
   }
 
   void isolate(Work w, const ErrorInfo& info) {
-    std::vector<nlohmann::json> objects;
-    objects.reserve(w.rows.size());
-    for (const auto& r : w.rows) objects.push_back(op_.rowObject(r));
-    if (auto pos = locateRow(info, objects)) {
+    std::optional<std::size_t> pos;
+    try {
+      std::vector<nlohmann::json> objects;
+      objects.reserve(w.rows.size());
+      for (const auto& r : w.rows) objects.push_back(op_.rowObject(r));
+      pos = locateRow(info, objects);
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception&) {
+      pos.reset();  // cannot tell from the details: bisect
+    }
+    if (pos && *pos < w.rows.size()) {
       // The error names this row: report it alone and send the others again.
       Work bad;
       bad.family = w.family;
       bad.attempts = w.attempts;
+      bad.afterUnknown = w.afterUnknown;
       bad.rows.push_back(std::move(w.rows[*pos]));
       w.rows.erase(w.rows.begin() + static_cast<std::ptrdiff_t>(*pos));
       w.attempts = 0;
@@ -285,15 +383,15 @@ class Engine {
       for (const auto& r : w.rows) w.bytes += r.size;
       ++families_.at(w.family).pieces;  // the remaining rows are a piece of their own
       ready_.push_front(std::move(w));
-      fail(bad, info, false);
+      fail(bad, info, bad.afterUnknown);
       return;
     }
     split(std::move(w));
   }
 
-  void fail(const Work& w, const ErrorInfo& info, bool unknown) {
+  void fail(const Work& w, const ErrorInfo& info, bool unknown, std::optional<BulkErrorKind> kind = std::nullopt) {
     BulkError e;
-    e.kind = info.isHttp() ? BulkErrorKind::Server : BulkErrorKind::Transport;
+    e.kind = kind ? *kind : info.isHttp() ? BulkErrorKind::Server : BulkErrorKind::Transport;
     for (const auto& r : w.rows) e.indexes.push_back(r.index);
     e.batchIndex = w.family;
     e.status = info.status;
@@ -344,6 +442,8 @@ class Engine {
 
   void progress() {
     if (!s_.onProgress) return;
+    progressed_ = true;
+    lastProgress_ = result_.count;
     BulkProgress p;
     p.processed = result_.count;
     p.successful = result_.successful;
@@ -395,6 +495,9 @@ class Engine {
   }
 
   std::unique_ptr<TransportSession> session_;
+  std::string sessionError_;
+  bool progressed_ = false;
+  std::size_t lastProgress_ = 0;
   BulkOperation& op_;
   const EngineSettings& s_;
   Clock::time_point start_;

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 
 namespace pgrestify {
@@ -71,8 +72,11 @@ ErrorInfo parseErrorBody(int status, std::string_view body) {
   if (!text.empty()) {
     // Plain text (Warp's "Bad Request" for an over-long URL) or HTML from a proxy: keep a bounded copy.
     constexpr std::size_t kMax = 512;
-    info.message = std::string(text.substr(0, kMax));
-    if (text.size() > kMax) info.message += "...";
+    std::size_t cut = std::min(kMax, text.size());
+    // Do not cut a UTF-8 sequence in half (the message may end up in JSON or a terminal).
+    while (cut < text.size() && cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    info.message = std::string(text.substr(0, cut));
+    if (cut < text.size()) info.message += "...";
   } else {
     info.message = fmt::format("HTTP {} with an empty body", status);
   }

@@ -37,7 +37,11 @@ bool isDataError(const ErrorInfo& info) {
 Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idempotent, const RetryPolicy& policy) {
   const bool unknownRetryAllowed = idempotent && policy.retryUnknownOutcome;
   if (response.transportFailed()) {
-    if (response.error == TransportErrorKind::Connect || !response.bodySent) return Decision::Retry;
+    // Connect failures and failures before the whole body was sent were not executed (PostgREST
+    // reads the whole body before it starts a transaction): safe to send again. `Other` (TLS, bad
+    // URL...) is not transient; sending again cannot help.
+    if (response.error == TransportErrorKind::Connect) return Decision::Retry;
+    if (!response.bodySent) return response.error == TransportErrorKind::Other ? Decision::Fail : Decision::Retry;
     return unknownRetryAllowed ? Decision::RetryUnknown : Decision::FailUnknown;
   }
   const int status = response.status;
@@ -45,7 +49,9 @@ Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idem
   if (status == 503 || status == 429) return Decision::Retry;  // PGRST000-002, 08*, 53*: not executed
   if (status == 504 && code == "PGRST003") return Decision::Retry;  // no pool connection: not executed
   if (status == 500 && (code == "40001" || code == "40P01")) return Decision::Retry;  // rolled back
-  if (status == 413 || code == "57014") return Decision::Split;  // too large / statement timeout: rolled back
+  // Too large (body 413, request line 414, headers 431) or statement timeout: not executed or
+  // rolled back; smaller requests may pass.
+  if (status == 413 || status == 414 || status == 431 || code == "57014") return Decision::Split;
   if (status == 502 || status == 504 || (status >= 520 && status <= 524)) {
     // A proxy lost the upstream answer: PostgREST may or may not have committed.
     return unknownRetryAllowed ? Decision::RetryUnknown : Decision::FailUnknown;

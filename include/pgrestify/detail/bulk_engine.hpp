@@ -64,8 +64,12 @@ class BulkOperation {
   virtual std::optional<std::size_t> totalRows() const { return std::nullopt; }
   /// Byte limit of one request's rows (WorkRow::size summed).
   virtual std::size_t maxBytes() const = 0;
+  /// Builds the request for @p work. May throw (std::invalid_argument) for a row it cannot encode:
+  /// nothing is sent, the engine bisects the batch and reports the row(s) as InvalidRow.
   virtual HttpRequest request(const Work& work) const = 0;
-  /// Interprets a 2xx answer. Must not throw.
+  /// Interprets a 2xx answer. Should not throw; if it does, the engine reports the work's rows as
+  /// failed with outcomeUnknown (the server said it committed them). The engine also makes the
+  /// counts consistent: every row ends up successful, skipped or not found, exactly once.
   virtual void accept(const Work& work, const HttpResponse& response, Outcome& out) const = 0;
   /// Sending the same request twice leaves the same table (safe to retry an unknown outcome).
   virtual bool idempotent() const = 0;
@@ -109,6 +113,11 @@ void validate(const EngineSettings& settings);
 
 /// Runs a bulk operation to the end (or to cancellation) and returns the aggregate.
 /// Rows are returned as JSON (`data`), in input order of their batches.
+/// Throws std::invalid_argument for invalid settings (before any request). Never throws for row
+/// or batch failures, including a transport or operation that throws for one request (see the
+/// top of src/bulk_engine.cpp); exceptions from the caller's input range and callbacks propagate.
+/// When the input size is unknown (a generator) and the call is cancelled, rows never read from
+/// the input are not counted in `notProcessed`.
 BulkResult<nlohmann::json> runBulk(Transport& transport, BulkOperation& op, const EngineSettings& settings);
 
 // ---- retry policy pieces (src/retry.cpp), exposed for unit tests ----
