@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: MIT
+// Streaming input readers of the `pgrestify` command-line tool: CSV (libcsv), NDJSON, a JSON array
+// and key lists. Each produces one row at a time together with the input line it started on.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <istream>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace pgrestify::cli {
+
+/// An input file (or standard input for "-") read line by line, with its size when known.
+class Input {
+ public:
+  /// Opens @p path ("-" = standard input). Throws InputError when it cannot be opened.
+  explicit Input(const std::string& path);
+  ~Input();
+  Input(const Input&) = delete;
+  Input& operator=(const Input&) = delete;
+
+  /// Reads the next physical line without its '\n'; false at the end of the input.
+  bool readLine(std::string& line);
+  std::istream& stream() { return *in_; }
+  /// Lines read so far (the number of the last line returned, 1-based).
+  std::size_t lineNumber() const noexcept { return line_; }
+  /// Bytes consumed so far.
+  std::uint64_t bytesRead() const noexcept { return bytes_; }
+  /// Size in bytes for regular files, nullopt for pipes and terminals.
+  std::optional<std::uint64_t> size() const noexcept { return size_; }
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  std::string name_;
+  std::unique_ptr<std::istream> owned_;
+  std::istream* in_ = nullptr;
+  std::vector<char> buffer_;
+  std::size_t line_ = 0;
+  std::uint64_t bytes_ = 0;
+  std::optional<std::uint64_t> size_;
+};
+
+/// A problem with the input that stops reading (unopenable file, malformed CSV quoting, a JSON
+/// document that is not an array). Rows read before it are still processed.
+class InputError : public std::runtime_error {
+ public:
+  InputError(const std::string& message, std::size_t line = 0) : std::runtime_error(message), line_(line) {}
+  std::size_t line() const noexcept { return line_; }
+
+ private:
+  std::size_t line_;
+};
+
+/// One input row.
+struct InputRow {
+  nlohmann::json value;       ///< an object (import) or a scalar key (delete)
+  std::string text;           ///< value.dump(): what is sent, and what the reject file shows
+  std::size_t line = 0;       ///< input line the record starts on (1-based); for `json`, the element number (1-based)
+  std::uint64_t endOffset = 0;  ///< input bytes consumed up to the end of this record
+};
+
+/// An input record that cannot become a row (wrong field count, a line that is not a JSON object,
+/// invalid UTF-8). It is written to the reject file and counted as failed; reading goes on.
+struct InputReject {
+  std::size_t line = 0;
+  nlohmann::json row;  ///< what could be read of it (CSV fields as an array, or the raw text)
+  std::string message;
+};
+
+using RejectSink = std::function<void(InputReject&&)>;
+
+/// Produces rows one at a time.
+class RowReader {
+ public:
+  virtual ~RowReader() = default;
+  /// The next row; false at the end of the input. Throws InputError for input it cannot go past.
+  virtual bool next(InputRow& row) = 0;
+  /// Bytes consumed so far.
+  virtual std::uint64_t bytesRead() const = 0;
+  /// Input size in bytes, when known.
+  virtual std::optional<std::uint64_t> totalBytes() const = 0;
+};
+
+/// How CSV values become JSON.
+struct CsvOptions {
+  std::string nullString;  ///< a field equal to this (besides the empty field) becomes null
+};
+
+/// RFC 4180 CSV with a header row, parsed by libcsv. Every value is a JSON string, except empty
+/// fields and fields equal to CsvOptions::nullString, which are null.
+std::unique_ptr<RowReader> makeCsvReader(Input& input, CsvOptions options, RejectSink rejects);
+/// One JSON object per line; blank lines are skipped.
+std::unique_ptr<RowReader> makeNdjsonReader(Input& input, RejectSink rejects);
+/// A JSON array of objects. The document is parsed whole (it is one value); use ndjson or csv for
+/// inputs that do not fit in memory.
+std::unique_ptr<RowReader> makeJsonArrayReader(Input& input, RejectSink rejects);
+/// One key per line (surrounding whitespace trimmed, blank lines skipped), each sent as a string.
+std::unique_ptr<RowReader> makeKeyReader(Input& input, RejectSink rejects);
+
+}  // namespace pgrestify::cli
