@@ -4,9 +4,11 @@
 #include <pgrestify/client_options.hpp>
 #include <pgrestify/detail/client_state.hpp>
 #include <pgrestify/query.hpp>
+#include <pgrestify/repository.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <concepts>
 #include <memory>
 #include <string>
 #include <utility>
@@ -30,6 +32,22 @@ class Client {
   template <class T = nlohmann::json>
   QueryBuilder<T> from(std::string table) const {
     return QueryBuilder<T>(state_, std::move(table));
+  }
+
+  /// A repository on @p table: `client.getRepository<User>("users").findOne({{"id", 1}})`.
+  /// See docs/repository.md.
+  template <class T = nlohmann::json>
+  Repository<T> getRepository(std::string table) const {
+    return Repository<T>(state_, std::move(table));
+  }
+
+  /// A user-defined repository (a class derived from CustomRepositoryBase<Entity>) on @p table:
+  /// `client.getCustomRepository<UserRepository>("users")`.
+  template <class R>
+    requires std::derived_from<R, CustomRepositoryBase<typename R::Entity>> &&
+             std::constructible_from<R, std::shared_ptr<const detail::ClientState>, std::string>
+  R getCustomRepository(std::string table) const {
+    return R(state_, std::move(table));
   }
 
   /// Calls a PostgreSQL function exposed by PostgREST (`POST /rpc/<function>`) and returns its
