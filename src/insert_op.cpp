@@ -36,12 +36,18 @@ class InsertOperation final : public BulkOperation {
     if (!row.invalid.empty()) return true;
     row.aux = keySets_.intern(j);
     row.key = keyOf(j, spec_.conflictColumns);
-    row.size = row.data.size() + 1;
+    // A row without its conflict key cannot conflict: sending it twice writes it twice.
+    if (row.key.empty()) keyless_ = true;
+    // An upsert updates every column of `columns=`: a column a row lacks would be reset to its
+    // DEFAULT (or NULL) on the existing row. Rows with different key sets never share a request.
+    if (spec_.onConflict == OnConflict::Update) row.group = row.aux;
+    row.size = row.data.size() + 1;  // the row and its comma
     return true;
   }
 
   std::optional<std::size_t> totalRows() const override { return total_; }
-  std::size_t maxBytes() const override { return spec_.maxBatchBytes; }
+  // The body is `[` + rows joined by `,` + `]`: one byte more than the rows' sizes summed.
+  std::size_t maxBytes() const override { return spec_.maxBatchBytes > 1 ? spec_.maxBatchBytes - 1 : 1; }
 
   HttpRequest request(const Work& work) const override {
     Params params;
@@ -67,7 +73,10 @@ class InsertOperation final : public BulkOperation {
     }
   }
 
-  bool idempotent() const override { return spec_.onConflict != OnConflict::Error; }
+  // Sending the batch again leaves the table as one send would only when every row carries its
+  // conflict key (ON CONFLICT then sees the first attempt's rows). Checked over the rows read so
+  // far, which include every row sent so far.
+  bool idempotent() const override { return spec_.onConflict != OnConflict::Error && !keyless_; }
   bool isolatable(const Work&) const override { return true; }
 
  private:
@@ -76,6 +85,7 @@ class InsertOperation final : public BulkOperation {
   RowSource source_;
   std::optional<std::size_t> total_;
   std::size_t next_ = 0;
+  bool keyless_ = false;
   KeySets keySets_;
   std::string resolution_;
   std::string prefer_;
