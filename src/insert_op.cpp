@@ -22,10 +22,10 @@ class InsertOperation final : public BulkOperation {
       case OnConflict::Ignore: resolution_ = "resolution=ignore-duplicates"; break;
       case OnConflict::Update: resolution_ = "resolution=merge-duplicates"; break;
     }
-    if (spec_.missing == Missing::Default) {
-      resolution_ = resolution_.empty() ? "missing=default" : resolution_ + ",missing=default";
-    }
-    prefer_ = preferOf(spec_.returning, resolution_);
+    // Only Ignore needs the server's count (rows inserted vs skipped); counting is not free.
+    prefer_ = spec_.returning ? "return=representation" : "return=minimal";
+    if (spec_.onConflict == OnConflict::Ignore) prefer_ += ",count=exact";
+    if (!resolution_.empty()) prefer_ += "," + resolution_;
   }
 
   bool nextRow(WorkRow& row) override {
@@ -56,7 +56,11 @@ class InsertOperation final : public BulkOperation {
       params.emplace_back("on_conflict", joinIdentifiers(spec_.conflictColumns));
     }
     if (spec_.returning) params.emplace_back("select", spec_.select.empty() ? "*" : spec_.select);
-    return client_.makeRequest("POST", spec_.table, params, prefer_, joinRows(work.rows, work.bytes));
+    // `missing=default` matters only when some row lacks a column of `columns=`; PostgREST then
+    // switches to a slower jsonb path, so it is sent only for batches whose rows differ in keys.
+    std::string prefer = prefer_;
+    if (spec_.missing == Missing::Default && mixedKeySets(work)) prefer += ",missing=default";
+    return client_.makeRequest("POST", spec_.table, params, prefer, joinRows(work.rows, work.bytes));
   }
 
   void accept(const Work& work, const HttpResponse& response, Outcome& out) const override {
@@ -80,6 +84,11 @@ class InsertOperation final : public BulkOperation {
   bool isolatable(const Work&) const override { return true; }
 
  private:
+  static bool mixedKeySets(const Work& work) {
+    return std::any_of(work.rows.begin(), work.rows.end(),
+                       [&](const WorkRow& r) { return r.aux != work.rows.front().aux; });
+  }
+
   const ClientState& client_;
   InsertSpec spec_;
   RowSource source_;

@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: MIT
+# Compares the files under an install prefix with tests/package/expected_install.txt.
+#   cmake -DPREFIX=<dir> -DEXPECTED=<file> -DLIBDIR=<lib> -DCONFIG=<config> -DTAGS=<tag>|<tag>
+#         -P check_layout.cmake
+# In the expected list, `@LIBDIR@` and `@CONFIG@` (lower case, "noconfig" when empty) are
+# replaced, and a line `[tag] path` counts only when `tag` is one of TAGS.
+cmake_minimum_required(VERSION 3.21)
+string(REPLACE "|" ";" tags "${TAGS}")
+string(TOLOWER "${CONFIG}" config)
+if(config STREQUAL "")
+  set(config noconfig)
+endif()
+
+file(STRINGS "${EXPECTED}" lines)
+set(expected)
+foreach(line IN LISTS lines)
+  string(STRIP "${line}" line)
+  if(line STREQUAL "" OR line MATCHES "^#")
+    continue()
+  endif()
+  if(line MATCHES "^\\[([a-z]+)\\] +(.*)$")
+    if(NOT CMAKE_MATCH_1 IN_LIST tags)
+      continue()
+    endif()
+    set(line "${CMAKE_MATCH_2}")
+  endif()
+  string(REPLACE "@LIBDIR@" "${LIBDIR}" line "${line}")
+  string(REPLACE "@CONFIG@" "${config}" line "${line}")
+  list(APPEND expected "${line}")
+endforeach()
+list(SORT expected)
+
+file(GLOB_RECURSE actual LIST_DIRECTORIES false RELATIVE "${PREFIX}" "${PREFIX}/*")
+list(SORT actual)
+
+set(missing ${expected})
+list(REMOVE_ITEM missing ${actual})
+set(unexpected ${actual})
+list(REMOVE_ITEM unexpected ${expected})
+list(LENGTH actual n)
+message(STATUS "${n} files installed under ${PREFIX}")
+if(missing OR unexpected)
+  foreach(f IN LISTS missing)
+    message(STATUS "missing:    ${f}")
+  endforeach()
+  foreach(f IN LISTS unexpected)
+    message(STATUS "unexpected: ${f}")
+  endforeach()
+  message(FATAL_ERROR "the installed files differ from ${EXPECTED} (update it if the change is intended)")
+endif()
