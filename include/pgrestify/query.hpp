@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <concepts>
 #include <memory>
 #include <optional>
@@ -48,7 +49,7 @@ std::optional<std::size_t> rangeSize(R& rows) {
 }
 
 /// Converts the engine's JSON result to BulkResult<T>. Returned rows that do not convert to T
-/// are kept out of `data` and named in the message of an exception-free note (see `conversionErrors`).
+/// are left out of `data` and named in `warnings` (bulk calls never throw for row problems).
 template <class T>
 BulkResult<T> typedResult(BulkResult<nlohmann::json>&& r) {
   if constexpr (std::same_as<T, nlohmann::json>) {
@@ -56,7 +57,18 @@ BulkResult<T> typedResult(BulkResult<nlohmann::json>&& r) {
   } else {
     BulkResult<T> out;
     out.data.reserve(r.data.size());
-    for (auto& j : r.data) out.data.push_back(j.template get<T>());
+    for (std::size_t i = 0; i < r.data.size(); ++i) {
+      try {
+        out.data.push_back(r.data[i].template get<T>());
+      } catch (const std::exception& e) {  // the row was written: report, never throw from a bulk call
+        std::string note = "returned row ";
+        note += std::to_string(i);
+        note += " does not convert to the row type: ";
+        note += e.what();
+        out.warnings.push_back(std::move(note));
+      }
+    }
+    out.warnings.insert(out.warnings.end(), r.warnings.begin(), r.warnings.end());
     out.count = r.count;
     out.successful = r.successful;
     out.skipped = r.skipped;
@@ -107,9 +119,12 @@ class QueryBuilder {
     select_ = std::move(columns);
     return *this;
   }
-  /// Adds `column=<condition>`; all filters must hold.
+  /// Adds `column=<condition>`; all filters must hold. `column` may name an embedded resource's
+  /// column (`posts.published`); such a filter does not restrict update()/remove(). Throws
+  /// std::invalid_argument for names PostgREST reserves (select, columns, on_conflict, order,
+  /// limit, offset, and, or).
   QueryBuilder& filter(const std::string& column, const Condition& condition) {
-    detail::checkIdentifier(column, "column name");
+    detail::checkFilterColumn(column);
     filters_.emplace_back(column, condition.value());
     return *this;
   }
@@ -153,7 +168,7 @@ class QueryBuilder {
     headers_.emplace_back(std::move(name), std::move(value));
     return *this;
   }
-  /// Allows update()/remove() without a filter (they refuse otherwise).
+  /// Allows update()/remove() without a filter on the table (they refuse otherwise).
   QueryBuilder& allRows() {
     allRows_ = true;
     return *this;
@@ -170,10 +185,13 @@ class QueryBuilder {
     if (rows.empty()) return std::nullopt;
     return std::move(rows.front());
   }
-  /// Rows matching the filters (`Prefer: count=exact`).
+  /// Rows matching the filters: `GET ?<filters>&limit=0` with `Prefer: count=exact` (the total is
+  /// in Content-Range). Not HEAD: PostgREST 12.0.2 resets the keep-alive connection after a HEAD,
+  /// which would fail the next request sent on it.
   std::size_t count() const {
     auto params = filterParams();
-    auto response = state_->send(state_->makeRequest("HEAD", table_, params, "count=exact", {}, headers_));
+    params.emplace_back("limit", "0");
+    auto response = state_->send(state_->makeRequest("GET", table_, params, "count=exact", {}, headers_));
     detail::throwIfFailed(response);
     auto range = response.header("Content-Range");
     long long n = range ? detail::contentRangeTotal(*range) : -1;
@@ -198,8 +216,9 @@ class QueryBuilder {
     for (const auto& r : rows) list.emplace_back(r);
     return insertRows(std::move(list));
   }
-  /// PATCH the filtered rows with @p values; returns the updated rows. Throws std::invalid_argument
-  /// when there is no filter and allRows() was not called.
+  /// PATCH the filtered rows with @p values in one request; returns the updated rows. Throws
+  /// std::invalid_argument, before sending anything, when no filter restricts the table's rows
+  /// (filters on embedded resources do not count) and allRows() was not called.
   template <class V>
   std::vector<T> update(const V& values) const {
     guard("update");
@@ -281,6 +300,10 @@ class QueryBuilder {
 
   const std::string& table() const noexcept { return table_; }
   bool hasFilters() const noexcept { return !filters_.empty(); }
+  /// True when a filter restricts the table's own rows (what update()/remove() require).
+  bool hasTableFilters() const noexcept {
+    return std::any_of(filters_.begin(), filters_.end(), [](const auto& f) { return detail::restrictsTable(f.first); });
+  }
 
  private:
   template <class R>
@@ -322,7 +345,7 @@ class QueryBuilder {
   }
 
   void guard(const char* what) const {
-    if (filters_.empty() && !allRows_) {
+    if (!hasTableFilters() && !allRows_) {
       throw std::invalid_argument(std::string("pgrestify: refusing to ") + what + " every row of '" + table_ +
                                   "' without a filter; call allRows() to mean it");
     }

@@ -52,6 +52,9 @@ struct BulkResult {
   std::size_t requests = 0;       ///< HTTP requests sent (retries and splits included)
   std::size_t retries = 0;
   std::chrono::milliseconds elapsed{0};
+  /// Problems that lost no row, e.g. a returned row that did not convert to T (it is left out of
+  /// `data`; the row itself was written and is counted in `successful`).
+  std::vector<std::string> warnings;
 
   /// True when every input row was written or skipped.
   bool ok() const noexcept { return failed == 0 && notProcessed == 0; }
