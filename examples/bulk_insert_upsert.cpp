@@ -70,11 +70,11 @@ int main(int argc, char** argv) {
 
   std::vector<User> users;
   for (int i = 0; i < 1200; ++i) users.push_back({.name = "u" + std::to_string(i), .email = "u" + std::to_string(i) + "@example.com"});
-  users[700].email = users[3].email;  // a duplicate: row 700 fails with 23505, the others are written
+  users[300].email = users[3].email;  // same request as row 3: row 300 fails with 23505, the others are written
   auto imported = importUsers(client, users);
   expect(imported.successful == 1199 && imported.failed == 1 && imported.errors.size() == 1 &&
-             imported.errors[0].indexes == std::vector<std::size_t>{700} && imported.errors[0].code == "23505",
-         "importUsers: 1199 written, row 700 failed with 23505");
+             imported.errors[0].indexes == std::vector<std::size_t>{300} && imported.errors[0].code == "23505",
+         "importUsers: 1199 written, row 300 failed with 23505");
   expect(client.from("users").count() == 1199, "importUsers: 1199 rows in the table");
 
   std::vector<User> more = {{.name = "again", .email = "u1@example.com"}, {.name = "v", .email = "v@example.com"},

@@ -7,6 +7,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -54,6 +56,7 @@ TransportErrorKind classify(CURLcode code) {
     case CURLE_GOT_NOTHING:
     case CURLE_RECV_ERROR:
     case CURLE_PARTIAL_FILE:
+    case CURLE_SEND_FAIL_REWIND:
       return TransportErrorKind::Reset;
     case CURLE_SEND_ERROR:
       return TransportErrorKind::Send;
@@ -70,7 +73,51 @@ struct Transfer {
   HttpResponse response;
   curl_slist* headerList = nullptr;
   char errorBuffer[CURL_ERROR_SIZE] = {};
+  // Request body handed to libcurl through onRead (not CURLOPT_POSTFIELDS), so that the transport
+  // sees when libcurl wants to send it again.
+  std::size_t bodyOffset = 0;
+  std::size_t bodyRead = 0;   // highest offset libcurl has read so far (any attempt)
+  int attempts = 0;           // times libcurl was about to send the request (onPrereq)
+  bool refusedResend = false; // onPrereq refused a silent re-send of a request that may have run
 };
+
+size_t onRead(char* buffer, size_t size, size_t count, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  const std::string& body = t->request.body;
+  std::size_t n = std::min(size * count, body.size() - std::min(t->bodyOffset, body.size()));
+  if (n) std::memcpy(buffer, body.data() + t->bodyOffset, n);
+  t->bodyOffset += n;
+  t->bodyRead = std::max(t->bodyRead, t->bodyOffset);
+  return n;
+}
+
+int onSeek(void* user, curl_off_t offset, int origin) {
+  auto* t = static_cast<Transfer*>(user);
+  if (origin != SEEK_SET || offset < 0 || static_cast<std::size_t>(offset) > t->request.body.size()) {
+    return CURL_SEEKFUNC_CANTSEEK;
+  }
+  t->bodyOffset = static_cast<std::size_t>(offset);
+  return CURL_SEEKFUNC_OK;
+}
+
+// libcurl silently sends a request again on a fresh connection when a REUSED connection closed
+// without any answer ("Connection died, retrying a fresh connect"). For a write whose request
+// (headers and whole body) had already left, the server may have executed it: a second send
+// would duplicate a non-idempotent insert behind the engine's back. Refuse it, so the failure
+// reaches the engine as a reset after the body was sent (an unknown outcome) and the retry
+// decision stays with the engine's policy. Reads, and writes whose body had not been sent
+// completely (PostgREST reads the whole body before running anything), may be sent again.
+int onPrereq(void* user, char*, char*, int, int) {
+  auto* t = static_cast<Transfer*>(user);
+  if (++t->attempts == 1) return CURL_PREREQFUNC_OK;
+  const auto& m = t->request.method;
+  const bool read = m == "GET" || m == "HEAD";
+  if (!read && t->bodyRead >= t->request.body.size()) {
+    t->refusedResend = true;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return CURL_PREREQFUNC_OK;
+}
 
 size_t onBody(char* data, size_t size, size_t count, void* user) {
   auto* t = static_cast<Transfer*>(user);
@@ -220,13 +267,23 @@ void CurlSession::start(std::uint64_t tag, HttpRequest request) {
     curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
   } else if (req.method == "HEAD") {
     curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    // PostgREST 12 (Warp) closes the connection after answering HEAD; a request sent next on it
+    // would be reset. Do not keep it for reuse.
+    curl_easy_setopt(easy, CURLOPT_FORBID_REUSE, 1L);
   } else {
+    curl_easy_setopt(easy, CURLOPT_POST, 1L);
     if (req.method != "POST") curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, req.method.c_str());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req.body.data());
+    curl_easy_setopt(easy, CURLOPT_READFUNCTION, onRead);
+    curl_easy_setopt(easy, CURLOPT_READDATA, t.get());
+    curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, onSeek);
+    curl_easy_setopt(easy, CURLOPT_SEEKDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
   }
+  curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, onPrereq);
+  curl_easy_setopt(easy, CURLOPT_PREREQDATA, t.get());
   for (const auto& [name, value] : req.headers) {
-    std::string line = name + ": " + value;
+    // "Name:" with nothing after the colon would make libcurl drop the header; "Name;" sends it empty.
+    std::string line = value.empty() ? name + ";" : name + ": " + value;
     t->headerList = curl_slist_append(t->headerList, line.c_str());
   }
   // No "Expect: 100-continue" round trip for large bodies.
@@ -242,17 +299,45 @@ void CurlSession::start(std::uint64_t tag, HttpRequest request) {
   transfers_.emplace(easy, std::move(t));
 }
 
+// Error answers become exception messages and BulkError texts: a server (or proxy) that echoes
+// the caller's bearer token must not put it there. Replaces the token in the body and headers
+// of an error answer.
+void redactCredentials(const HttpRequest& request, HttpResponse& response) {
+  auto auth = findHeader(request.headers, "Authorization");
+  if (!auth) return;
+  std::string_view token = *auth;
+  if (token.size() > 7 && (token.substr(0, 7) == "Bearer " || token.substr(0, 7) == "bearer ")) token.remove_prefix(7);
+  if (token.size() < 8) return;  // too short to tell apart from ordinary text
+  auto scrub = [&](std::string& text) {
+    for (auto pos = text.find(token); pos != std::string::npos; pos = text.find(token, pos)) {
+      text.replace(pos, token.size(), "[redacted]");
+      pos += 10;
+    }
+  };
+  scrub(response.body);
+  for (auto& [name, value] : response.headers) scrub(value);
+}
+
 void CurlSession::finish(Transfer& t, CURLcode code) {
   auto& r = t.response;
   if (code == CURLE_OK) {
     long status = 0;
     curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
     r.status = static_cast<int>(status);
+    if (r.status >= 400) redactCredentials(t.request, r);
     return;
   }
   r.status = 0;
   r.headers.clear();
   r.body.clear();
+  if (t.refusedResend) {
+    r.error = TransportErrorKind::Reset;
+    r.errorMessage =
+        "the connection was closed without an answer after the whole request was sent; the server may have "
+        "executed it (not sent again by the transport)";
+    r.bodySent = true;
+    return;
+  }
   r.error = classify(code);
   r.errorMessage = t.errorBuffer[0] ? std::string(t.errorBuffer) : std::string(curl_easy_strerror(code));
   curl_off_t uploaded = 0;
@@ -260,6 +345,17 @@ void CurlSession::finish(Transfer& t, CURLcode code) {
   long requestSize = 0;
   curl_easy_getinfo(t.easy, CURLINFO_REQUEST_SIZE, &requestSize);
   r.bodySent = requestSize > 0 && static_cast<std::size_t>(uploaded) >= t.request.body.size();
+  if (t.attempts > 0 && t.bodyRead >= t.request.body.size()) {
+    // The request went out on a connection (onPrereq ran) with its whole body, and a later step
+    // failed: libcurl's silent re-send on a fresh connection could not connect or timed out (its
+    // counters describe that last attempt only). The first send may have been executed.
+    r.bodySent = true;
+    if (r.error == TransportErrorKind::Connect) {
+      r.error = TransportErrorKind::Reset;
+      r.errorMessage = "the connection was closed without an answer after the request was sent, and reconnecting "
+                       "failed: " + r.errorMessage;
+    }
+  }
   if (r.error == TransportErrorKind::Connect) r.bodySent = false;
 }
 

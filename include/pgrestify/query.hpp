@@ -31,10 +31,17 @@ namespace detail {
 /// (generators) are read lazily, one batch at a time.
 template <std::ranges::input_range R>
 RowSource rangeSource(R& rows) {
-  return [it = std::ranges::begin(rows), end = std::ranges::end(rows)](nlohmann::json& j) mutable {
-    if (it == end) return false;
-    j = *it;
-    ++it;
+  // Iterators of single-pass ranges (std::views::istream, generators) may be move-only; RowSource
+  // is a copyable std::function, so they live behind a shared_ptr.
+  struct Cursor {
+    std::ranges::iterator_t<R> it;
+    std::ranges::sentinel_t<R> end;
+  };
+  auto cursor = std::make_shared<Cursor>(Cursor{std::ranges::begin(rows), std::ranges::end(rows)});
+  return [cursor](nlohmann::json& j) {
+    if (cursor->it == cursor->end) return false;
+    j = *cursor->it;
+    ++cursor->it;
     return true;
   };
 }
