@@ -16,9 +16,10 @@ class DeleteOperation final : public BulkOperation {
   DeleteOperation(const ClientState& client, DeleteSpec spec, RowSource source, std::optional<std::size_t> total)
       : client_(client), spec_(std::move(spec)), source_(std::move(source)), total_(total) {
     checkIdentifier(spec_.table, "table name");
-    if (spec_.matchColumns.empty()) throw std::invalid_argument("pgrestify: matchColumn must not be empty");
-    for (const auto& c : spec_.matchColumns) checkIdentifier(c, "matchColumn");
+    checkMatchColumns(spec_.matchColumns);
+    if (spec_.maxUrlBytes == 0) throw std::invalid_argument("pgrestify: maxUrlBytes must be greater than 0");
     select_ = selectWith(spec_.select, spec_.matchColumns, spec_.returning);
+    budget_ = urlBudget(client_, spec_.table, spec_.maxUrlBytes, select_);
   }
 
   bool nextRow(WorkRow& row) override {
@@ -40,7 +41,7 @@ class DeleteOperation final : public BulkOperation {
       row.invalid = "the key has no value for match column(s) " + joinIdentifiers(spec_.matchColumns);
       return true;
     }
-    if (auto e = checkValues(keyRow); !e.empty()) {
+    if (auto e = checkKeyValues(keyRow, spec_.matchColumns); !e.empty()) {
       row.invalid = e;
       return true;
     }
@@ -50,7 +51,7 @@ class DeleteOperation final : public BulkOperation {
   }
 
   std::optional<std::size_t> totalRows() const override { return total_; }
-  std::size_t maxBytes() const override { return urlBudget(client_, spec_.table, spec_.maxUrlBytes, select_); }
+  std::size_t maxBytes() const override { return budget_; }
 
   HttpRequest request(const Work& work) const override {
     Params params;
@@ -75,6 +76,7 @@ class DeleteOperation final : public BulkOperation {
   std::optional<std::size_t> total_;
   std::size_t next_ = 0;
   std::string select_;
+  std::size_t budget_ = 0;  // URL room for keys
 };
 
 }  // namespace

@@ -2,7 +2,10 @@
 // Helpers shared by the bulk operations.
 #include "ops_common.hpp"
 
+#include <pgrestify/filter.hpp>
+
 #include <cmath>
+#include <stdexcept>
 #include <unordered_set>
 
 namespace pgrestify::detail {
@@ -27,11 +30,12 @@ std::string checkValues(const nlohmann::json& j) {
 
 // Key text of @p columns in @p row, joined with a separator; empty when a column is absent/null.
 std::string keyOf(const nlohmann::json& row, const std::vector<std::string>& columns) {
+  // Every part starts with the separator, so a present key is never empty, not even for ''.
   std::string key;
-  for (std::size_t i = 0; i < columns.size(); ++i) {
-    auto it = row.find(columns[i]);
+  for (const auto& column : columns) {
+    auto it = row.find(column);
     if (it == row.end() || it->is_null()) return {};
-    if (i) key.push_back(kKeySeparator);
+    key.push_back(kKeySeparator);
     key += scalarText(*it);
   }
   return key;
@@ -91,7 +95,10 @@ std::string selectWith(const std::string& select, const std::vector<std::string>
   if (!returning) return joinIdentifiers(matchColumns);
   if (select.empty() || select == "*") return "*";
   std::string out = select;
-  for (const auto& c : matchColumns) out += "," + quoteIdentifier(c);
+  for (const auto& c : matchColumns) {
+    out += ',';
+    out += quoteIdentifier(c);
+  }
   return out;
 }
 
@@ -110,14 +117,41 @@ long long affected(const HttpResponse& response) {
   return range ? contentRangeTotal(*range) : -1;
 }
 
+std::string checkKeyValues(const nlohmann::json& row, const std::vector<std::string>& columns) {
+  for (const auto& c : columns) {
+    auto it = row.find(c);
+    if (it == row.end()) continue;
+    if (auto e = checkValues(*it); !e.empty()) return "key column " + c + ": " + e;
+    try {
+      (void)it->dump();
+    } catch (const nlohmann::json::type_error&) {
+      return "key column " + c + " holds a string that is not valid UTF-8";
+    }
+  }
+  return {};
+}
+
+void checkMatchColumns(const std::vector<std::string>& columns) {
+  if (columns.empty()) throw std::invalid_argument("pgrestify: matchColumn must not be empty");
+  for (const auto& c : columns) {
+    checkFilterColumn(c);
+    if (!restrictsTable(c)) {
+      throw std::invalid_argument("pgrestify: matchColumn '" + c + "' names an embedded resource, not a column");
+    }
+  }
+}
+
 // Filter selecting the keys of @p rows: `col=in.(...)` or `or=(and(a.eq.x,b.eq.y),...)`.
 void keyFilter(const std::vector<std::string>& columns, const std::vector<WorkRow>& rows, Params& params) {
+  if (rows.empty() || columns.empty()) throw std::logic_error("pgrestify: internal error: a key filter without keys");
   if (columns.size() == 1) {
     std::string list = "in.(";
     for (std::size_t i = 0; i < rows.size(); ++i) {
       if (i) list.push_back(',');
       list += rows[i].data;
     }
+    // PostgREST 12 reads `in.("")` as an empty list; `in.("","")` matches the empty string.
+    if (rows.size() == 1 && rows[0].data == "\"\"") list += ",\"\"";
     list.push_back(')');
     params.emplace_back(columns[0], std::move(list));
     return;
@@ -150,9 +184,14 @@ void matchReturned(const Work& work, const HttpResponse& response, const std::ve
   auto rows = parseRows(response.body);
   long long n = affected(response);
   if (n < 0) n = static_cast<long long>(rows.size());
-  if (static_cast<std::size_t>(n) < work.rows.size()) {
-    std::unordered_set<std::string> matched;
-    for (const auto& r : rows) matched.insert(keyOf(r, columns));
+  std::unordered_set<std::string> matched;
+  for (const auto& r : rows) matched.insert(keyOf(r, columns));
+  // The keys are distinct within a request (the engine cuts at a repeated key). When as many rows
+  // as keys were affected and they carry as many distinct keys, every key matched (this also
+  // holds when the server writes a key differently, e.g. a timestamp). Otherwise compare keys: a
+  // key matching several rows (a non-unique match column) must not hide one that matched none.
+  const bool allMatched = static_cast<std::size_t>(n) == work.rows.size() && matched.size() == work.rows.size();
+  if (!allMatched) {
     for (std::size_t i = 0; i < work.rows.size(); ++i) {
       if (!matched.count(work.rows[i].key)) out.notFound.push_back(i);
     }
@@ -173,12 +212,11 @@ std::size_t urlBudget(const ClientState& client, const std::string& table, std::
 // The key of a WorkRow as an object, for locating a row from an error's details.
 nlohmann::json keyObject(const WorkRow& row, const std::vector<std::string>& columns) {
   nlohmann::json obj = nlohmann::json::object();
-  std::size_t start = 0;
-  for (std::size_t i = 0; i < columns.size(); ++i) {
+  std::size_t start = row.key.empty() ? std::string::npos : 1;  // keyOf: each part starts with the separator
+  for (std::size_t i = 0; i < columns.size() && start != std::string::npos; ++i) {
     auto end = row.key.find(kKeySeparator, start);
     obj[columns[i]] = row.key.substr(start, end == std::string::npos ? std::string::npos : end - start);
-    if (end == std::string::npos) break;
-    start = end + 1;
+    start = end == std::string::npos ? std::string::npos : end + 1;
   }
   return obj;
 }

@@ -21,7 +21,8 @@ inline constexpr char kKeySeparator = '\x1f';
 
 /// An error text for values no JSON/SQL can carry (NaN, Infinity), empty when fine.
 std::string checkValues(const nlohmann::json& j);
-/// Key text of @p columns in @p row (scalarText joined by kKeySeparator); empty when one is absent/null.
+/// Key text of @p columns in @p row (kKeySeparator before each column's scalarText, so an empty
+/// string is a key too); empty when one is absent/null.
 std::string keyOf(const nlohmann::json& row, const std::vector<std::string>& columns);
 
 /// Interns the key sets of rows so a batch's `columns=` is the union of a few small sets.
@@ -47,7 +48,14 @@ std::string selectWith(const std::string& select, const std::vector<std::string>
 std::vector<nlohmann::json> parseRows(const std::string& body);
 /// The total of the answer's Content-Range, -1 when absent.
 long long affected(const HttpResponse& response);
+/// An error text when a key value of @p row cannot be sent (NaN/Infinity, a string that is not
+/// valid UTF-8: PostgREST fails the whole request with a 500), empty when fine.
+std::string checkKeyValues(const nlohmann::json& row, const std::vector<std::string>& columns);
+/// Checks the match columns of bulkUpdate/bulkDelete: at least one, each a name PostgREST reads
+/// as a filter on the table itself (not reserved, no embedded `a.b`). Throws std::invalid_argument.
+void checkMatchColumns(const std::vector<std::string>& columns);
 /// Filter selecting the keys of @p rows: `col=in.(...)` or `or=(and(a.eq.x,b.eq.y),...)`.
+/// Throws std::logic_error for an empty @p rows (a key-less PATCH/DELETE would reach every row).
 void keyFilter(const std::vector<std::string>& columns, const std::vector<WorkRow>& rows, Params& params);
 /// Encodes a key for keyFilter: a list element, or an `and(...)` for composite keys.
 std::string keyElement(const std::vector<std::string>& columns, const nlohmann::json& row);

@@ -20,9 +20,12 @@ class UpdateOperation final : public BulkOperation {
   UpdateOperation(const ClientState& client, UpdateSpec spec, RowSource source, std::optional<std::size_t> total)
       : client_(client), spec_(std::move(spec)), total_(total) {
     checkIdentifier(spec_.table, "table name");
-    if (spec_.matchColumns.empty()) throw std::invalid_argument("pgrestify: matchColumn must not be empty");
-    for (const auto& c : spec_.matchColumns) checkIdentifier(c, "matchColumn");
+    checkMatchColumns(spec_.matchColumns);
+    if (spec_.maxUrlBytes == 0) throw std::invalid_argument("pgrestify: maxUrlBytes must be greater than 0");
+    if (spec_.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
     select_ = selectWith(spec_.select, spec_.matchColumns, spec_.returning);
+    budget_ = spec_.strategy == UpdateStrategy::Upsert ? spec_.maxBatchBytes
+                                                       : urlBudget(client_, spec_.table, spec_.maxUrlBytes, select_);
     plan(source);
   }
 
@@ -33,10 +36,7 @@ class UpdateOperation final : public BulkOperation {
   }
 
   std::optional<std::size_t> totalRows() const override { return total_; }
-  std::size_t maxBytes() const override {
-    if (spec_.strategy == UpdateStrategy::Upsert) return spec_.maxBatchBytes;
-    return urlBudget(client_, spec_.table, spec_.maxUrlBytes, select_);
-  }
+  std::size_t maxBytes() const override { return budget_; }
 
   HttpRequest request(const Work& work) const override {
     if (spec_.strategy == UpdateStrategy::Upsert) {
@@ -44,14 +44,8 @@ class UpdateOperation final : public BulkOperation {
       params.emplace_back("columns", joinIdentifiers(keySets_.columnsOf(work.rows)));
       params.emplace_back("on_conflict", joinIdentifiers(spec_.matchColumns));
       if (spec_.returning) params.emplace_back("select", spec_.select.empty() ? "*" : spec_.select);
-      std::string body = "[";
-      for (std::size_t i = 0; i < work.rows.size(); ++i) {
-        if (i) body.push_back(',');
-        body += upsertRows_[work.rows[i].aux];
-      }
-      body.push_back(']');
       return client_.makeRequest("POST", spec_.table, params, preferOf(spec_.returning, "resolution=merge-duplicates"),
-                                 std::move(body));
+                                 joinRows(work.rows, work.bytes));
     }
     Params params;
     keyFilter(spec_.matchColumns, work.rows, params);
@@ -69,12 +63,11 @@ class UpdateOperation final : public BulkOperation {
   }
 
   bool idempotent() const override { return true; }  // absolute values: applying twice is harmless
-  bool isolatable(const Work& work) const override {
-    // Rows sharing one payload fail together; splitting them cannot help (keys aside).
-    return spec_.strategy == UpdateStrategy::Upsert || work.rows.size() < 2;
-  }
+  // A grouped PATCH fails as a whole, but the cause may be one row (a bad key, a constraint or
+  // trigger that depends on the row's other columns): splitting finds it, as per-row PATCHes would.
+  bool isolatable(const Work&) const override { return true; }
   nlohmann::json rowObject(const WorkRow& row) const override {
-    if (spec_.strategy == UpdateStrategy::Upsert) return BulkOperation::rowObject(WorkRow{0, upsertRows_[row.aux]});
+    if (spec_.strategy == UpdateStrategy::Upsert) return BulkOperation::rowObject(row);
     return keyObject(row, spec_.matchColumns);
   }
 
@@ -105,12 +98,18 @@ class UpdateOperation final : public BulkOperation {
                      " (refusing to update without a key)";
       } else if (auto e = checkValues(j); !e.empty()) {
         in.invalid = e;
+      } else if (auto k = checkKeyValues(j, spec_.matchColumns); !k.empty()) {
+        in.invalid = k;
       } else {
         in.element = keyElement(spec_.matchColumns, j);
         in.wave = occurrences[in.key]++;
         if (spec_.strategy == UpdateStrategy::Upsert) {
           std::string text;
-          in.invalid = serializeRow(j, text);
+          if (j.size() <= spec_.matchColumns.size()) {
+            in.invalid = "the row has no columns to update besides the match column(s)";
+          } else {
+            in.invalid = serializeRow(j, text);
+          }
           in.keySet = keySets_.intern(j);
           in.payload = static_cast<std::uint32_t>(upsertRows_.size());
           upsertRows_.push_back(std::move(text));
@@ -167,10 +166,13 @@ class UpdateOperation final : public BulkOperation {
           row.index = in->index;
           row.key = in->key;
           row.group = group;
-          row.aux = in->payload;
           if (spec_.strategy == UpdateStrategy::Upsert) {
-            row.size = upsertRows_[in->payload].size() + 1;
+            // The row itself is the body element; aux is its key set (for `columns=`).
+            row.aux = in->keySet;
+            row.data = std::move(upsertRows_[in->payload]);
+            row.size = row.data.size() + 1;
           } else {
+            row.aux = in->payload;
             row.data = in->element;
             row.size = percentEncode(row.data).size() + 3;
           }
@@ -178,12 +180,15 @@ class UpdateOperation final : public BulkOperation {
         }
       }
     }
+    upsertRows_.clear();  // moved into planned_
+    upsertRows_.shrink_to_fit();
   }
 
   const ClientState& client_;
   UpdateSpec spec_;
   std::optional<std::size_t> total_;
   std::string select_;
+  std::size_t budget_ = 0;               // maxBytes(): URL room for keys, or body bytes (Upsert)
   std::vector<std::string> payloads_;    // distinct PATCH bodies
   std::vector<std::string> upsertRows_;  // Upsert strategy: serialized rows
   KeySets keySets_;

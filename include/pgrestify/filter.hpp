@@ -8,7 +8,9 @@
 #include <concepts>
 #include <initializer_list>
 #include <ranges>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,11 +21,11 @@ namespace pgrestify {
 /// is(), in(), and negate it with notOf().
 class Condition {
  public:
-  /// `eq` on @p value (what a bare value in a Where means).
+  /// `eq` on @p value (what a bare value in a Where means); a null value means `is.null`.
   template <class V>
     requires(!std::same_as<std::remove_cvref_t<V>, Condition> && std::constructible_from<nlohmann::json, V>)
   Condition(V&& value)  // NOLINT(google-explicit-constructor)
-      : op_("eq"), text_(detail::scalarText(nlohmann::json(std::forward<V>(value)))) {}
+      : Condition(fromJson(nlohmann::json(std::forward<V>(value)))) {}
 
   /// A raw condition: `op` is a PostgREST operator ("eq", "in", "cs"...), `text` its already-formatted value.
   static Condition raw(std::string op, std::string text) {
@@ -45,6 +47,10 @@ class Condition {
 
  private:
   Condition() = default;
+  static Condition fromJson(const nlohmann::json& value) {
+    if (value.is_null()) return raw("is", "null");
+    return raw("eq", detail::scalarText(value));
+  }
   std::string op_;
   std::string text_;
   bool negated_ = false;
@@ -53,8 +59,40 @@ class Condition {
 namespace detail {
 template <class V>
 Condition compare(const char* op, V&& value) {
-  return Condition::raw(op, scalarText(nlohmann::json(std::forward<V>(value))));
+  nlohmann::json j(std::forward<V>(value));
+  // PostgREST reads `eq.null` as the text 'null', never as SQL NULL: refuse instead of matching the wrong rows.
+  if (j.is_null()) {
+    throw std::invalid_argument(std::string("pgrestify: ") + op + "(null) would compare with the text 'null'; use is(nullptr)");
+  }
+  return Condition::raw(op, scalarText(j));
 }
+
+/// Query parameters PostgREST 12 does not read as filters (alone, or as the last `.` part of an
+/// embedded key such as `posts.order`). A "filter" on one of them would be ignored or misread,
+/// and a PATCH/DELETE would then reach every row: `DELETE /t?columns=in.(1)` empties the table.
+inline bool reservedParam(std::string_view name) {
+  auto last = name.substr(name.rfind('.') == std::string_view::npos ? 0 : name.rfind('.') + 1);
+  for (std::string_view r : {"select", "columns", "on_conflict"}) {
+    if (name == r) return true;
+  }
+  for (std::string_view r : {"order", "limit", "offset", "and", "or"}) {
+    if (last == r) return true;
+  }
+  return false;
+}
+
+/// Checks a filter column: a valid name PostgREST reads as a filter. Throws std::invalid_argument.
+inline void checkFilterColumn(std::string_view column) {
+  checkIdentifier(column, "column name");
+  if (reservedParam(column)) {
+    throw std::invalid_argument("pgrestify: '" + std::string(column) +
+                                "' is a reserved PostgREST query parameter, not a filter column");
+  }
+}
+
+/// A filter on the table itself: `posts.id=eq.1` only filters an embedded resource and does not
+/// restrict which rows a PATCH or DELETE reaches.
+inline bool restrictsTable(std::string_view column) { return column.find('.') == std::string_view::npos; }
 }  // namespace detail
 
 template <class V> Condition eq(V&& v) { return detail::compare("eq", std::forward<V>(v)); }
@@ -69,11 +107,15 @@ inline Condition ilike(std::string pattern) { return Condition::raw("ilike", std
 /// IS null / true / false / unknown.
 inline Condition is(std::nullptr_t) { return Condition::raw("is", "null"); }
 inline Condition is(bool value) { return Condition::raw("is", value ? "true" : "false"); }
-/// IN (...): every value quoted and escaped as PostgREST 12 expects.
+/// IN (...): every value quoted and escaped as PostgREST 12 expects. An empty list matches nothing.
 template <std::ranges::input_range R>
 Condition in(const R& values) {
   std::vector<nlohmann::json> list;
   for (const auto& v : values) list.emplace_back(v);
+  // PostgREST 12 reads `in.("")` as an empty list (matches nothing); `in.("","")` matches ''.
+  if (list.size() == 1 && list.front().is_string() && list.front().get_ref<const std::string&>().empty()) {
+    list.push_back(list.front());
+  }
   return Condition::raw("in", detail::inList(list));
 }
 template <class V>
