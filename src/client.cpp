@@ -10,6 +10,48 @@ namespace pgrestify::detail {
 
 namespace {
 bool isWrite(std::string_view method) { return method != "GET" && method != "HEAD"; }
+
+// Replaces every occurrence of the bearer token in failed answers, whatever the transport, so a
+// server (or proxy) that echoes it cannot leak it into Error::what(), BulkError or logs.
+class RedactingTransport final : public Transport {
+ public:
+  RedactingTransport(std::shared_ptr<Transport> inner, std::string token)
+      : inner_(std::move(inner)), token_(std::move(token)) {}
+
+  std::unique_ptr<TransportSession> openSession() override {
+    return std::make_unique<Session>(inner_->openSession(), token_);
+  }
+
+ private:
+  class Session final : public TransportSession {
+   public:
+    Session(std::unique_ptr<TransportSession> inner, const std::string& token) : inner_(std::move(inner)), token_(token) {}
+    void start(std::uint64_t tag, HttpRequest request) override { inner_->start(tag, std::move(request)); }
+    std::vector<std::pair<std::uint64_t, HttpResponse>> poll(std::chrono::milliseconds maxWait) override {
+      auto done = inner_->poll(maxWait);
+      for (auto& [tag, response] : done) {
+        if (response.ok()) continue;
+        redact(response.body);
+        redact(response.errorMessage);
+        for (auto& [name, value] : response.headers) redact(value);
+      }
+      return done;
+    }
+    std::size_t inFlight() const override { return inner_->inFlight(); }
+
+   private:
+    void redact(std::string& text) const {
+      for (auto pos = text.find(token_); pos != std::string::npos; pos = text.find(token_, pos + 10)) {
+        text.replace(pos, token_.size(), "[redacted]");
+      }
+    }
+    std::unique_ptr<TransportSession> inner_;
+    const std::string& token_;
+  };
+
+  std::shared_ptr<Transport> inner_;
+  std::string token_;
+};
 }  // namespace
 
 ClientState::ClientState(ClientOptions options) : options_(std::move(options)) {
@@ -44,6 +86,7 @@ ClientState::ClientState(ClientOptions options) : options_(std::move(options)) {
     t.userAgent = options_.userAgent;
     transport_ = makeCurlTransport(t);
   }
+  if (!options_.bearerToken.empty()) transport_ = std::make_shared<RedactingTransport>(transport_, options_.bearerToken);
 }
 
 HttpRequest ClientState::makeRequest(std::string_view method, std::string_view table, const Params& params,

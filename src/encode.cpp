@@ -156,6 +156,9 @@ long long contentRangeTotal(std::string_view header) noexcept {
   auto total = header.substr(slash + 1);
   while (!total.empty() && (total.back() == ' ' || total.back() == '\r')) total.remove_suffix(1);
   if (total.empty() || total == "*") return -1;
+  for (char c : total) {
+    if (c < '0' || c > '9') return -1;  // from_chars would accept "-0"
+  }
   long long n = -1;
   auto [ptr, ec] = std::from_chars(total.data(), total.data() + total.size(), n);
   if (ec != std::errc() || ptr != total.data() + total.size() || n < 0) return -1;

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+// Fuzz target: the CLI's CSV reader (tools/src/readers.cpp). Properties: only InputError escapes;
+// every row is a JSON object whose `text` is its dump (so it can be sent); rows and rejects come
+// in input order; the reader consumes no more than the input.
+#include "fuzz_check.hpp"
+
+#include "readers.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  int fd = memfd_create("csv", 0);
+  FUZZ_CHECK(fd >= 0);
+  for (std::size_t done = 0; done < size;) {
+    ssize_t n = write(fd, data + done, size - done);
+    FUZZ_CHECK(n > 0);
+    done += static_cast<std::size_t>(n);
+  }
+  lseek(fd, 0, SEEK_SET);
+  {
+    pgrestify::cli::Input input("/proc/self/fd/" + std::to_string(fd));
+    std::size_t lastLine = 0;
+    std::size_t rejects = 0;
+    auto reader = pgrestify::cli::makeCsvReader(input, {.nullString = "NULL"}, [&](pgrestify::cli::InputReject&& r) {
+      ++rejects;
+      FUZZ_CHECK(!r.message.empty());
+    });
+    try {
+      pgrestify::cli::InputRow row;
+      while (reader->next(row)) {
+        FUZZ_CHECK(row.value.is_object());
+        FUZZ_CHECK(row.text == row.value.dump());
+        FUZZ_CHECK(row.line >= lastLine);
+        FUZZ_CHECK(row.endOffset <= size);
+        lastLine = row.line;
+      }
+    } catch (const pgrestify::cli::InputError&) {
+      // malformed input that stops reading: allowed
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "unexpected exception: %s\n", e.what());
+      FUZZ_CHECK(!"the CSV reader threw something other than InputError");
+    }
+    FUZZ_CHECK(reader->bytesRead() <= size);
+  }
+  close(fd);
+  return 0;
+}
