@@ -126,7 +126,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
   TRUNCATE api.users, api.posts, api.sales, api.inventory, api.tags,
-           api.events, api.products
+           api.events, api.products, other.notes
     RESTART IDENTITY CASCADE;
 END
 $$;
