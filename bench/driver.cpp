@@ -2,7 +2,9 @@
 // pgrestify_bench: the pgrestify side of bench/run.sh, and the generator of the rows every other
 // client (curl ceiling, postgrest-js, psql \copy) sends, so all of them write the same bytes.
 //
-//   pgrestify_bench insert  --rows N [--batch-size B] [--concurrency C]   (no B/C: library defaults)
+//   pgrestify_bench insert  --rows N [--batch-size B] [--concurrency C] [--max-batch-bytes M]
+//                           [--name-bytes W] [--json-rows 1]   (no B/C/M: library defaults; W pads
+//                           names: wide rows; --json-rows: the rows as nlohmann::json, not structs)
 //   pgrestify_bench stream  --rows N        single-pass generator, returning=false (memory number)
 //   pgrestify_bench update-grouped  --rows N [--batch-size B] [--concurrency C]  (ids 1..N must exist)
 //   pgrestify_bench update-distinct --rows N [...]   every row a different payload (one PATCH each)
@@ -51,9 +53,12 @@ PGRESTIFY_ROW(StatusChange, id, status)
 
 const char* const kRoles[] = {"user", "admin", "guest"};
 
+std::size_t nameBytes = 0;  // --name-bytes: names padded to this many bytes (wide rows)
+
 NewUser makeUser(std::size_t i) {
-  return NewUser{"user " + std::to_string(i), "user" + std::to_string(i) + "@example.com", kRoles[i % 3],
-                 i % 5 != 0};
+  NewUser u{"user " + std::to_string(i), "user" + std::to_string(i) + "@example.com", kRoles[i % 3], i % 5 != 0};
+  if (u.name.size() < nameBytes) u.name.append(nameBytes - u.name.size(), 'x');
+  return u;
 }
 
 /// A single-pass input range of generated users: nothing but the current row is held.
@@ -112,6 +117,8 @@ struct Args {
   std::size_t rows = 1000;
   std::optional<std::size_t> batchSize;
   std::optional<std::size_t> concurrency;
+  std::optional<std::size_t> maxBatchBytes;
+  bool jsonRows = false;
   std::string dir;
   std::string file;
 };
@@ -152,10 +159,11 @@ void report(const Args& a, const char* client, const pgrestify::BulkResult<T>& r
   std::printf(
       "{\"client\":\"%s\",\"op\":\"%s\",\"rows\":%zu,\"batch_size\":%zu,\"concurrency\":%zu,\"wall_s\":%.4f,"
       "\"rows_per_s\":%.0f,\"cpu_s\":%.4f,\"user_s\":%.4f,\"sys_s\":%.4f,\"maxrss_kb\":%ld,\"successful\":%zu,"
-      "\"failed\":%zu,\"requests\":%zu}\n",
+      "\"failed\":%zu,\"requests\":%zu,\"max_batch_bytes\":%zu,\"name_bytes\":%zu}\n",
       client, a.command.c_str(), a.rows, a.batchSize.value_or(pgrestify::kDefaultBatchSize),
       a.concurrency.value_or(pgrestify::kDefaultConcurrency), wall, static_cast<double>(a.rows) / wall, cpu,
-      after.user - before.user, after.sys - before.sys, after.maxRssKb, r.successful, r.failed, r.requests);
+      after.user - before.user, after.sys - before.sys, after.maxRssKb, r.successful, r.failed, r.requests,
+      a.maxBatchBytes.value_or(pgrestify::kDefaultMaxBatchBytes), nameBytes);
   if (!r.errors.empty()) std::fprintf(stderr, "first error: %s\n", r.errors.front().message.c_str());
 }
 
@@ -174,11 +182,18 @@ int insert(const Args& a) {
   std::vector<NewUser> users;
   users.reserve(a.rows);
   for (std::size_t i = 0; i < a.rows; ++i) users.push_back(makeUser(i));
-  const bool defaults = !a.batchSize && !a.concurrency;
+  const bool defaults = !a.batchSize && !a.concurrency && !a.maxBatchBytes;
+  auto options = withArgs(pgrestify::BulkInsertOptions{}, a);
+  if (a.maxBatchBytes) options.maxBatchBytes = *a.maxBatchBytes;
+  if (a.jsonRows) {  // the path of nlohmann::json rows (the CLI's, and types with their own to_json)
+    std::vector<nlohmann::json> rows(users.begin(), users.end());
+    users = {};
+    auto table = client.from("users");
+    return timed(a, defaults ? "pgrestify-json-defaults" : "pgrestify-json",
+                 [&] { return table.bulkInsert(rows, options); });
+  }
   auto table = client.from<NewUser>("users");
-  return timed(a, defaults ? "pgrestify-defaults" : "pgrestify", [&] {
-    return table.bulkInsert(users, withArgs(pgrestify::BulkInsertOptions{}, a));
-  });
+  return timed(a, defaults ? "pgrestify-defaults" : "pgrestify", [&] { return table.bulkInsert(users, options); });
 }
 
 int stream(const Args& a) {
@@ -210,8 +225,8 @@ int remove(const Args& a) {
   return timed(a, "pgrestify", [&] { return table.bulkDelete(ids, withArgs(pgrestify::BulkDeleteOptions{}, a)); });
 }
 
-// The same JSON text pgrestify sends (nlohmann's dump of the same to_json), batch by batch, and a
-// curl config that POSTs every file with the ceiling's query and headers.
+// The same JSON text pgrestify sends (its row writer on the same rows), batch by batch, and a curl
+// config that POSTs every file with the ceiling's query and headers.
 int genBatches(const Args& a) {
   auto env = loadEnv();
   if (a.dir.empty() || !a.batchSize) throw std::invalid_argument("gen-batches needs --dir and --batch-size");
@@ -219,6 +234,9 @@ int genBatches(const Args& a) {
   std::ofstream cfg(a.dir + "/curl.cfg");
   const std::string url = env["PGRESTIFY_TEST_URL"] + "/users?columns=name,email,role,active";
   std::size_t file = 0;
+  const std::vector<std::string> noKey;
+  pgrestify::detail::RowWriter writer(noKey);
+  std::string row;
   for (std::size_t start = 0; start < a.rows; start += *a.batchSize, ++file) {
     char name[32];
     std::snprintf(name, sizeof name, "%06zu.json", file);
@@ -227,7 +245,8 @@ int genBatches(const Args& a) {
     out << '[';
     for (std::size_t i = start; i < std::min(a.rows, start + *a.batchSize); ++i) {
       if (i != start) out << ',';
-      out << nlohmann::json(makeUser(i)).dump();
+      pgrestify::detail::writeRow(writer, row, makeUser(i));  // the bytes bulkInsert sends
+      out << row;
     }
     out << ']';
     if (file) cfg << "next\n";
@@ -300,6 +319,12 @@ Args parse(int argc, char** argv) {
       a.batchSize = std::stoul(v);
     } else if (k == "--concurrency") {
       a.concurrency = std::stoul(v);
+    } else if (k == "--max-batch-bytes") {
+      a.maxBatchBytes = std::stoul(v);
+    } else if (k == "--json-rows") {
+      a.jsonRows = v == "1";
+    } else if (k == "--name-bytes") {
+      nameBytes = std::stoul(v);
     } else if (k == "--dir") {
       a.dir = v;
     } else if (k == "--file") {

@@ -77,25 +77,18 @@ pgrestify::Client fakeClient() {
                                   .transport = std::make_shared<InstantTransport>()});
 }
 
-// nextRow for every row (to_json, validation, dump, key sets) + request() per batch (columns=,
+// nextRow for every row (row writing, validation, key sets) + request() per batch (columns=,
 // body join, URL and headers): the insert operation's whole share of the CPU.
-void BM_InsertRowsToBodies(benchmark::State& state) {
+template <class Row>
+void insertRowsToBodies(benchmark::State& state, const std::vector<Row>& rows) {
   const auto batch = static_cast<std::size_t>(state.range(0));
   auto client = fakeClient();
-  auto rows = users(10000);
   std::size_t bytes = 0;
   for (auto _ : state) {
-    std::size_t i = 0;
     pgrestify::detail::InsertSpec spec;
     spec.table = "users";
-    auto op = pgrestify::detail::makeInsertOperation(
-        *client.state(), spec,
-        [&](nlohmann::json& j) {
-          if (i == rows.size()) return false;
-          j = rows[i++];
-          return true;
-        },
-        rows.size());
+    auto op = pgrestify::detail::makeInsertOperation(*client.state(), spec, pgrestify::detail::rowWriterSource(rows),
+                                                     rows.size());
     pgrestify::detail::Work work;
     for (;;) {
       pgrestify::detail::WorkRow r;
@@ -117,23 +110,26 @@ void BM_InsertRowsToBodies(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows.size()));
   state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
 }
+// PGRESTIFY_ROW structs: written directly by the generated writer.
+void BM_InsertRowsToBodies(benchmark::State& state) { insertRowsToBodies(state, users(10000)); }
 BENCHMARK(BM_InsertRowsToBodies)->Arg(100)->Arg(1000)->Arg(5000)->Unit(benchmark::kMillisecond);
+
+// The same rows as nlohmann::json objects (the path of the CLI and of types with their own to_json).
+void BM_InsertJsonRowsToBodies(benchmark::State& state) {
+  std::vector<nlohmann::json> rows;
+  for (const auto& u : users(10000)) rows.emplace_back(u);
+  insertRowsToBodies(state, rows);
+}
+BENCHMARK(BM_InsertJsonRowsToBodies)->Arg(1000)->Unit(benchmark::kMillisecond);
 
 // request() alone on a prepared batch: `columns=` from the key sets, body join, URL, headers.
 template <class Row>
 void requestOnly(benchmark::State& state, std::vector<Row> rows) {
   auto client = fakeClient();
-  std::size_t i = 0;
   pgrestify::detail::InsertSpec spec;
   spec.table = "users";
-  auto op = pgrestify::detail::makeInsertOperation(
-      *client.state(), spec,
-      [&](nlohmann::json& j) {
-        if (i == rows.size()) return false;
-        j = rows[i++];
-        return true;
-      },
-      rows.size());
+  auto op = pgrestify::detail::makeInsertOperation(*client.state(), spec, pgrestify::detail::rowWriterSource(rows),
+                                                   rows.size());
   pgrestify::detail::Work work;
   pgrestify::detail::WorkRow r;
   while (op->nextRow(r)) {
@@ -244,52 +240,21 @@ void BM_ToJsonDumpOnly(benchmark::State& state) {
 }
 BENCHMARK(BM_ToJsonDumpOnly)->Unit(benchmark::kMillisecond);
 
-// NOT library code: a prototype of writing a PGRESTIFY_ROW struct straight to JSON text (no
-// nlohmann::json object in between), to size the gain of doing so in the library. Strings with
-// nothing to escape and only ASCII are copied as they are; the rest go through nlohmann's escaping
-// (which also rejects invalid UTF-8).
-void appendString(std::string& out, const std::string& s) {
-  bool plain = true;
-  for (unsigned char c : s) {
-    if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) {
-    out.push_back('"');
-    out += s;
-    out.push_back('"');
-  } else {
-    out += nlohmann::json(s).dump();
-  }
-}
-
-void writeUser(std::string& out, const NewUser& u) {
-  out += "{\"active\":";
-  out += u.active ? "true" : "false";
-  out += ",\"email\":";
-  appendString(out, u.email);
-  out += ",\"name\":";
-  appendString(out, u.name);
-  out += ",\"role\":";
-  appendString(out, u.role);
-  out.push_back('}');
-}
-
-void BM_DirectWriterPrototype(benchmark::State& state) {
+// The library's direct writer alone (detail::writeRow on a PGRESTIFY_ROW struct), same rows.
+void BM_RowWriterOnly(benchmark::State& state) {
   auto rows = users(10000);
+  const std::vector<std::string> noKey;
+  pgrestify::detail::RowWriter writer(noKey);
   std::string row;
   for (auto _ : state) {
     for (const auto& u : rows) {
-      row.clear();
-      writeUser(row, u);
+      pgrestify::detail::writeRow(writer, row, u);
       benchmark::DoNotOptimize(std::string(row));  // the engine keeps one string per row
     }
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * rows.size()));
 }
-BENCHMARK(BM_DirectWriterPrototype)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_RowWriterOnly)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

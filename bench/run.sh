@@ -5,7 +5,8 @@
 #   ceiling       the rows pre-serialized into batch files, POSTed by `curl --parallel` with
 #                 ?columns= and Prefer: return=minimal (the fastest any client goes through PostgREST)
 #   postgrest-js  @supabase/postgrest-js (bench/postgrest-js-insert.mjs), same batch size/concurrency
-#   pgrestify     bulkInsert with the library defaults, and with the same batch size/concurrency
+#   pgrestify     bulkInsert with the library defaults, and with the same batch size/concurrency;
+#                 and with the defaults on the same rows as nlohmann::json (pgrestify-json-defaults)
 #   psql-copy     `\copy` of the same rows as CSV (the database's own limit, for context)
 # then bulkUpdate (grouped / all-different payloads) and bulkDelete, the streaming memory number
 # (1,000,000 rows through a single-pass generator) and a batchSize x concurrency sweep.
@@ -20,6 +21,8 @@
 #   BENCH_OPS [1]              bulkUpdate / bulkDelete section (BENCH_OPS_RUNS [3])
 #   BENCH_DISTINCT_ROWS [10000] rows of the all-different bulkUpdate (one PATCH per row)
 #   BENCH_STREAM [1]           streaming memory number (BENCH_STREAM_ROWS [1000000])
+#   BENCH_WIDE [1]             wide rows: maxBatchBytes 1 MiB vs 4 MiB (BENCH_WIDE_ROWS [20000] rows with
+#                              BENCH_WIDE_BYTES [4000]-byte names, BENCH_WIDE_RUNS [5] paired runs)
 #   BENCH_SWEEP [1]            sweep (BENCH_SWEEP_RUNS [3], BENCH_SWEEP_BATCHES ["100 500 1000 2000 5000"],
 #                              BENCH_SWEEP_CONCURRENCY ["1 2 4 8"])
 #   BENCH_BUILD_DIR [build-bench]  BENCH_OUT [bench/results/<time>]
@@ -43,6 +46,10 @@ DISTINCT_ROWS=${BENCH_DISTINCT_ROWS:-10000}
 STREAM=${BENCH_STREAM:-1}
 STREAM_ROWS=${BENCH_STREAM_ROWS:-1000000}
 SWEEP=${BENCH_SWEEP:-1}
+WIDE=${BENCH_WIDE:-1}
+WIDE_ROWS=${BENCH_WIDE_ROWS:-20000}
+WIDE_BYTES=${BENCH_WIDE_BYTES:-4000}
+WIDE_RUNS=${BENCH_WIDE_RUNS:-5}
 SWEEP_RUNS=${BENCH_SWEEP_RUNS:-3}
 SWEEP_BATCHES=${BENCH_SWEEP_BATCHES:-100 500 1000 2000 5000}
 SWEEP_CONCURRENCY=${BENCH_SWEEP_CONCURRENCY:-1 2 4 8}
@@ -190,6 +197,8 @@ compare() { # SECTION ROWS RUNS
     run_js "$section" "$r" "$rows" "$BATCH" "$CONC"
     run_pgrestify "$section" "$r" "$rows"
     run_pgrestify "$section" "$r" "$rows" "$BATCH" "$CONC"
+    reset
+    record "$section" "$r" "$("$DRIVER" insert --rows "$rows" --json-rows 1)" "$rows"
     run_copy "$section" "$r" "$rows"
   done
 }
@@ -216,6 +225,17 @@ if [[ $STREAM == 1 ]]; then
   log "streaming memory: $STREAM_ROWS rows through a single-pass generator"
   reset
   record stream 1 "$("$DRIVER" stream --rows "$STREAM_ROWS")" "$STREAM_ROWS"
+fi
+
+if [[ $WIDE == 1 ]]; then
+  log "wide rows: $WIDE_ROWS rows with $WIDE_BYTES-byte names, maxBatchBytes 1 MiB vs 4 MiB, $WIDE_RUNS runs"
+  for ((r = 1; r <= WIDE_RUNS; r++)); do
+    for cap in 1048576 4194304; do
+      reset
+      record wide "$r" "$("$DRIVER" insert --rows "$WIDE_ROWS" --name-bytes "$WIDE_BYTES" --max-batch-bytes "$cap" \
+        --batch-size "$BATCH" --concurrency "$CONC")" "$WIDE_ROWS"
+    done
+  done
 fi
 
 if [[ $SWEEP == 1 ]]; then

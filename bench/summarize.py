@@ -35,7 +35,7 @@ def main(out_dir):
         by = defaultdict(list)
         for r in sec:
             by[r["client"]].append(r)
-        order = ["ceiling", "pgrestify-defaults", "pgrestify", "postgrest-js", "psql-copy"]
+        order = ["ceiling", "pgrestify-defaults", "pgrestify", "pgrestify-json-defaults", "postgrest-js", "psql-copy"]
         for c in order:
             if c not in by:
                 continue
@@ -60,6 +60,10 @@ def main(out_dir):
         print(f"- pgrestify / postgrest-js, throughput at equal batch size and concurrency: "
               f"**{paired('postgrest-js', 'pgrestify'):.2f}x**")
         print(f"- pgrestify / postgrest-js, client CPU: **{paired('pgrestify', 'postgrest-js', 'cpu_s'):.3f}x**")
+        if "pgrestify-json-defaults" in by:
+            print(f"- pgrestify defaults, nlohmann::json rows / PGRESTIFY_ROW structs, client CPU: "
+                  f"{paired('pgrestify-json-defaults', 'pgrestify-defaults', 'cpu_s'):.2f}x; wall time: "
+                  f"{paired('pgrestify-json-defaults', 'pgrestify-defaults'):.3f}x")
         print(f"- psql \\copy / ceiling, wall time: {paired('psql-copy', 'ceiling'):.3f}x")
         print()
 
@@ -81,6 +85,28 @@ def main(out_dir):
         print(f"## Streaming insert\n\n{r['rows']:,} rows from a single-pass generator, returning=false, defaults: "
               f"peak RSS **{r['maxrss_kb'] / 1024:.1f} MiB**, {r['wall_s']:.2f} s, {r['rows_per_s']:,.0f} rows/s, "
               f"client CPU {r['cpu_s']:.2f} s.\n")
+
+    # ---- wide rows: maxBatchBytes ----
+    wide = [r for r in rows if r["section"] == "wide"]
+    if wide:
+        caps = sorted({r["max_batch_bytes"] for r in wide})
+        print(f"## Wide rows: maxBatchBytes (median of {max(r['run'] for r in wide)} runs)\n")
+        print(f"{wide[0]['rows']:,} rows with {wide[0]['name_bytes']:,}-byte names, batch "
+              f"{wide[0]['batch_size']}, concurrency {wide[0]['concurrency']}.\n")
+        print("| maxBatchBytes | requests | wall s | rows/s | client CPU s | peak RSS MiB |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for cap in caps:
+            rs = [r for r in wide if r["max_batch_bytes"] == cap]
+            print(f"| {cap:,} | {rs[0]['requests']} | {med([r['wall_s'] for r in rs]):.3f} | "
+                  f"{med([r['rows_per_s'] for r in rs]):,.0f} | {med([r['cpu_s'] for r in rs]):.3f} | "
+                  f"{med([r['maxrss_kb'] for r in rs]) / 1024:.1f} |")
+        if len(caps) == 2:
+            by_run = defaultdict(dict)
+            for r in wide:
+                by_run[r["run"]][r["max_batch_bytes"]] = r
+            ratio = med([v[caps[0]]["wall_s"] / v[caps[1]]["wall_s"] for v in by_run.values() if len(v) == 2])
+            print(f"\n- {caps[0]:,} / {caps[1]:,} bytes, wall time (paired): **{ratio:.3f}x**")
+        print()
 
     # ---- sweep ----
     sweep = [r for r in rows if r["section"] == "sweep"]

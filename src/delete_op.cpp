@@ -57,7 +57,7 @@ class DeleteOperation final : public BulkOperation {
     Params params;
     keyFilter(spec_.matchColumns, work.rows, params);
     params.emplace_back("select", select_);
-    return client_.makeRequest("DELETE", spec_.table, params, preferOf(true, {}), {});
+    return client_.makeRequest("DELETE", spec_.table, params, preferOf(true, {}), {}, spec_.headers);
   }
 
   void accept(const Work& work, const HttpResponse& response, Outcome& out) const override {

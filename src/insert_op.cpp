@@ -13,8 +13,8 @@ namespace {
 
 class InsertOperation final : public BulkOperation {
  public:
-  InsertOperation(const ClientState& client, InsertSpec spec, RowSource source, std::optional<std::size_t> total)
-      : client_(client), spec_(std::move(spec)), source_(std::move(source)), total_(total) {
+  InsertOperation(const ClientState& client, InsertSpec spec, RowWriterSource source, std::optional<std::size_t> total)
+      : client_(client), spec_(std::move(spec)), source_(std::move(source)), total_(total), writer_(spec_.conflictColumns) {
     for (const auto& c : spec_.conflictColumns) checkIdentifier(c, "conflict column");
     checkIdentifier(spec_.table, "table name");
     switch (spec_.onConflict) {
@@ -29,13 +29,15 @@ class InsertOperation final : public BulkOperation {
   }
 
   bool nextRow(WorkRow& row) override {
-    nlohmann::json j;
-    if (!source_(j)) return false;
+    if (!source_(writer_, row.data)) return false;
     row.index = next_++;
-    row.invalid = serializeRow(j, row.data);
-    if (!row.invalid.empty()) return true;
-    row.aux = keySets_.intern(j);
-    row.key = keyOf(j, spec_.conflictColumns);
+    row.invalid = writer_.invalid();
+    if (!row.invalid.empty()) {
+      row.data.clear();
+      return true;
+    }
+    row.aux = keySets_.internSignature(writer_.signature());
+    row.key = writer_.key();
     // A row without its conflict key cannot conflict: sending it twice writes it twice.
     if (row.key.empty()) keyless_ = true;
     // An upsert updates every column of `columns=`: a column a row lacks would be reset to its
@@ -60,7 +62,7 @@ class InsertOperation final : public BulkOperation {
     // switches to a slower jsonb path, so it is sent only for batches whose rows differ in keys.
     std::string prefer = prefer_;
     if (spec_.missing == Missing::Default && mixedKeySets(work)) prefer += ",missing=default";
-    return client_.makeRequest("POST", spec_.table, params, prefer, joinRows(work.rows, work.bytes));
+    return client_.makeRequest("POST", spec_.table, params, prefer, joinRows(work.rows, work.bytes), spec_.headers);
   }
 
   void accept(const Work& work, const HttpResponse& response, Outcome& out) const override {
@@ -91,8 +93,9 @@ class InsertOperation final : public BulkOperation {
 
   const ClientState& client_;
   InsertSpec spec_;
-  RowSource source_;
+  RowWriterSource source_;
   std::optional<std::size_t> total_;
+  RowWriter writer_;  // after spec_: reads spec_.conflictColumns
   std::size_t next_ = 0;
   bool keyless_ = false;
   KeySets keySets_;
@@ -102,7 +105,7 @@ class InsertOperation final : public BulkOperation {
 
 }  // namespace
 
-std::unique_ptr<BulkOperation> makeInsertOperation(const ClientState& client, InsertSpec spec, RowSource source,
+std::unique_ptr<BulkOperation> makeInsertOperation(const ClientState& client, InsertSpec spec, RowWriterSource source,
                                                    std::optional<std::size_t> total) {
   return std::make_unique<InsertOperation>(client, std::move(spec), std::move(source), total);
 }

@@ -15,7 +15,7 @@ namespace pgrestify::detail {
 std::string checkValues(const nlohmann::json& j) {
   switch (j.type()) {
     case nlohmann::json::value_t::number_float:
-      if (!std::isfinite(j.get<double>())) return "the row holds a NaN or infinite number, which JSON cannot carry";
+      if (!std::isfinite(j.get<double>())) return std::string(kNonFiniteMessage);
       return {};
     case nlohmann::json::value_t::object:
     case nlohmann::json::value_t::array:
@@ -41,20 +41,32 @@ std::string keyOf(const nlohmann::json& row, const std::vector<std::string>& col
   return key;
 }
 
-std::uint32_t KeySets::intern(const nlohmann::json& object) {
-  signature_.clear();
-  for (auto it = object.begin(); it != object.end(); ++it) {
-    signature_ += it.key();
-    signature_.push_back('\0');
-  }
-  auto found = ids_.find(signature_);
-  if (found != ids_.end()) return found->second;
+std::uint32_t KeySets::internSignature(std::string_view signature) {
+  // Consecutive rows nearly always have the same columns: compare with the last row first.
+  if (!sets_.empty() && signature == last_) return lastId_;
+  last_.assign(signature);
+  auto found = ids_.find(last_);
+  if (found != ids_.end()) return lastId_ = found->second;
   auto id = static_cast<std::uint32_t>(sets_.size());
   std::vector<std::string> keys;
-  for (auto it = object.begin(); it != object.end(); ++it) keys.push_back(it.key());
+  for (std::size_t start = 0; start < signature.size();) {
+    auto end = signature.find('\0', start);
+    if (end == std::string_view::npos) end = signature.size();
+    keys.emplace_back(signature.substr(start, end - start));
+    start = end + 1;
+  }
   sets_.push_back(std::move(keys));
-  ids_.emplace(signature_, id);
-  return id;
+  ids_.emplace(last_, id);
+  return lastId_ = id;
+}
+
+std::uint32_t KeySets::intern(const nlohmann::json& object) {
+  scratch_.clear();
+  for (auto it = object.begin(); it != object.end(); ++it) {
+    scratch_ += it.key();
+    scratch_.push_back('\0');
+  }
+  return internSignature(scratch_);
 }
 
 std::vector<std::string> KeySets::columnsOf(const std::vector<WorkRow>& rows) const {
@@ -227,7 +239,7 @@ std::string serializeRow(const nlohmann::json& row, std::string& out) {
   try {
     out = row.dump();
   } catch (const nlohmann::json::type_error&) {
-    return "the row holds a string that is not valid UTF-8";
+    return std::string(kBadUtf8Message);
   }
   return {};
 }

@@ -6,18 +6,17 @@
 #include <pgrestify/detail/bulk_ops.hpp>
 #include <pgrestify/detail/client_state.hpp>
 #include <pgrestify/detail/encode.hpp>
+#include <pgrestify/detail/row_writer.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 namespace pgrestify::detail {
-
-/// Separates the columns of a composite key in WorkRow::key.
-inline constexpr char kKeySeparator = '\x1f';
 
 /// An error text for values no JSON/SQL can carry (NaN, Infinity), empty when fine.
 std::string checkValues(const nlohmann::json& j);
@@ -28,12 +27,17 @@ std::string keyOf(const nlohmann::json& row, const std::vector<std::string>& col
 /// Interns the key sets of rows so a batch's `columns=` is the union of a few small sets.
 class KeySets {
  public:
+  /// The id of a key set given as RowWriter::signature() (each column followed by '\0').
+  std::uint32_t internSignature(std::string_view signature);
+  /// The id of the key set of a JSON object.
   std::uint32_t intern(const nlohmann::json& object);
   /// Union of the key sets (WorkRow::aux) of @p rows in first-seen order.
   std::vector<std::string> columnsOf(const std::vector<WorkRow>& rows) const;
 
  private:
-  std::string signature_;
+  std::string last_;
+  std::string scratch_;
+  std::uint32_t lastId_ = 0;
   std::unordered_map<std::string, std::uint32_t> ids_;
   std::vector<std::vector<std::string>> sets_;
 };

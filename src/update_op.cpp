@@ -45,12 +45,13 @@ class UpdateOperation final : public BulkOperation {
       params.emplace_back("on_conflict", joinIdentifiers(spec_.matchColumns));
       if (spec_.returning) params.emplace_back("select", spec_.select.empty() ? "*" : spec_.select);
       return client_.makeRequest("POST", spec_.table, params, preferOf(spec_.returning, "resolution=merge-duplicates"),
-                                 joinRows(work.rows, work.bytes));
+                                 joinRows(work.rows, work.bytes), spec_.headers);
     }
     Params params;
     keyFilter(spec_.matchColumns, work.rows, params);
     params.emplace_back("select", select_);
-    return client_.makeRequest("PATCH", spec_.table, params, preferOf(true, {}), payloads_[work.rows.front().aux]);
+    return client_.makeRequest("PATCH", spec_.table, params, preferOf(true, {}), payloads_[work.rows.front().aux],
+                               spec_.headers);
   }
 
   void accept(const Work& work, const HttpResponse& response, Outcome& out) const override {

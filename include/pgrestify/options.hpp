@@ -95,8 +95,9 @@ using BatchCallback = std::function<void(const BatchReport&)>;
 
 /// Default rows per request; see docs/benchmarks.md for how it was chosen.
 inline constexpr std::size_t kDefaultBatchSize = 1000;
-/// Default cap of a request body; a single larger row is sent alone.
-inline constexpr std::size_t kDefaultMaxBatchBytes = 4 * 1024 * 1024;
+/// Default cap of a request body (1 MiB, the default body limit of common reverse proxies; see
+/// docs/benchmarks.md); a single larger row is sent alone.
+inline constexpr std::size_t kDefaultMaxBatchBytes = 1024 * 1024;
 /// Default number of requests in flight at once.
 inline constexpr std::size_t kDefaultConcurrency = 4;
 /// Default cap of the URL (request line) for key lists; PostgREST rejects request lines and

@@ -27,20 +27,37 @@ namespace pgrestify {
 
 namespace detail {
 
-/// A RowSource over any input range whose elements convert to JSON. Single-pass ranges
-/// (generators) are read lazily, one batch at a time.
+/// The read position in an input range, for the sources below. Iterators of single-pass ranges
+/// (std::views::istream, generators) may be move-only, while the sources are copyable
+/// std::functions, so the cursor lives behind a shared_ptr. Ranges are read lazily, one batch at
+/// a time.
 template <std::ranges::input_range R>
-RowSource rangeSource(R& rows) {
-  // Iterators of single-pass ranges (std::views::istream, generators) may be move-only; RowSource
-  // is a copyable std::function, so they live behind a shared_ptr.
+auto rangeCursor(R& rows) {
   struct Cursor {
     std::ranges::iterator_t<R> it;
     std::ranges::sentinel_t<R> end;
   };
-  auto cursor = std::make_shared<Cursor>(Cursor{std::ranges::begin(rows), std::ranges::end(rows)});
-  return [cursor](nlohmann::json& j) {
+  return std::make_shared<Cursor>(Cursor{std::ranges::begin(rows), std::ranges::end(rows)});
+}
+
+/// A RowSource over any input range whose elements convert to JSON.
+template <std::ranges::input_range R>
+RowSource rangeSource(R& rows) {
+  return [cursor = rangeCursor(rows)](nlohmann::json& j) {
     if (cursor->it == cursor->end) return false;
     j = *cursor->it;
+    ++cursor->it;
+    return true;
+  };
+}
+
+/// A RowWriterSource over any input range: PGRESTIFY_ROW structs are written directly, other
+/// elements through their JSON conversion.
+template <std::ranges::input_range R>
+RowWriterSource rowWriterSource(R& rows) {
+  return [cursor = rangeCursor(rows)](RowWriter& writer, std::string& out) {
+    if (cursor->it == cursor->end) return false;
+    writeRow(writer, out, *cursor->it);
     ++cursor->it;
     return true;
   };
@@ -169,7 +186,7 @@ class QueryBuilder {
     offset_ = n;
     return *this;
   }
-  /// An extra header for this query's requests (CR/LF rejected).
+  /// An extra header for this query's requests, simple and bulk (CR/LF rejected).
   QueryBuilder& header(std::string name, std::string value) {
     detail::checkHeader(name, value);
     headers_.emplace_back(std::move(name), std::move(value));
@@ -259,6 +276,7 @@ class QueryBuilder {
     spec.returning = options.returning;
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxBatchBytes = options.maxBatchBytes;
+    spec.headers = headers_;
     return runInsert(rows, std::move(spec), detail::engineSettings(options));
   }
   /// Inserts rows, or updates the existing row with the same conflict columns (last row wins).
@@ -272,6 +290,7 @@ class QueryBuilder {
     spec.returning = options.returning;
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxBatchBytes = options.maxBatchBytes;
+    spec.headers = headers_;
     return runInsert(rows, std::move(spec), detail::engineSettings(options));
   }
   /// Updates rows by key: each input row holds the match column(s) and its new values.
@@ -287,6 +306,7 @@ class QueryBuilder {
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxUrlBytes = options.maxUrlBytes;
     spec.maxBatchBytes = options.maxBatchBytes;
+    spec.headers = headers_;
     auto op = detail::makeUpdateOperation(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows));
     return detail::typedResult<T>(detail::runBulk(state_->transport(), *op, settings));
   }
@@ -301,6 +321,7 @@ class QueryBuilder {
     spec.returning = options.returning;
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxUrlBytes = options.maxUrlBytes;
+    spec.headers = headers_;
     auto op = detail::makeDeleteOperation(*state_, std::move(spec), detail::rangeSource(keys), detail::rangeSize(keys));
     return detail::typedResult<T>(detail::runBulk(state_->transport(), *op, settings));
   }
@@ -324,7 +345,8 @@ class QueryBuilder {
                                     "' has no primary key PostgREST reports; set conflictColumns");
       }
     }
-    auto op = detail::makeInsertOperation(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows));
+    auto op =
+        detail::makeInsertOperation(*state_, std::move(spec), detail::rowWriterSource(rows), detail::rangeSize(rows));
     return detail::typedResult<T>(detail::runBulk(state_->transport(), *op, settings));
   }
 

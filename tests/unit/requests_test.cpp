@@ -172,6 +172,30 @@ TEST(Requests, SchemaProfileAndBearerToken) {
   EXPECT_EQ(reqs[1].header("Authorization").value_or(""), "Bearer tok.en.x");
 }
 
+// The builder's header() goes with every request of every bulk operation, as with simple calls.
+TEST(Requests, BuilderHeadersReachBulkRequests) {
+  auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) {
+    if (req.method == "POST") return created(json::parse(req.body).size());
+    return status(200, json{{{"id", 1}}}.dump(), {{"Content-Range", "*/1"}});
+  });
+  auto client = fakeClient(fake, {.headers = {{"X-Client", "c"}}});
+  auto query = client.from("t").header("X-Tenant", "acme");
+  query.bulkInsert(std::vector<json>{{{"id", 1}}});
+  query.bulkUpsert(std::vector<json>{{{"id", 1}}}, {.conflictColumns = "id"});
+  query.bulkUpdate(std::vector<json>{{{"id", 1}, {"v", 2}}}, {.matchColumn = "id"});
+  query.bulkUpdate(std::vector<json>{{{"id", 1}, {"v", 2}}}, {.matchColumn = "id", .strategy = UpdateStrategy::Upsert});
+  query.bulkDelete(std::vector<json>{1}, {.matchColumn = "id"});
+  auto reqs = fake->requests();
+  ASSERT_EQ(reqs.size(), 5u);
+  for (const auto& q : reqs) {
+    EXPECT_EQ(q.header("X-Tenant").value_or(""), "acme") << q.method() << " " << q.url();
+    EXPECT_EQ(q.header("X-Client").value_or(""), "c") << q.method() << " " << q.url();
+  }
+  // Another builder of the same client does not carry it.
+  client.from("t").bulkInsert(std::vector<json>{{{"id", 2}}});
+  EXPECT_FALSE(fake->requests().back().header("X-Tenant"));
+}
+
 TEST(Requests, HeaderInjectionIsRejectedBeforeAnyRequest) {
   auto fake = okFake();
   EXPECT_THROW(fakeClient(fake, {.headers = {{"X-Tenant", "a\r\nX-Evil: 1"}}}), std::invalid_argument);

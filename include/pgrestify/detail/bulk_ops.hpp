@@ -4,6 +4,7 @@
 #pragma once
 
 #include <pgrestify/detail/bulk_engine.hpp>
+#include <pgrestify/detail/row_writer.hpp>
 #include <pgrestify/options.hpp>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,9 @@ class ClientState;
 
 /// Produces the next input row as JSON; returns false at the end of the input.
 using RowSource = std::function<bool(nlohmann::json& row)>;
+/// Writes the next input row into the string through the RowWriter (see writeRow); returns false
+/// at the end of the input. The insert/upsert input.
+using RowWriterSource = std::function<bool(RowWriter& writer, std::string& out)>;
 
 /// What the insert/upsert operation needs to know.
 struct InsertSpec {
@@ -30,6 +34,7 @@ struct InsertSpec {
   bool returning = false;
   std::string select;
   std::size_t maxBatchBytes = kDefaultMaxBatchBytes;
+  Headers headers;  ///< the builder's extra headers, sent with every request
 };
 
 struct UpdateSpec {
@@ -40,6 +45,7 @@ struct UpdateSpec {
   std::string select;
   std::size_t maxUrlBytes = kDefaultMaxUrlBytes;
   std::size_t maxBatchBytes = kDefaultMaxBatchBytes;
+  Headers headers;
 };
 
 struct DeleteSpec {
@@ -48,9 +54,10 @@ struct DeleteSpec {
   bool returning = false;
   std::string select;
   std::size_t maxUrlBytes = kDefaultMaxUrlBytes;
+  Headers headers;
 };
 
-std::unique_ptr<BulkOperation> makeInsertOperation(const ClientState& client, InsertSpec spec, RowSource source,
+std::unique_ptr<BulkOperation> makeInsertOperation(const ClientState& client, InsertSpec spec, RowWriterSource source,
                                                    std::optional<std::size_t> total);
 std::unique_ptr<BulkOperation> makeUpdateOperation(const ClientState& client, UpdateSpec spec, RowSource source,
                                                    std::optional<std::size_t> total);

@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: MIT
+// The direct row writer (PGRESTIFY_ROW structs written straight to request bodies) against the
+// nlohmann path it replaces: the same JSON, the same columns, the same keys, the same verdicts on
+// rows that cannot be sent; and what bulkInsert puts on the wire for such rows.
+#include "test_util.hpp"
+
+#include <pgrestify/pgrestify.hpp>
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace pgrestify;
+using namespace pgrestify::test;
+using nlohmann::json;
+
+namespace rowtest {
+
+enum class Level { Low, High };
+NLOHMANN_JSON_SERIALIZE_ENUM(Level, {{Level::Low, "low"}, {Level::High, "high"}})
+
+struct Inner {
+  int x = 0;
+  std::string label;
+};
+PGRESTIFY_ROW(Inner, x, label)
+
+struct Wide {
+  std::optional<long long> id;
+  std::string name;
+  bool active = false;
+  int small = 0;
+  unsigned long long big = 0;
+  std::int64_t negative = 0;
+  double ratio = 0;
+  float single = 0;
+  std::optional<std::string> note;
+  std::optional<double> score;
+  Level level = Level::Low;
+  std::vector<int> tags;
+  std::map<std::string, int> attrs;
+  Inner inner;
+  json extra;
+  std::optional<Inner> maybeInner;
+};
+PGRESTIFY_ROW(Wide, id, name, active, small, big, negative, ratio, single, note, score, level, tags, attrs, inner,
+              extra, maybeInner)
+
+struct Key2 {
+  std::string tenant;
+  long long id = 0;
+  std::optional<std::string> value;
+};
+PGRESTIFY_ROW(Key2, tenant, id, value)
+
+}  // namespace rowtest
+
+namespace {
+
+using rowtest::Wide;
+
+struct Written {
+  std::string text;
+  std::string invalid;
+  std::string signature;
+  std::string key;
+};
+
+template <class T>
+Written write(const T& row, const std::vector<std::string>& keys) {
+  detail::RowWriter w(keys);
+  Written out;
+  detail::writeRow(w, out.text, row);
+  out.invalid = w.invalid();
+  out.signature = w.signature();
+  out.key = w.key();
+  return out;
+}
+
+/// A PGRESTIFY_ROW struct through the generated writer.
+template <class T>
+Written direct(const T& row, const std::vector<std::string>& keys = {}) {
+  static_assert(detail::DirectRow<T>);
+  return write(row, keys);
+}
+
+/// The same row through nlohmann (the path of json rows and user to_json).
+Written viaJson(const json& row, const std::vector<std::string>& keys = {}) {
+  static_assert(!detail::DirectRow<json>);
+  return write(row, keys);
+}
+
+std::set<std::string> columnsOf(const std::string& signature) {
+  std::set<std::string> out;
+  std::size_t start = 0;
+  while (start < signature.size()) {
+    auto end = signature.find('\0', start);
+    out.insert(signature.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+Wide sample() {
+  Wide w;
+  w.id = 42;
+  w.name = "plain ascii";
+  w.active = true;
+  w.small = -7;
+  w.big = std::numeric_limits<unsigned long long>::max();
+  w.negative = std::numeric_limits<std::int64_t>::min();
+  w.ratio = 0.1;
+  w.single = 1.1f;
+  w.note = "line\nbreak \"quoted\" back\\slash tab\t ctl\x01 del\x7f é ✓ 𝄞";
+  w.level = rowtest::Level::High;
+  w.tags = {1, 2, 3};
+  w.attrs = {{"a", 1}, {"b", 2}};
+  w.inner = {5, "in\"ner"};
+  w.extra = {{"k", {1, "two", nullptr}}};
+  return w;
+}
+
+}  // namespace
+
+TEST(RowWriter, SameJsonAsToJson) {
+  const Wide w = sample();
+  auto d = direct(w);
+  ASSERT_EQ(d.invalid, "");
+  const json expected = w;  // the nlohmann path: to_json
+  EXPECT_EQ(json::parse(d.text), expected) << d.text;
+  EXPECT_EQ(columnsOf(d.signature), columnsOf(viaJson(expected).signature));
+  // Declaration order, empty optionals left out.
+  using namespace std::string_literals;
+  EXPECT_EQ(d.signature, "id\0name\0active\0small\0big\0negative\0ratio\0single\0note\0level\0tags\0attrs\0inner\0extra\0"s);
+  EXPECT_EQ(d.text.find("score"), std::string::npos);
+  EXPECT_EQ(d.text.find("maybeInner"), std::string::npos);
+}
+
+TEST(RowWriter, DoublesLookLikeNlohmanns) {
+  for (double v : {0.0, -0.0, 1.0, -3.0, 0.1, 1e21, 1e-7, 123456789012.0, 2.5e300, 5e-324,
+                   std::numeric_limits<double>::max()}) {
+    Wide w;
+    w.ratio = v;
+    auto d = direct(w);
+    ASSERT_EQ(d.invalid, "");
+    const auto parsed = json::parse(d.text);
+    EXPECT_EQ(parsed["ratio"].get<double>(), v) << d.text;
+    EXPECT_TRUE(parsed["ratio"].is_number_float()) << "a double must stay a JSON float: " << d.text;
+  }
+}
+
+TEST(RowWriter, NonFiniteNumbersMakeTheRowInvalidLikeTheJsonPath) {
+  for (double bad : {std::nan(""), std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()}) {
+    Wide a;
+    a.ratio = bad;
+    Wide b;
+    b.score = bad;
+    Wide c;
+    c.tags = {1};
+    c.extra = {{"deep", {bad}}};
+    for (const auto& w : {a, b, c}) {
+      auto d = direct(w);
+      EXPECT_EQ(d.invalid, detail::kNonFiniteMessage);
+      EXPECT_EQ(viaJson(json(w)).invalid, d.invalid);
+    }
+  }
+}
+
+TEST(RowWriter, InvalidUtf8MakesTheRowInvalidLikeTheJsonPath) {
+  for (std::string bad : {std::string("\xff"), std::string("ok\xc3"), std::string("\xed\xa0\x80")}) {
+    Wide a;
+    a.name = bad;
+    Wide b;
+    b.note = "x" + bad;
+    Wide c;
+    c.inner.label = bad;
+    for (const auto& w : {a, b, c}) {
+      auto d = direct(w);
+      EXPECT_EQ(d.invalid, detail::kBadUtf8Message);
+    }
+    json j = {{"name", bad}};
+    EXPECT_EQ(viaJson(j).invalid, detail::kBadUtf8Message);
+  }
+}
+
+TEST(RowWriter, KeysMatchTheJsonPath) {
+  const std::vector<std::string> keys = {"tenant", "id"};
+  rowtest::Key2 k{"acme", 7, std::nullopt};
+  auto d = direct(k, keys);
+  EXPECT_EQ(d.key, viaJson(json(k), keys).key);
+  EXPECT_EQ(d.key, std::string("\x1f" "acme" "\x1f" "7"));
+  // '' is a key too; an escaped string's key is its characters, not its JSON text.
+  rowtest::Key2 e{"", 0, "v"};
+  EXPECT_EQ(direct(e, keys).key, viaJson(json(e), keys).key);
+  rowtest::Key2 q{"a\"b\n", 1, std::nullopt};
+  EXPECT_EQ(direct(q, keys).key, viaJson(json(q), keys).key);
+  // An absent optional key column: no key (the row cannot conflict).
+  const std::vector<std::string> valueKey = {"value"};
+  EXPECT_EQ(direct(k, valueKey).key, "");
+  EXPECT_EQ(viaJson(json(k), valueKey).key, "");
+  EXPECT_EQ(direct(e, valueKey).key, viaJson(json(e), valueKey).key);
+  // A key column a json field holds as null: no key, like keyOf.
+  Wide w;
+  w.extra = nullptr;
+  EXPECT_EQ(direct(w, {"extra"}).key, "");
+  EXPECT_EQ(viaJson(json(w), {"extra"}).key, "");
+  w.id = 9;
+  EXPECT_EQ(direct(w, {"id"}).key, viaJson(json(w), {"id"}).key);
+}
+
+TEST(RowWriter, WriterIsReusedAcrossRows) {
+  const std::vector<std::string> keys = {"id"};
+  detail::RowWriter w(keys);
+  std::string out;
+  Wide bad;
+  bad.ratio = std::nan("");
+  bad.id = 1;
+  detail::writeRow(w, out, bad);
+  EXPECT_FALSE(w.invalid().empty());
+  Wide good;  // no id: no key
+  detail::writeRow(w, out, good);
+  EXPECT_EQ(w.invalid(), "");
+  EXPECT_EQ(w.key(), "");
+  EXPECT_EQ(json::parse(out), json(good));
+  detail::writeRow(w, out, json{{"id", 3}});
+  EXPECT_EQ(w.key(), "\x1f" "3");
+  detail::writeRow(w, out, good);
+  EXPECT_EQ(w.key(), "");
+}
+
+// On the wire: a struct's rows go out in declaration order, and mixed key sets (empty optionals)
+// still get columns= as the union and missing=default.
+TEST(RowWriter, BulkInsertSendsStructRowsDirectly) {
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
+  auto client = fakeClient(fake);
+  std::vector<rowtest::Key2> rows = {{"t", 1, "a"}, {"t", 2, std::nullopt}, {"u", 3, "c"}};
+  auto r = client.from<rowtest::Key2>("kv").bulkInsert(rows, {.batchSize = 2});
+  EXPECT_EQ(r.successful, 3u);
+  auto reqs = fake->requests();
+  ASSERT_EQ(reqs.size(), 2u);
+  EXPECT_EQ(reqs[0].body(), R"([{"tenant":"t","id":1,"value":"a"},{"tenant":"t","id":2}])");
+  EXPECT_EQ(reqs[0].param("columns").value_or(""), "tenant,id,value");
+  EXPECT_NE(reqs[0].header("Prefer").value_or("").find("missing=default"), std::string::npos);
+  EXPECT_EQ(reqs[1].body(), R"([{"tenant":"u","id":3,"value":"c"}])");
+  EXPECT_EQ(reqs[1].header("Prefer").value_or("").find("missing=default"), std::string::npos);
+}
+
+// A row that cannot be serialized is a failed row with its index; the others are written.
+TEST(RowWriter, BulkInsertReportsUnserializableStructRows) {
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
+  auto client = fakeClient(fake);
+  std::vector<Wide> rows(5);
+  rows[1].ratio = std::numeric_limits<double>::infinity();
+  rows[3].name = "\xc0\xaf";
+  auto r = client.from<Wide>("wide").bulkInsert(rows);
+  expectAccounted(r, rows.size());
+  EXPECT_EQ(r.successful, 3u);
+  EXPECT_EQ(r.failed, 2u);
+  std::vector<std::size_t> failed;
+  for (const auto& e : r.errors) failed.insert(failed.end(), e.indexes.begin(), e.indexes.end());
+  EXPECT_EQ(failed, (std::vector<std::size_t>{1, 3}));
+  std::size_t sent = 0;
+  for (const auto& q : fake->requests()) sent += json::parse(q.body()).size();
+  EXPECT_EQ(sent, 3u);
+}
