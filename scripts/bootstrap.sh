@@ -21,7 +21,7 @@ readonly PGRST_DIR="$DEPS/postgrest-$POSTGREST_VERSION"
 readonly PGRST_BIN="$PGRST_DIR/postgrest"
 
 readonly APT_PACKAGES=(
-  build-essential cmake pkg-config git ca-certificates curl openssl clang
+  build-essential cmake pkg-config git ca-certificates curl openssl clang libclang-rt-14-dev
   libcurl4-openssl-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcsv-dev libcli11-dev
   postgresql-15 postgresql-client-15

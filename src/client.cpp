@@ -5,52 +5,72 @@
 #include <pgrestify/version.hpp>
 
 #include <stdexcept>
+#include <unordered_map>
 
 namespace pgrestify::detail {
 
 namespace {
 bool isWrite(std::string_view method) { return method != "GET" && method != "HEAD"; }
 
-// Replaces every occurrence of the bearer token in failed answers, whatever the transport, so a
-// server (or proxy) that echoes it cannot leak it into Error::what(), BulkError or logs.
+// Error answers become exception messages, BulkError texts and logs: a server (or proxy) that
+// echoes the caller's credentials must not put them there. This decorator, put in front of every
+// transport (libcurl's or a user's), replaces the credentials of each request's Authorization
+// header (from ClientOptions::bearerToken, ClientOptions::headers or QueryBuilder::header) in the
+// body, the transport message and the header values of that request's failed answer.
 class RedactingTransport final : public Transport {
  public:
-  RedactingTransport(std::shared_ptr<Transport> inner, std::string token)
-      : inner_(std::move(inner)), token_(std::move(token)) {}
+  explicit RedactingTransport(std::shared_ptr<Transport> inner) : inner_(std::move(inner)) {}
 
   std::unique_ptr<TransportSession> openSession() override {
-    return std::make_unique<Session>(inner_->openSession(), token_);
+    return std::make_unique<Session>(inner_->openSession());
   }
 
  private:
   class Session final : public TransportSession {
    public:
-    Session(std::unique_ptr<TransportSession> inner, const std::string& token) : inner_(std::move(inner)), token_(token) {}
-    void start(std::uint64_t tag, HttpRequest request) override { inner_->start(tag, std::move(request)); }
+    explicit Session(std::unique_ptr<TransportSession> inner) : inner_(std::move(inner)) {}
+    void start(std::uint64_t tag, HttpRequest request) override {
+      if (auto secret = credentialOf(request); !secret.empty()) secrets_[tag] = std::move(secret);
+      inner_->start(tag, std::move(request));
+    }
     std::vector<std::pair<std::uint64_t, HttpResponse>> poll(std::chrono::milliseconds maxWait) override {
       auto done = inner_->poll(maxWait);
       for (auto& [tag, response] : done) {
-        if (response.ok()) continue;
-        redact(response.body);
-        redact(response.errorMessage);
-        for (auto& [name, value] : response.headers) redact(value);
+        auto it = secrets_.find(tag);
+        if (it == secrets_.end()) continue;
+        if (!response.ok()) {
+          redact(response.body, it->second);
+          redact(response.errorMessage, it->second);
+          for (auto& [name, value] : response.headers) redact(value, it->second);
+        }
+        secrets_.erase(it);
       }
       return done;
     }
     std::size_t inFlight() const override { return inner_->inFlight(); }
 
    private:
-    void redact(std::string& text) const {
-      for (auto pos = text.find(token_); pos != std::string::npos; pos = text.find(token_, pos + 10)) {
-        text.replace(pos, token_.size(), "[redacted]");
+    // The credentials of `Authorization: <scheme> <credentials>` (or the whole value without a
+    // scheme); empty when absent or too short to tell apart from ordinary text.
+    static std::string credentialOf(const HttpRequest& request) {
+      auto auth = findHeader(request.headers, "Authorization");
+      if (!auth) return {};
+      std::string_view value = *auth;
+      if (auto space = value.find(' '); space != std::string_view::npos) value.remove_prefix(space + 1);
+      while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+      if (value.size() < 8) return {};
+      return std::string(value);
+    }
+    static void redact(std::string& text, const std::string& secret) {
+      for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + 10)) {
+        text.replace(pos, secret.size(), "[redacted]");
       }
     }
     std::unique_ptr<TransportSession> inner_;
-    const std::string& token_;
+    std::unordered_map<std::uint64_t, std::string> secrets_;
   };
 
   std::shared_ptr<Transport> inner_;
-  std::string token_;
 };
 }  // namespace
 
@@ -86,7 +106,7 @@ ClientState::ClientState(ClientOptions options) : options_(std::move(options)) {
     t.userAgent = options_.userAgent;
     transport_ = makeCurlTransport(t);
   }
-  if (!options_.bearerToken.empty()) transport_ = std::make_shared<RedactingTransport>(transport_, options_.bearerToken);
+  transport_ = std::make_shared<RedactingTransport>(std::move(transport_));
 }
 
 HttpRequest ClientState::makeRequest(std::string_view method, std::string_view table, const Params& params,

@@ -299,32 +299,12 @@ void CurlSession::start(std::uint64_t tag, HttpRequest request) {
   transfers_.emplace(easy, std::move(t));
 }
 
-// Error answers become exception messages and BulkError texts: a server (or proxy) that echoes
-// the caller's bearer token must not put it there. Replaces the token in the body and headers
-// of an error answer.
-void redactCredentials(const HttpRequest& request, HttpResponse& response) {
-  auto auth = findHeader(request.headers, "Authorization");
-  if (!auth) return;
-  std::string_view token = *auth;
-  if (token.size() > 7 && (token.substr(0, 7) == "Bearer " || token.substr(0, 7) == "bearer ")) token.remove_prefix(7);
-  if (token.size() < 8) return;  // too short to tell apart from ordinary text
-  auto scrub = [&](std::string& text) {
-    for (auto pos = text.find(token); pos != std::string::npos; pos = text.find(token, pos)) {
-      text.replace(pos, token.size(), "[redacted]");
-      pos += 10;
-    }
-  };
-  scrub(response.body);
-  for (auto& [name, value] : response.headers) scrub(value);
-}
-
 void CurlSession::finish(Transfer& t, CURLcode code) {
   auto& r = t.response;
   if (code == CURLE_OK) {
     long status = 0;
     curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
-    r.status = static_cast<int>(status);
-    if (r.status >= 400) redactCredentials(t.request, r);
+    r.status = static_cast<int>(status);  // credentials in error answers: see RedactingTransport
     return;
   }
   r.status = 0;
