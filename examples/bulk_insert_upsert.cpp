@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 // The bulkInsert / bulkUpsert examples of docs/bulk-operations.md, verbatim (tests/docs checks
 // them). CTest passes the test server's URL as argv[1]; the program checks its own expectations
-// (exit status 0 = they held).
+// (exit status 0 = they held) with the helpers of example_support.hpp.
+#include "example_support.hpp"
+
 #include <pgrestify/pgrestify.hpp>
 
 #include <iostream>
@@ -51,25 +53,12 @@ pgrestify::BulkResult<User> upsertUsers(const pgrestify::Client& client) {
   return client.from<User>("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 50, .returning = true});
 }
 
-namespace {
-
-int failures = 0;
-
-void expect(bool ok, const std::string& what) {
-  if (!ok) {
-    std::cerr << "FAILED: " << what << "\n";
-    ++failures;
-  }
-}
-
-}  // namespace
+using example::expect;
 
 int main(int argc, char** argv) {
-  std::string url = argc > 1 ? argv[1] : "http://localhost:3000";
-  auto client = pgrestify::createClient({.url = url});
+  auto client = pgrestify::createClient({.url = example::serverUrl(argc, argv)});
 
-  std::vector<User> users;
-  for (int i = 0; i < 1200; ++i) users.push_back({.name = "u" + std::to_string(i), .email = "u" + std::to_string(i) + "@example.com"});
+  auto users = example::numberedUsers<User>(0, 1199, "u", "u");  // u0 <u0@example.com> .. u1199
   users[300].email = users[3].email;  // same request as row 3: row 300 fails with 23505, the others are written
   auto imported = importUsers(client, users);
   expect(imported.successful == 1199 && imported.failed == 1 && imported.errors.size() == 1 &&
@@ -101,6 +90,5 @@ int main(int argc, char** argv) {
          "upsertUsers: the existing row got the new name and kept its role");
   expect(client.from("users").eq("email", "new@example.com").count() == 1, "upsertUsers: the new row is there");
 
-  std::cout << (failures ? "example failed\n" : "ok\n");
-  return failures ? 1 : 0;
+  return example::finish();
 }

@@ -2,10 +2,11 @@
 // The bulkUpdate / bulkDelete / filter examples of docs/bulk-operations.md, verbatim (tests/docs
 // checks them). The bodies of the documented functions are flush left because the docs show them
 // as statements. CTest passes the test server's URL as argv[1]; the program checks its own
-// expectations (exit status 0 = they held).
+// expectations (exit status 0 = they held) with the helpers of example_support.hpp.
+#include "example_support.hpp"
+
 #include <pgrestify/pgrestify.hpp>
 
-#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -20,16 +21,9 @@ struct User {
 };
 PGRESTIFY_ROW(User, id, name, email, role, active, status)
 
+using example::expect;
+
 namespace {
-
-int failures = 0;
-
-void expect(bool ok, const std::string& what) {
-  if (!ok) {
-    std::cerr << "FAILED: " << what << "\n";
-    ++failures;
-  }
-}
 
 std::vector<User> audited;
 void audit(const User& user) { audited.push_back(user); }
@@ -80,8 +74,7 @@ return result;
 }
 
 int main(int argc, char** argv) {
-  std::string url = argc > 1 ? argv[1] : "http://localhost:3000";
-  auto client = pgrestify::createClient({.url = url});
+  auto client = pgrestify::createClient({.url = example::serverUrl(argc, argv)});
 
   // 10 users with ids 1..10 (reset_tables restarts the sequence), ann@example.com is id 1.
   std::vector<nlohmann::json> seed;
@@ -156,6 +149,5 @@ client.from<User>("users").allRows().update(nlohmann::json{{"status", "migrated"
     expect(client.from("users").in("id", {1, 2, 3, 4, 5}).count() == 0, "basicDelete: ids 1..5 gone");
   }
 
-  std::cout << (failures ? "example failed\n" : "ok\n");
-  return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+  return example::finish();
 }

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
 // The error-handling and validation examples of docs/bulk-operations.md, verbatim (tests/docs
 // checks them). CTest passes the test server's URL as argv[1]; the program checks its own
-// expectations (exit status 0 = they held).
+// expectations (exit status 0 = they held) with the helpers of example_support.hpp.
+#include "example_support.hpp"
+
 #include <pgrestify/pgrestify.hpp>
 
 #include <chrono>
-#include <cstdlib>
 #include <iostream>
 #include <set>
 #include <string>
@@ -19,18 +20,7 @@ struct User {
 };
 PGRESTIFY_ROW(User, id, name, email, role)
 
-namespace {
-
-int failures = 0;
-
-void expect(bool ok, const std::string& what) {
-  if (!ok) {
-    std::cerr << "FAILED: " << what << "\n";
-    ++failures;
-  }
-}
-
-}  // namespace
+using example::expect;
 
 // Inserts rows, reports every failure by kind, then fixes and resends the rows that broke the role CHECK.
 std::size_t insertAndReport(const pgrestify::Client& client, const std::vector<nlohmann::json>& rows) {
@@ -104,8 +94,7 @@ pgrestify::BulkResult<User> insertValidUsers(const pgrestify::Client& client, co
 }
 
 int main(int argc, char** argv) {
-  std::string url = argc > 1 ? argv[1] : "http://localhost:3000";
-  auto client = pgrestify::createClient({.url = url});
+  auto client = pgrestify::createClient({.url = example::serverUrl(argc, argv)});
 
   std::vector<nlohmann::json> rows = {
       {{"name", "Ann"}, {"email", "ann@example.com"}},
@@ -124,7 +113,7 @@ int main(int argc, char** argv) {
   expect(direct.failed == 5 && direct.errors.size() == 5 && direct.errors[3].kind == pgrestify::BulkErrorKind::InvalidRow &&
              direct.errors[2].code == "23514" && direct.errors[0].code == "23505",
          "the same rows again: every row fails, each with its own kind/code");
-  if (failures) {
+  if (example::anyFailed()) {
     for (const auto& e : direct.errors)
       std::cerr << "  row " << e.indexes.front() << " (" << e.indexes.size() << " rows) kind " << static_cast<int>(e.kind)
                 << " HTTP " << e.status << " [" << e.code << "] " << e.message << ", " << e.attempts << " attempts\n";
@@ -145,6 +134,5 @@ int main(int argc, char** argv) {
   expect(result.ok() && result.successful == 2 && result.skipped == 1, "insertValidUsers: 2 written, 1 duplicate skipped");
   expect(client.from("users").count() == 2, "insertValidUsers: 2 rows in the table");
 
-  std::cout << (failures ? "example failed\n" : "ok\n");
-  return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+  return example::finish();
 }

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 // The large-dataset examples of docs/bulk-operations.md (streaming input, progress, cancellation,
 // memory, batch-size tuning), verbatim (tests/docs checks them). CTest passes the test server's
-// URL as argv[1]; the program checks its own expectations (exit status 0 = they held).
+// URL as argv[1]; the program checks its own expectations (exit status 0 = they held) with the
+// helpers of example_support.hpp.
+#include "example_support.hpp"
+
 #include <pgrestify/pgrestify.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <iterator>
-#include <cstdlib>
 #include <iostream>
 #include <type_traits>
 #include <utility>
@@ -24,18 +26,7 @@ struct Sale {
 };
 PGRESTIFY_ROW(Sale, id, region, product, amount)
 
-namespace {
-
-int failures = 0;
-
-void expect(bool ok, const std::string& what) {
-  if (!ok) {
-    std::cerr << "FAILED: " << what << "\n";
-    ++failures;
-  }
-}
-
-}  // namespace
+using example::expect;
 
 // A sized range whose rows are made on demand: row i is make(i), never stored.
 template <class Make>
@@ -151,8 +142,7 @@ void compareBatchSizes(const pgrestify::Client& client, const std::vector<nlohma
 }
 
 int main(int argc, char** argv) {
-  std::string url = argc > 1 ? argv[1] : "http://localhost:3000";
-  auto client = pgrestify::createClient({.url = url});
+  auto client = pgrestify::createClient({.url = example::serverUrl(argc, argv)});
 
   auto generated = insertGeneratedSales(client);
   expect(generated.ok() && generated.successful == 10000 && generated.batches == 20,
@@ -191,6 +181,5 @@ int main(int argc, char** argv) {
   compareBatchSizes(client, sample);
   expect(client.from("events").count() == 8000, "compareBatchSizes: 4 x 2000 rows");
 
-  std::cout << (failures ? "example failed\n" : "ok\n");
-  return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+  return example::finish();
 }

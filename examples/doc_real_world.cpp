@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: MIT
 // The real-world examples of docs/bulk-operations.md (data migration, CSV import, best
 // practices), verbatim (tests/docs checks them). CTest passes the test server's URL as argv[1];
-// the program checks its own expectations (exit status 0 = they held).
+// the program checks its own expectations (exit status 0 = they held) with the helpers of
+// example_support.hpp.
+#include "example_support.hpp"
+
 #include <pgrestify/pgrestify.hpp>
 
 #include <chrono>
 #include <cstddef>
 #include <iterator>
-#include <cstdlib>
 #include <iostream>
 #include <type_traits>
 #include <utility>
@@ -24,18 +26,7 @@ struct User {
 };
 PGRESTIFY_ROW(User, id, name, email, role, active)
 
-namespace {
-
-int failures = 0;
-
-void expect(bool ok, const std::string& what) {
-  if (!ok) {
-    std::cerr << "FAILED: " << what << "\n";
-    ++failures;
-  }
-}
-
-}  // namespace
+using example::expect;
 
 // Copies every user into other.notes (another schema, through a second client), one page at a time.
 std::size_t migrateUsers(const std::string& url) {
@@ -125,11 +116,10 @@ bool syncUsers(const pgrestify::Client& client, const std::vector<User>& users) 
 }
 
 int main(int argc, char** argv) {
-  std::string url = argc > 1 ? argv[1] : "http://localhost:3000";
+  std::string url = example::serverUrl(argc, argv);
   auto client = pgrestify::createClient({.url = url});
 
-  std::vector<User> users;
-  for (int i = 0; i < 1234; ++i) users.push_back({.name = "user " + std::to_string(i), .email = "u" + std::to_string(i) + "@example.com"});
+  auto users = example::numberedUsers<User>(0, 1233, "user ", "u");  // user 0 <u0@example.com> .. user 1233
   expect(client.from<User>("users").bulkInsert(users).successful == 1234, "seed: 1234 users");
   expect(migrateUsers(url) == 1234, "migrateUsers: 1234 rows migrated");
   expect(migrateUsers(url) == 1234, "migrateUsers: a second run rewrites the same rows");
@@ -153,6 +143,5 @@ int main(int argc, char** argv) {
          "syncUsers: the existing row updated");
   expect(client.from("users").count() == 2501, "syncUsers: one row added");
 
-  std::cout << (failures ? "example failed\n" : "ok\n");
-  return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+  return example::finish();
 }

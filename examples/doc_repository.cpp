@@ -2,10 +2,9 @@
 // The examples of docs/repository.md, verbatim (tests/docs checks them); the reference docs'
 // repository calls one by one are in examples/repo_bulk_*.cpp. Documented statement blocks are
 // flush left. CTest passes the test server's URL as argv[1]; the program checks its own
-// expectations (exit status 0 = they held).
-#include <chrono>
-#include <cstdlib>
-#include <ctime>
+// expectations (exit status 0 = they held) with the helpers of example_support.hpp.
+#include "example_support.hpp"
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -34,27 +33,8 @@ std::size_t overview(const std::string& url, const std::vector<User>& users) {
   return inserted.size();
 }
 
-namespace {
-
-int failures = 0;
-
-void expect(bool ok, const std::string& what) {
-  if (!ok) {
-    std::cerr << "FAILED: " << what << "\n";
-    ++failures;
-  }
-}
-
-std::string isoNow() {
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
-}  // namespace
+using example::expect;
+using example::isoNow;  // the UTC time as ISO 8601, for created_at below
 
 class UserRepository : public pgrestify::CustomRepositoryBase<User> {
  public:
@@ -99,25 +79,17 @@ userRepo.find({{"email", pgrestify::like("*@example.com")}});
 }
 
 int main(int argc, char** argv) {
-  std::string url = argc > 1 ? argv[1] : "http://localhost:3000";
+  std::string url = example::serverUrl(argc, argv);
   auto client = pgrestify::createClient({.url = url});
   auto userRepo = client.getRepository<User>("users");
 
-  std::vector<User> users;
-  for (int i = 1; i <= 5; ++i) {
-    users.push_back({.name = "user" + std::to_string(i), .email = "user" + std::to_string(i) + "@example.com",
-                     .role = i == 2 ? "admin" : "user"});
-  }
+  auto users = example::numberedUsers<User>(1, 5, "user", "user", [](User& u, int i) { u.role = i == 2 ? "admin" : "user"; });
   expect(overview(url, users) == 5, "overview: 5 inserted");
   expect(userRepo.findOne({{"id", 1}})->name == "user1" && userRepo.count({{"role", "admin"}}) == 1,
          "overview: findOne and count");
 
   // 10 rows, 3 of them violate the role CHECK: 7 are written, then the call throws.
-  std::vector<User> more;
-  for (int i = 0; i < 10; ++i) {
-    more.push_back({.name = "m" + std::to_string(i), .email = "m" + std::to_string(i) + "@example.com",
-                    .role = i % 3 == 1 ? "root" : "user"});
-  }
+  auto more = example::numberedUsers<User>(0, 9, "m", "m", [](User& u, int i) { u.role = i % 3 == 1 ? "root" : "user"; });
   expect(insertReportingFailures(userRepo, more) == 7, "insertReportingFailures: 7 written, 3 failed");
   expect(userRepo.count({{"email", pgrestify::like("m*")}}) == 7, "insertReportingFailures: 7 rows in the table");
 
@@ -129,6 +101,5 @@ int main(int argc, char** argv) {
   expect(created.size() == 2 && created[0].created_at.has_value(), "bulkCreateUsers: 2 rows with created_at");
   expect(repo.softDeleteUsersRpc({*created[0].id, *created[1].id, 999999}) == 2, "softDeleteUsersRpc: 2 users");
 
-  std::cout << (failures ? "example failed\n" : "ok\n");
-  return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+  return example::finish();
 }

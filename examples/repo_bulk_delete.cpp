@@ -5,12 +5,13 @@
 // function through PostgREST (rpc): soft_delete_users and delete_inactive_users of
 // tests/integration/schema.sql.
 // Usage: repo_bulk_delete [URL]   (default: $PGRESTIFY_TEST_URL, then http://localhost:3000)
+// Checks with the helpers of example_support.hpp.
 // Expects empty tables and the test schema's functions; exits non-zero when a check fails.
+#include "example_support.hpp"
+
 #include <pgrestify/pgrestify.hpp>
 
-#include <chrono>
 #include <cstdlib>
-#include <ctime>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -25,22 +26,10 @@ struct User {
 };
 PGRESTIFY_ROW(User, id, name, email, active, last_login, deleted_at)
 
+using example::expect;
+using example::isoNow;
+
 namespace {
-
-int failures = 0;
-void expect(bool ok, const std::string& what) {
-  std::cout << (ok ? "ok    " : "FAIL  ") << what << "\n";
-  if (!ok) ++failures;
-}
-
-std::string isoNow() {
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 struct FailedDelete {
   long long id;
@@ -103,19 +92,15 @@ class UserRepository : public pgrestify::CustomRepositoryBase<User> {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const char* env = std::getenv("PGRESTIFY_TEST_URL");
-  auto client = pgrestify::createClient({.url = argc > 1 ? argv[1] : env ? env : "http://localhost:3000"});
+  auto client = pgrestify::createClient({.url = example::serverUrl(argc, argv)});
   auto userRepo = client.getRepository<User>("users");
-  std::vector<User> seed;
-  for (int i = 1; i <= 200; ++i) {
-    User u{.name = "User " + std::to_string(i), .email = "u" + std::to_string(i) + "@example.com"};
+  auto seed = example::numberedUsers<User>(1, 200, "User ", "u", [](User& u, int i) {
     if (i > 150) {  // 151..200: inactive; 151..175 last seen in 2022, 176..190 in 2024, 191..200 never
       u.active = false;
       if (i <= 175) u.last_login = "2022-06-01T00:00:00Z";
       else if (i <= 190) u.last_login = "2024-06-01T00:00:00Z";
     }
-    seed.push_back(u);
-  }
+  });
   // One request (the default batch holds 1000 rows), so the ids follow the input order.
   auto seeded = userRepo.bulkInsert(seed);
   expect(seeded.size() == 200 && seeded.front().id == 1 && seeded.back().id == 200, "200 users with ids 1..200");
@@ -187,8 +172,7 @@ int main(int argc, char** argv) try {
   expect(removedBySql == 30 && customUserRepo.count({{"active", false}}) == 0 && customUserRepo.count() == 34,
          "deleteInactiveUsersRpc (delete_inactive_users) deletes the 30 remaining inactive users");
 
-  std::cout << (failures ? "FAILED checks: " + std::to_string(failures) : std::string("all checks passed")) << "\n";
-  return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+  return example::finish();
 } catch (const std::exception& e) {
   std::cerr << "unexpected exception: " << e.what() << "\n";
   return EXIT_FAILURE;

@@ -3,12 +3,13 @@
 // insertMany, and a custom repository with the reference docs' bulkCreateUsers,
 // bulkInsertWithValidation, bulkInsertWithDuplicateHandling, bulkInsertInBatches and upsertUsers.
 // Usage: repo_bulk_insert [URL]   (default: $PGRESTIFY_TEST_URL, then http://localhost:3000)
+// Checks with the helpers of example_support.hpp.
 // Expects empty tables; exits non-zero when one of its checks fails.
+#include "example_support.hpp"
+
 #include <pgrestify/pgrestify.hpp>
 
-#include <chrono>
 #include <cstdlib>
-#include <ctime>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -23,22 +24,10 @@ struct User {
 };
 PGRESTIFY_ROW(User, id, name, email, role, created_at)
 
+using example::expect;
+using example::isoNow;
+
 namespace {
-
-int failures = 0;
-void expect(bool ok, const std::string& what) {
-  std::cout << (ok ? "ok    " : "FAIL  ") << what << "\n";
-  if (!ok) ++failures;
-}
-
-std::string isoNow() {
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 class UserRepository : public pgrestify::CustomRepositoryBase<User> {
  public:
@@ -105,8 +94,7 @@ class UserRepository : public pgrestify::CustomRepositoryBase<User> {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const char* env = std::getenv("PGRESTIFY_TEST_URL");
-  auto client = pgrestify::createClient({.url = argc > 1 ? argv[1] : env ? env : "http://localhost:3000"});
+  auto client = pgrestify::createClient({.url = example::serverUrl(argc, argv)});
 
   // ---- getRepository: bulkInsert and insertMany ----
   auto userRepo = client.getRepository<User>("users");
@@ -155,8 +143,7 @@ int main(int argc, char** argv) try {
   std::cout << "Inserted " << insertResult.size() << " users with duplicate handling\n";
   expect(insertResult.size() == 2 && customUserRepo.count() == 8, "bulkInsertWithDuplicateHandling keeps the 2 new users");
 
-  std::vector<User> many;
-  for (int i = 0; i < 120; ++i) many.push_back({.name = "Batch " + std::to_string(i), .email = "batch" + std::to_string(i) + "@example.com"});
+  auto many = example::numberedUsers<User>(0, 119, "Batch ", "batch");  // Batch 0 <batch0@example.com> .. Batch 119
   many.push_back({.name = "Jane dup", .email = "jane@example.com"});
   auto batchResult = customUserRepo.bulkInsertInBatches(many, 50);
   std::cout << "Batch processed " << batchResult.size() << " users\n";
@@ -169,8 +156,7 @@ int main(int argc, char** argv) try {
          "upsertUsers saves the new user and reports the duplicate");
   expect(customUserRepo.findOne({{"email", "ann@example.com"}})->name == "Ann", "the duplicate left the existing row alone");
 
-  std::cout << (failures ? "FAILED checks: " + std::to_string(failures) : std::string("all checks passed")) << "\n";
-  return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+  return example::finish();
 } catch (const std::exception& e) {
   std::cerr << "unexpected exception: " << e.what() << "\n";
   return EXIT_FAILURE;

@@ -3,12 +3,13 @@
 // through findOne + save, and a custom repository with the reference docs' bulkUpdateUsers,
 // bulkUpdateWithValidation and bulkUpdateStatus.
 // Usage: repo_bulk_update [URL]   (default: $PGRESTIFY_TEST_URL, then http://localhost:3000)
+// Checks with the helpers of example_support.hpp.
 // Expects empty tables; exits non-zero when one of its checks fails.
+#include "example_support.hpp"
+
 #include <pgrestify/pgrestify.hpp>
 
-#include <chrono>
 #include <cstdlib>
-#include <ctime>
 #include <iostream>
 #include <stdexcept>
 #include <string>
@@ -26,22 +27,10 @@ PGRESTIFY_ROW(User, id, name, email, role, active, updated_at)
 
 using nlohmann::json;
 
+using example::expect;
+using example::isoNow;
+
 namespace {
-
-int failures = 0;
-void expect(bool ok, const std::string& what) {
-  std::cout << (ok ? "ok    " : "FAIL  ") << what << "\n";
-  if (!ok) ++failures;
-}
-
-std::string isoNow() {
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 class UserRepository : public pgrestify::CustomRepositoryBase<User> {
  public:
@@ -87,11 +76,9 @@ class UserRepository : public pgrestify::CustomRepositoryBase<User> {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const char* env = std::getenv("PGRESTIFY_TEST_URL");
-  auto client = pgrestify::createClient({.url = argc > 1 ? argv[1] : env ? env : "http://localhost:3000"});
+  auto client = pgrestify::createClient({.url = example::serverUrl(argc, argv)});
   auto userRepo = client.getRepository<User>("users");
-  std::vector<User> seed;
-  for (int i = 1; i <= 6; ++i) seed.push_back({.name = "User " + std::to_string(i), .email = "u" + std::to_string(i) + "@example.com"});
+  auto seed = example::numberedUsers<User>(1, 6, "User ", "u");  // User 1 <u1@example.com> .. User 6
   auto seeded = userRepo.bulkInsert(seed);
   expect(seeded.size() == 6 && *seeded.front().id == 1, "6 users with ids 1..6");
 
@@ -155,8 +142,7 @@ int main(int argc, char** argv) try {
          "bulkUpdateStatus deactivates users 1, 2, 3");
   expect(statusResult[0].updated_at && statusResult[0].updated_at != before, "bulkUpdateStatus sets updated_at");
 
-  std::cout << (failures ? "FAILED checks: " + std::to_string(failures) : std::string("all checks passed")) << "\n";
-  return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+  return example::finish();
 } catch (const std::exception& e) {
   std::cerr << "unexpected exception: " << e.what() << "\n";
   return EXIT_FAILURE;

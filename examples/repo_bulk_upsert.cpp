@@ -3,13 +3,14 @@
 // through save, and a custom repository with the reference docs' bulkUpsertUsers,
 // bulkUpsertWithConflictResolution and smartBulkUpsert.
 // Usage: repo_bulk_upsert [URL]   (default: $PGRESTIFY_TEST_URL, then http://localhost:3000)
+// Checks with the helpers of example_support.hpp.
 // Expects empty tables; exits non-zero when one of its checks fails.
+#include "example_support.hpp"
+
 #include <pgrestify/pgrestify.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdlib>
-#include <ctime>
 #include <iostream>
 #include <set>
 #include <string>
@@ -27,22 +28,10 @@ PGRESTIFY_ROW(User, id, name, email, role, created_at, updated_at)
 
 using nlohmann::json;
 
+using example::expect;
+using example::isoNow;
+
 namespace {
-
-int failures = 0;
-void expect(bool ok, const std::string& what) {
-  std::cout << (ok ? "ok    " : "FAIL  ") << what << "\n";
-  if (!ok) ++failures;
-}
-
-std::string isoNow() {
-  std::time_t t = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
 
 /// `{ ...existing, ...user }`: the existing row with the given user's columns laid over it.
 json merge(const User& existing, const json& user) {
@@ -133,8 +122,7 @@ class UserRepository : public pgrestify::CustomRepositoryBase<User> {
 }  // namespace
 
 int main(int argc, char** argv) try {
-  const char* env = std::getenv("PGRESTIFY_TEST_URL");
-  auto client = pgrestify::createClient({.url = argc > 1 ? argv[1] : env ? env : "http://localhost:3000"});
+  auto client = pgrestify::createClient({.url = example::serverUrl(argc, argv)});
   auto userRepo = client.getRepository<User>("users");
   userRepo.insertMany(std::vector<User>{{.name = "Existing", .email = "existing@example.com"}});
 
@@ -193,8 +181,7 @@ int main(int argc, char** argv) try {
          "smartBulkUpsert: 2 inserted, existing user 1 updated");
   expect(customUserRepo.count() == 7 && customUserRepo.count({{"role", "admin"}}) == 1, "7 users in the table, 1 admin");
 
-  std::cout << (failures ? "FAILED checks: " + std::to_string(failures) : std::string("all checks passed")) << "\n";
-  return failures ? EXIT_FAILURE : EXIT_SUCCESS;
+  return example::finish();
 } catch (const std::exception& e) {
   std::cerr << "unexpected exception: " << e.what() << "\n";
   return EXIT_FAILURE;

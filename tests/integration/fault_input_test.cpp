@@ -3,6 +3,7 @@
 // parameter or header injection, checked on the real server and on the exact URL sent),
 // credentials kept out of error messages, TLS verification on by default.
 #include "fault_support.hpp"
+#include "../fuzz/postgrest_grammar.hpp"
 
 #include <pgrestify/detail/encode.hpp>
 
@@ -200,42 +201,9 @@ std::pair<std::string, std::vector<std::pair<std::string, std::string>>> splitUr
   return {path, q == std::string::npos ? decltype(decodeQuery("")){} : decodeQuery(rest.substr(q + 1))};
 }
 
-/// Parses an `in.(...)` list of PostgREST 12's grammar: elements separated by ',', each either
-/// bare (no , ( ) ") or double-quoted with `\` escaping the next character.
-std::optional<std::vector<std::string>> parseInList(std::string_view v) {
-  if (v.size() < 2 || v.front() != '(' || v.back() != ')') return std::nullopt;
-  v = v.substr(1, v.size() - 2);
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  if (v.empty()) return out;
-  for (;;) {
-    std::string e;
-    if (i < v.size() && v[i] == '"') {
-      ++i;
-      for (;;) {
-        if (i >= v.size()) return std::nullopt;
-        if (v[i] == '\\') {
-          if (++i >= v.size()) return std::nullopt;
-          e.push_back(v[i++]);
-        } else if (v[i] == '"') {
-          ++i;
-          break;
-        } else {
-          e.push_back(v[i++]);
-        }
-      }
-    } else {
-      while (i < v.size() && v[i] != ',') {
-        if (v[i] == '(' || v[i] == ')' || v[i] == '"') return std::nullopt;
-        e.push_back(v[i++]);
-      }
-    }
-    out.push_back(std::move(e));
-    if (i == v.size()) return out;
-    if (v[i] != ',') return std::nullopt;
-    ++i;
-  }
-}
+// parseInList: the reference parser of PostgREST 12's `in.(...)` grammar, shared with the fuzz
+// targets (tests/fuzz/postgrest_grammar.hpp).
+using fuzz::parseInList;
 
 TEST(FaultBadInputUrl, HostileNamesAndValuesGiveExactlyTheIntendedParameters) {
   auto rec = std::make_shared<RecordingFake>();
