@@ -60,15 +60,62 @@ Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idem
   return Decision::Fail;
 }
 
-std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value) {
+namespace {
+
+constexpr long long kMaxRetryAfterSeconds = 24 * 3600;  // bounds absurd values (no overflow)
+
+// An unsigned decimal of exactly @p digits digits at @p pos.
+std::optional<int> digitsAt(std::string_view s, std::size_t pos, std::size_t digits) {
+  if (pos + digits > s.size()) return std::nullopt;
+  int v = 0;
+  auto [ptr, ec] = std::from_chars(s.data() + pos, s.data() + pos + digits, v);
+  if (ec != std::errc() || ptr != s.data() + pos + digits) return std::nullopt;
+  return v;
+}
+
+// RFC 9110 IMF-fixdate, the form servers must send: "Sun, 06 Nov 1994 08:49:37 GMT".
+std::optional<std::chrono::sys_seconds> parseImfFixdate(std::string_view s) {
+  static constexpr std::string_view kDays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  // 0123456789012345678901234567 8
+  // Sun, 06 Nov 1994 08:49:37 GMT
+  if (s.size() != 29 || s.substr(3, 2) != ", " || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s[19] != ':' ||
+      s[22] != ':' || s.substr(25) != " GMT") {
+    return std::nullopt;
+  }
+  if (std::find(std::begin(kDays), std::end(kDays), s.substr(0, 3)) == std::end(kDays)) return std::nullopt;
+  auto month = std::find(std::begin(kMonths), std::end(kMonths), s.substr(8, 3));
+  if (month == std::end(kMonths)) return std::nullopt;
+  auto day = digitsAt(s, 5, 2), year = digitsAt(s, 12, 4), hour = digitsAt(s, 17, 2), minute = digitsAt(s, 20, 2),
+       second = digitsAt(s, 23, 2);
+  if (!day || !year || !hour || !minute || !second || *hour > 23 || *minute > 59 || *second > 60) return std::nullopt;
+  const std::chrono::year_month_day date{std::chrono::year{*year},
+                                         std::chrono::month{static_cast<unsigned>(month - std::begin(kMonths) + 1)},
+                                         std::chrono::day{static_cast<unsigned>(*day)}};
+  if (!date.ok()) return std::nullopt;
+  return std::chrono::sys_days{date} + std::chrono::hours{*hour} + std::chrono::minutes{*minute} +
+         std::chrono::seconds{*second};
+}
+
+}  // namespace
+
+std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value,
+                                                         std::chrono::system_clock::time_point now) {
   while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\r')) value.remove_suffix(1);
   if (value.empty()) return std::nullopt;
   long long seconds = 0;
   auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), seconds);
-  if (ec != std::errc() || ptr != value.data() + value.size() || seconds < 0) return std::nullopt;
-  seconds = std::min<long long>(seconds, 24 * 3600);
-  return std::chrono::milliseconds(seconds * 1000);
+  if (ec == std::errc() && ptr == value.data() + value.size()) {
+    if (seconds < 0) return std::nullopt;
+    return std::chrono::milliseconds(std::min(seconds, kMaxRetryAfterSeconds) * 1000);
+  }
+  auto at = parseImfFixdate(value);
+  if (!at) return std::nullopt;  // RFC 850 and asctime dates (obsolete) are not read
+  // In seconds: system_clock counts nanoseconds, which cannot span the years a date may name.
+  const long long delta = (*at - std::chrono::time_point_cast<std::chrono::seconds>(now)).count();
+  return std::chrono::milliseconds(std::clamp(delta, 0LL, kMaxRetryAfterSeconds) * 1000);
 }
 
 std::chrono::milliseconds backoffDelay(const RetryPolicy& policy, int retry,

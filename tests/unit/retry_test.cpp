@@ -120,11 +120,27 @@ TEST(RetryAfter, DeltaSeconds) {
   EXPECT_EQ(detail::parseRetryAfter("abc"), std::nullopt);
   EXPECT_EQ(detail::parseRetryAfter("-1"), std::nullopt);
   EXPECT_EQ(detail::parseRetryAfter("1.5"), std::nullopt);
-  EXPECT_EQ(detail::parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT"), std::nullopt);
   // Absurd values are bounded (no overflow).
   auto huge = detail::parseRetryAfter("99999999999999");
   ASSERT_TRUE(huge.has_value());
   EXPECT_GT(huge->count(), 0);
+}
+
+TEST(RetryAfter, HttpDate) {
+  using namespace std::chrono;
+  const sys_seconds now = sys_days{year{2015} / October / 21} + 7h + 27min + 30s;
+  EXPECT_EQ(detail::parseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT", now), std::optional<milliseconds>(30000ms));
+  EXPECT_EQ(detail::parseRetryAfter("Thu, 22 Oct 2015 07:27:30 GMT", now), std::optional<milliseconds>(24h));
+  EXPECT_EQ(detail::parseRetryAfter(" Wed, 21 Oct 2015 07:28:00 GMT\r", now), std::optional<milliseconds>(30000ms));
+  // In the past: retry at once. Far in the future: bounded like delta-seconds.
+  EXPECT_EQ(detail::parseRetryAfter("Wed, 21 Oct 2015 07:00:00 GMT", now), std::optional<milliseconds>(0ms));
+  EXPECT_EQ(detail::parseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", now), std::optional<milliseconds>(24h));
+  // Not IMF-fixdate: ignored (the engine then uses its own backoff).
+  for (const char* bad : {"Wednesday, 21-Oct-15 07:28:00 GMT", "Wed Oct 21 07:28:00 2015", "Wed, 21 Oct 2015 07:28:00 UTC",
+                          "Wed, 32 Oct 2015 07:28:00 GMT", "Wed, 21 Foo 2015 07:28:00 GMT", "Xyz, 21 Oct 2015 07:28:00 GMT",
+                          "Wed, 21 Oct 2015 24:00:00 GMT", "Wed, 2x Oct 2015 07:28:00 GMT"}) {
+    EXPECT_EQ(detail::parseRetryAfter(bad, now), std::nullopt) << bad;
+  }
 }
 
 TEST(Backoff, ExponentialCapAndJitterBounds) {

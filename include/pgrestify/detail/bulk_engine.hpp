@@ -138,8 +138,10 @@ Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idem
 /// The error fields for a failed response (parses the body, or describes the transport failure).
 ErrorInfo errorInfo(const HttpResponse& response);
 
-/// `Retry-After` as a delay (delta-seconds form only).
-std::optional<std::chrono::milliseconds> parseRetryAfter(std::string_view value);
+/// `Retry-After` as a delay: delta-seconds, or an HTTP-date (IMF-fixdate, "Wed, 21 Oct 2015
+/// 07:28:00 GMT") taken relative to @p now (a date in the past is 0). At most 24 hours.
+std::optional<std::chrono::milliseconds> parseRetryAfter(
+    std::string_view value, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 /// Backoff before retry number @p retry (1 = first retry): uniform in [0, min(maxBackoff,
 /// initialBackoff * multiplier^(retry-1))] using @p random01 in [0,1), and at least the

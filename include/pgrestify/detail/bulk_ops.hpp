@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-// The four bulk operations as BulkOperation implementations (src/bulk_ops.cpp). They only turn
-// rows into requests and answers into outcomes; batching, retries and aggregation are the engine's.
+// The four bulk operations as BulkOperation implementations (src/insert_op.cpp, src/update_op.cpp,
+// src/delete_op.cpp). They only turn rows into requests and answers into outcomes; batching,
+// retries and aggregation are the engine's.
 #pragma once
 
 #include <pgrestify/detail/bulk_engine.hpp>
