@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The second test command of README.md (CI runs it after scripts/test.sh): the whole test suite
+# The second stage of the README's test command (scripts/test.sh runs it last): the whole test suite
 # built with AddressSanitizer + UndefinedBehaviorSanitizer (-DPGRESTIFY_SANITIZE=ON) against the
 # throwaway PostgreSQL 15 + PostgREST 12.0.2 (unit, integration, examples, CLI, docs, fuzz corpus
 # replay), then each libFuzzer target for a bounded time. Any sanitizer report fails the test that
