@@ -73,7 +73,7 @@ class Engine {
       checkStop();
       promoteDelayed();
       dispatch();
-      if (inflight_.empty() && ready_.empty() && delayed_.empty() && (sourceDone_ || stopping_)) break;
+      if (inflight_.empty() && ready_.empty() && delayed_.empty() && (inputDone() || stopping_)) break;
       if (stopping_ && inflight_.empty()) break;
       waitAndHandle();
     }
@@ -84,41 +84,86 @@ class Engine {
 
  private:
   // ---- planning ----
+  // Rows are cut into batches in input order. Rows of different groups (an upsert's column sets)
+  // never share a request; when such rows interleave, each group fills its own pending batch, and
+  // at most batchSize rows (in at most kMaxPendingGroups groups) are held back before the batch
+  // holding the earliest row goes. Two rows with one key are always applied in input order: a row
+  // whose key waits in another group's pending batch sends that batch first, and a batch holding a
+  // key of an unfinished batch waits for it (barrier).
+  static constexpr std::size_t kMaxPendingGroups = 64;
+
+  struct Pending {
+    Work work;
+    std::unordered_set<std::string> keys;
+  };
+
+  bool inputDone() const { return sourceDone_ && !carry_ && pending_.empty(); }
+
+  bool pullRow(WorkRow& r) {
+    if (carry_) {
+      r = std::move(*carry_);
+      carry_.reset();
+      return true;
+    }
+    if (sourceDone_ || !op_.nextRow(r)) {
+      sourceDone_ = true;
+      return false;
+    }
+    ++pulled_;
+    return true;
+  }
+
   std::optional<Work> nextBatch() {
-    Work w;
-    std::unordered_set<std::string> keysInBatch;
     for (;;) {
       WorkRow r;
-      if (carry_) {
-        r = std::move(*carry_);
-        carry_.reset();
-      } else {
-        if (sourceDone_ || !op_.nextRow(r)) {
-          sourceDone_ = true;
-          break;
-        }
-        ++pulled_;
-      }
+      if (!pullRow(r)) break;
       if (!r.invalid.empty()) {
         recordInvalid(r);
         continue;
       }
-      if (!w.rows.empty()) {
-        const bool cut = r.group != w.rows.front().group || w.rows.size() >= s_.batchSize ||
-                         w.bytes + r.size > op_.maxBytes() || (!r.key.empty() && keysInBatch.count(r.key));
-        if (cut) {
+      if (!r.key.empty()) {
+        auto held = pendingKey_.find(r.key);
+        if (held != pendingKey_.end() && held->second != r.group) {
           carry_ = std::move(r);
-          break;
+          return emit(held->second);
         }
       }
-      if (!r.key.empty()) {
-        if (keyOwner_.count(r.key)) w.barrier = true;
-        keysInBatch.insert(r.key);
+      const std::uint32_t group = r.group;
+      auto& p = pending_[group];
+      if (!p.work.rows.empty() && (p.work.rows.size() >= s_.batchSize || p.work.bytes + r.size > op_.maxBytes() ||
+                                   (!r.key.empty() && p.keys.count(r.key)))) {
+        carry_ = std::move(r);
+        return emit(group);
       }
-      w.bytes += r.size;
-      w.rows.push_back(std::move(r));
+      if (!r.key.empty()) {
+        if (keyOwner_.count(r.key)) p.work.barrier = true;
+        p.keys.insert(r.key);
+        pendingKey_[r.key] = group;
+      }
+      p.work.bytes += r.size;
+      p.work.rows.push_back(std::move(r));
+      ++pendingRows_;
+      if (p.work.rows.size() >= s_.batchSize) return emit(group);
+      if (pendingRows_ >= s_.batchSize || pending_.size() > kMaxPendingGroups) return emit(oldestPending());
     }
-    if (w.rows.empty()) return std::nullopt;
+    if (!pending_.empty()) return emit(oldestPending());
+    return std::nullopt;
+  }
+
+  // The pending group whose batch holds the earliest input row.
+  std::uint32_t oldestPending() const {
+    auto oldest = pending_.begin();
+    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
+      if (it->second.work.rows.front().index < oldest->second.work.rows.front().index) oldest = it;
+    }
+    return oldest->first;
+  }
+
+  Work emit(std::uint32_t group) {
+    auto node = pending_.extract(group);
+    Work w = std::move(node.mapped().work);
+    for (const auto& key : node.mapped().keys) pendingKey_.erase(key);
+    pendingRows_ -= w.rows.size();
     w.family = nextFamily_++;
     Family f;
     f.rows = w.rows.size();
@@ -134,6 +179,10 @@ class Engine {
     ++result_.batches;
     return w;
   }
+
+  std::map<std::uint32_t, Pending> pending_;                 // group -> batch being filled
+  std::unordered_map<std::string, std::uint32_t> pendingKey_;  // key -> group of the pending batch holding it
+  std::size_t pendingRows_ = 0;
 
   bool blocked(const Work& w) const {
     return w.barrier && !families_.empty() && families_.begin()->first < w.family;
@@ -173,7 +222,7 @@ class Engine {
         continue;
       }
       // New input only while the retry queue is small: memory stays at about concurrency + 1 batches.
-      if (sourceDone_ && !carry_) return;
+      if (inputDone()) return;
       if (inflight_.size() + delayed_.size() >= s_.concurrency) return;
       auto w = nextBatch();
       if (!w) return;
@@ -482,6 +531,8 @@ class Engine {
     delayed_.clear();
     if (carry_) ++result_.notProcessed;
     carry_.reset();
+    for (const auto& [group, p] : pending_) result_.notProcessed += p.work.rows.size();
+    pending_.clear();
     if (total_ && *total_ > pulled_) result_.notProcessed += *total_ - pulled_;
     std::stable_sort(data_.begin(), data_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     result_.data.reserve(data_.size());

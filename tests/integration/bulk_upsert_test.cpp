@@ -75,6 +75,37 @@ TEST_F(BulkUpsert, ARowDoesNotResetColumnsOnlyOtherRowsCarry) {
   EXPECT_EQ(sql("select name || ',' || role || ',' || active from api.users where email = 'c@x.io'"), "C,user,true");
 }
 
+// Struct rows whose optional members vary row by row: each column set is batched on its own (no
+// row resets a column it does not carry), and the batches stay full instead of being cut at every
+// change of column set.
+TEST_F(BulkUpsert, VaryingOptionalMembersStillFillBatchesAndResetNothing) {
+  sql("insert into api.users (name, email, role, status) select 'old', 'v' || g || '@x.io', 'admin', 'vip' "
+      "from generate_series(0, 1999) g");
+  std::vector<User> rows;
+  for (int i = 0; i < 2000; ++i) {
+    User u{.name = "new" + std::to_string(i), .email = "v" + std::to_string(i) + "@x.io"};
+    if (i % 2) u.role = "guest";
+    if (i % 3 == 0) u.status = "s" + std::to_string(i);
+    rows.push_back(std::move(u));
+  }
+  auto r = client_->from<User>("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 200});
+  expectAccounted(r, rows.size());
+  EXPECT_EQ(r.successful, 2000u);
+  EXPECT_TRUE(r.errors.empty()) << (r.errors.empty() ? "" : r.errors.front().message);
+  // 4 column sets, at most 200 rows held back: batches of about 50 rows or more.
+  EXPECT_LE(counting_->count("POST"), 60u);
+  EXPECT_EQ(sqlCount("select count(*) from api.users"), 2000);
+  EXPECT_EQ(sqlCount("select count(*) from api.users where name = 'new' || substring(email from '^v([0-9]+)@')"), 2000);
+  // role: guest where the row carried it, else the old 'admin' kept; status likewise.
+  EXPECT_EQ(sqlCount("select count(*) from api.users where role = "
+                     "case when substring(email from '^v([0-9]+)@')::int % 2 = 1 then 'guest' else 'admin' end"),
+            2000);
+  EXPECT_EQ(sqlCount("select count(*) from api.users where status = "
+                     "case when substring(email from '^v([0-9]+)@')::int % 3 = 0 "
+                     "then 's' || substring(email from '^v([0-9]+)@') else 'vip' end"),
+            2000);
+}
+
 TEST_F(BulkUpsert, WithoutConflictColumnsUsesThePrimaryKey) {
   sql("insert into api.products (id, sku, name, price, stock) values (1, 'p1', 'old', 1, 5), (2, 'p2', 'old', 1, 6)");
   std::vector<nlohmann::json> rows = {

@@ -197,6 +197,129 @@ TEST(EngineKeys, RetryOfAnEarlierBatchIsNotBlockedByALaterBatchWithTheSameKey) {
   EXPECT_EQ(table.row("a")["name"], "second");
 }
 
+// ---------------------------------------------------------------- upsert column sets
+
+namespace {
+
+// The column set of every row of a request is the same (an upsert never mixes them).
+std::set<std::string> columnSetOf(const json& row) {
+  std::set<std::string> out;
+  for (auto it = row.begin(); it != row.end(); ++it) out.insert(it.key());
+  return out;
+}
+
+void expectOneColumnSetPerRequest(const std::vector<RecordedRequest>& reqs) {
+  for (const auto& q : reqs) {
+    auto rows = q.json();
+    for (const auto& row : rows) EXPECT_EQ(columnSetOf(row), columnSetOf(rows.front())) << q.body();
+  }
+}
+
+}  // namespace
+
+// Rows whose optional columns come and go (struct rows with std::optional members) still fill
+// batches: each column set is batched on its own, not cut at every change.
+TEST(EngineGroups, InterleavedColumnSetsStillFillBatches) {
+  FakeTable table;
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& req, int) { return table.post(req); });
+  auto client = fakeClient(fake);
+  std::vector<json> rows;
+  for (int i = 0; i < 1000; ++i) {
+    json row = {{"email", "u" + std::to_string(i)}, {"name", "n" + std::to_string(i)}};
+    if (i % 2) row["note"] = "odd";
+    if (i % 3 == 0) row["role"] = "admin";
+    rows.push_back(std::move(row));
+  }
+  auto r = client.from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 100});
+  expectAccounted(r, rows.size());
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(table.size(), 1000u);
+  auto reqs = fake->requests();
+  expectOneColumnSetPerRequest(reqs);
+  // 4 column sets in a repeating pattern; at most 100 rows are held back: batches of ~25 rows
+  // or more (the old cut at every change sent 1000 one- or two-row requests).
+  EXPECT_LE(reqs.size(), 60u);
+  std::size_t sent = 0;
+  for (const auto& q : reqs) sent += rowsIn(q);
+  EXPECT_EQ(sent, 1000u);
+}
+
+// A key that appears under two column sets is still written in input order: the later row waits.
+TEST(EngineGroups, SameKeyUnderTwoColumnSetsKeepsInputOrder) {
+  FakeTable table;
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& req, int) {
+    std::this_thread::sleep_for(1ms);
+    return table.post(req);
+  });
+  auto client = fakeClient(fake);
+  std::vector<json> rows;
+  for (int round = 0; round < 5; ++round) {
+    for (int k = 0; k < 20; ++k) {
+      json row = {{"email", "k" + std::to_string(k)}, {"name", "r" + std::to_string(round)}};
+      if ((round + k) % 2) row["note"] = "n" + std::to_string(round);
+      rows.push_back(std::move(row));
+    }
+  }
+  auto r = client.from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 8, .concurrency = 4});
+  expectAccounted(r, rows.size());
+  EXPECT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors[0].message);
+  auto reqs = fake->requests();
+  expectOneColumnSetPerRequest(reqs);
+  for (int k = 0; k < 20; ++k) EXPECT_EQ(table.row("k" + std::to_string(k))["name"], "r4") << "key k" << k;
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    for (std::size_t j = i + 1; j < reqs.size(); ++j) {
+      auto a = emailsOf(reqs[i]), b = emailsOf(reqs[j]);
+      bool shared = std::any_of(a.begin(), a.end(), [&](const std::string& k) {
+        return std::find(b.begin(), b.end(), k) != b.end();
+      });
+      if (!shared) continue;
+      ASSERT_TRUE(reqs[i].finishedAt.has_value());
+      EXPECT_GE(reqs[j].startedAt, *reqs[i].finishedAt) << "requests " << i << " and " << j << " overlap";
+    }
+  }
+}
+
+// Every row its own column set: more sets than are held at once still all land, one set per request.
+TEST(EngineGroups, ManyColumnSetsAllLand) {
+  FakeTable table;
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& req, int) { return table.post(req); });
+  auto client = fakeClient(fake);
+  std::vector<json> rows;
+  for (int i = 0; i < 300; ++i) {
+    rows.push_back({{"email", "e" + std::to_string(i)}, {"name", "x"}, {"c" + std::to_string(i % 150), i}});
+  }
+  auto r = client.from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 1000});
+  expectAccounted(r, rows.size());
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(table.size(), 300u);
+  auto reqs = fake->requests();
+  expectOneColumnSetPerRequest(reqs);
+  EXPECT_LE(reqs.size(), 300u);
+}
+
+// A cancelled call counts the rows held back in pending batches as not processed.
+TEST(EngineGroups, HeldBackRowsOfACancelledCallAreNotProcessed) {
+  std::stop_source stop;
+  FakeTable table;
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& req, int) {
+    stop.request_stop();
+    return table.post(req);
+  });
+  auto client = fakeClient(fake);
+  std::vector<json> rows;
+  for (int i = 0; i < 400; ++i) {
+    json row = {{"email", "s" + std::to_string(i)}, {"name", "x"}};
+    if (i % 2) row["note"] = "y";
+    rows.push_back(std::move(row));
+  }
+  auto r = client.from("users").bulkUpsert(
+      rows, {.conflictColumns = {"email"}, .batchSize = 50, .concurrency = 1, .stopToken = stop.get_token()});
+  expectAccounted(r, rows.size());
+  EXPECT_TRUE(r.cancelled);
+  EXPECT_GT(r.notProcessed, 0u);
+  EXPECT_EQ(table.size(), r.successful);
+}
+
 TEST(EngineKeys, UpdateOfOneKeyTwiceIsAppliedInInputOrder) {
   std::mutex m;
   std::vector<std::string> applied;
