@@ -129,7 +129,11 @@ class Engine {
         }
       }
       const std::uint32_t group = r.group;
-      auto& p = pending_[group];
+      if (!lastPending_ || lastGroup_ != group) {  // consecutive rows nearly always share their group
+        lastPending_ = &pending_[group];
+        lastGroup_ = group;
+      }
+      auto& p = *lastPending_;
       if (!p.work.rows.empty() && (p.work.rows.size() >= s_.batchSize || p.work.bytes + r.size > op_.maxBytes() ||
                                    (!r.key.empty() && p.keys.count(r.key)))) {
         carry_ = std::move(r);
@@ -160,6 +164,7 @@ class Engine {
   }
 
   Work emit(std::uint32_t group) {
+    if (lastGroup_ == group) lastPending_ = nullptr;
     auto node = pending_.extract(group);
     Work w = std::move(node.mapped().work);
     for (const auto& key : node.mapped().keys) pendingKey_.erase(key);
@@ -183,6 +188,8 @@ class Engine {
   std::map<std::uint32_t, Pending> pending_;                 // group -> batch being filled
   std::unordered_map<std::string, std::uint32_t> pendingKey_;  // key -> group of the pending batch holding it
   std::size_t pendingRows_ = 0;
+  Pending* lastPending_ = nullptr;  // pending_[lastGroup_], while it exists
+  std::uint32_t lastGroup_ = 0;
 
   bool blocked(const Work& w) const {
     return w.barrier && !families_.empty() && families_.begin()->first < w.family;
@@ -533,6 +540,7 @@ class Engine {
     carry_.reset();
     for (const auto& [group, p] : pending_) result_.notProcessed += p.work.rows.size();
     pending_.clear();
+    lastPending_ = nullptr;
     if (total_ && *total_ > pulled_) result_.notProcessed += *total_ - pulled_;
     std::stable_sort(data_.begin(), data_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     result_.data.reserve(data_.size());
