@@ -36,6 +36,21 @@ std::size_t rowsIn(const RecordedRequest& r) {
   return j.is_array() ? j.size() : 0;
 }
 
+// A later request holding an email starts only after the earlier one holding it has finished.
+void expectKeyHoldersNeverOverlap(const std::vector<RecordedRequest>& reqs) {
+  for (std::size_t i = 0; i < reqs.size(); ++i) {
+    for (std::size_t j = i + 1; j < reqs.size(); ++j) {
+      auto a = emailsOf(reqs[i]), b = emailsOf(reqs[j]);
+      bool shared = std::any_of(a.begin(), a.end(), [&](const std::string& k) {
+        return std::find(b.begin(), b.end(), k) != b.end();
+      });
+      if (!shared) continue;
+      ASSERT_TRUE(reqs[i].finishedAt.has_value()) << "request " << i;
+      EXPECT_GE(reqs[j].startedAt, *reqs[i].finishedAt) << "requests " << i << " and " << j << " overlap";
+    }
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- batch cutting
@@ -160,17 +175,7 @@ TEST(EngineKeys, RepeatedConflictKeysAreNeverConcurrentAndKeepInputOrder) {
     EXPECT_EQ(std::set<std::string>(emails.begin(), emails.end()).size(), emails.size()) << q.body();
   }
   // A later request holding a key starts only after the earlier one holding it has finished.
-  for (std::size_t i = 0; i < reqs.size(); ++i) {
-    for (std::size_t j = i + 1; j < reqs.size(); ++j) {
-      auto a = emailsOf(reqs[i]), b = emailsOf(reqs[j]);
-      bool shared = std::any_of(a.begin(), a.end(), [&](const std::string& k) {
-        return std::find(b.begin(), b.end(), k) != b.end();
-      });
-      if (!shared) continue;
-      ASSERT_TRUE(reqs[i].finishedAt.has_value());
-      EXPECT_GE(reqs[j].startedAt, *reqs[i].finishedAt) << "requests " << i << " and " << j << " overlap";
-    }
-  }
+  expectKeyHoldersNeverOverlap(reqs);
   // Input order kept: the last row of each key wins.
   EXPECT_EQ(table.row("a")["name"], "v9");
   EXPECT_EQ(table.row("b")["name"], "v7");
@@ -215,14 +220,29 @@ void expectOneColumnSetPerRequest(const std::vector<RecordedRequest>& reqs) {
   }
 }
 
+// Upserts @p rows by email into a fake table, checks that every row landed once and that no
+// request mixes column sets, and returns the requests.
+std::vector<RecordedRequest> upsertByEmail(const std::vector<json>& rows, std::size_t batchSize) {
+  FakeTable table;
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& req, int) { return table.post(req); });
+  auto client = fakeClient(fake);
+  auto r = client.from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = batchSize});
+  expectAccounted(r, rows.size());
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(table.size(), rows.size());
+  auto reqs = fake->requests();
+  expectOneColumnSetPerRequest(reqs);
+  std::size_t sent = 0;
+  for (const auto& q : reqs) sent += rowsIn(q);
+  EXPECT_EQ(sent, rows.size());
+  return reqs;
+}
+
 }  // namespace
 
 // Rows whose optional columns come and go (struct rows with std::optional members) still fill
 // batches: each column set is batched on its own, not cut at every change.
 TEST(EngineGroups, InterleavedColumnSetsStillFillBatches) {
-  FakeTable table;
-  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& req, int) { return table.post(req); });
-  auto client = fakeClient(fake);
   std::vector<json> rows;
   for (int i = 0; i < 1000; ++i) {
     json row = {{"email", "u" + std::to_string(i)}, {"name", "n" + std::to_string(i)}};
@@ -230,18 +250,9 @@ TEST(EngineGroups, InterleavedColumnSetsStillFillBatches) {
     if (i % 3 == 0) row["role"] = "admin";
     rows.push_back(std::move(row));
   }
-  auto r = client.from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 100});
-  expectAccounted(r, rows.size());
-  EXPECT_TRUE(r.ok());
-  EXPECT_EQ(table.size(), 1000u);
-  auto reqs = fake->requests();
-  expectOneColumnSetPerRequest(reqs);
   // 4 column sets in a repeating pattern; at most 100 rows are held back: batches of ~25 rows
   // or more (the old cut at every change sent 1000 one- or two-row requests).
-  EXPECT_LE(reqs.size(), 60u);
-  std::size_t sent = 0;
-  for (const auto& q : reqs) sent += rowsIn(q);
-  EXPECT_EQ(sent, 1000u);
+  EXPECT_LE(upsertByEmail(rows, 100).size(), 60u);
 }
 
 // A key that appears under two column sets is still written in input order: the later row waits.
@@ -266,35 +277,17 @@ TEST(EngineGroups, SameKeyUnderTwoColumnSetsKeepsInputOrder) {
   auto reqs = fake->requests();
   expectOneColumnSetPerRequest(reqs);
   for (int k = 0; k < 20; ++k) EXPECT_EQ(table.row("k" + std::to_string(k))["name"], "r4") << "key k" << k;
-  for (std::size_t i = 0; i < reqs.size(); ++i) {
-    for (std::size_t j = i + 1; j < reqs.size(); ++j) {
-      auto a = emailsOf(reqs[i]), b = emailsOf(reqs[j]);
-      bool shared = std::any_of(a.begin(), a.end(), [&](const std::string& k) {
-        return std::find(b.begin(), b.end(), k) != b.end();
-      });
-      if (!shared) continue;
-      ASSERT_TRUE(reqs[i].finishedAt.has_value());
-      EXPECT_GE(reqs[j].startedAt, *reqs[i].finishedAt) << "requests " << i << " and " << j << " overlap";
-    }
-  }
+  expectKeyHoldersNeverOverlap(reqs);
 }
 
 // Every row its own column set: more sets than are held at once still all land, one set per request.
 TEST(EngineGroups, ManyColumnSetsAllLand) {
-  FakeTable table;
-  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& req, int) { return table.post(req); });
-  auto client = fakeClient(fake);
   std::vector<json> rows;
   for (int i = 0; i < 300; ++i) {
     rows.push_back({{"email", "e" + std::to_string(i)}, {"name", "x"}, {"c" + std::to_string(i % 150), i}});
   }
-  auto r = client.from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 1000});
-  expectAccounted(r, rows.size());
-  EXPECT_TRUE(r.ok());
-  EXPECT_EQ(table.size(), 300u);
-  auto reqs = fake->requests();
-  expectOneColumnSetPerRequest(reqs);
-  EXPECT_LE(reqs.size(), 300u);
+  // 150 column sets, two rows each, more than the 64 held at once.
+  EXPECT_LE(upsertByEmail(rows, 1000).size(), 300u);
 }
 
 // A cancelled call counts the rows held back in pending batches as not processed.
