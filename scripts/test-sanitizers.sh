@@ -6,7 +6,7 @@
 # triggered it. The packaging tests are left out here: they install the library and build consumer
 # projects, which the sanitizers have nothing to check in (scripts/test.sh runs them).
 #
-#   scripts/test-sanitizers.sh              build in build/asan (PGRESTIFY_BUILD_DIR overrides) and run
+#   scripts/test-sanitizers.sh              build in build/asan (PGRESTIFY_ASAN_BUILD_DIR overrides) and run
 #   scripts/test-sanitizers.sh -R 'Fault'   extra arguments go to the ctest of the sanitized suite
 #
 # PGRESTIFY_FUZZ=0 skips the libFuzzer runs; PGRESTIFY_FUZZ_SECONDS (default 15) is the time
@@ -16,7 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 ./scripts/bootstrap.sh
 
-BUILD=${PGRESTIFY_BUILD_DIR:-build/asan}
+BUILD=${PGRESTIFY_ASAN_BUILD_DIR:-build/asan}
 JOBS=${PGRESTIFY_JOBS:-$(nproc)}
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Debug -DPGRESTIFY_WERROR=ON -DPGRESTIFY_SANITIZE=ON \
   -DPGRESTIFY_BUILD_BENCH=OFF
