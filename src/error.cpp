@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <pgrestify/detail/bulk_engine.hpp>
 #include <pgrestify/error.hpp>
 
 #include <fmt/format.h>
@@ -61,7 +62,10 @@ ErrorInfo parseErrorBody(int status, std::string_view body) {
       info.message = stringField(j, "message");
       info.details = stringField(j, "details");
       info.hint = stringField(j, "hint");
-      if (info.message.empty() && info.code.empty()) {
+      if (detail::lostDatabaseConnection(status, text)) {
+        info.message = "PostgREST lost its database connection while running the request (HTTP 400 with empty "
+                       "code and message); the database may or may not have committed it";
+      } else if (info.message.empty() && info.code.empty()) {
         // PostgREST 12 answers `{}` for POST/PATCH to an unknown table (404).
         info.message = status == 404 ? "Not Found (the table or view does not exist, or is not exposed)"
                                      : fmt::format("HTTP {} with an empty error object", status);
@@ -90,5 +94,24 @@ void throwError(const ErrorInfo& info) {
   if (!info.isHttp()) throw TransportError(info);
   throw Error(info);
 }
+
+namespace detail {
+
+// PostgREST 12.0.2 answers `400 {"code":"","details":null,"hint":null,"message":""}` when the
+// database connection breaks while a statement runs (seen while PostgreSQL restarts): libpq's
+// error carries no SQLSTATE, and PostgREST maps unknown codes to 400. Every real PostgreSQL or
+// PostgREST error has a code, so an error object whose code and message are both present and
+// empty is this case.
+bool lostDatabaseConnection(int status, std::string_view body) {
+  if (status != 400) return false;
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return false;
+  auto code = j.find("code");
+  auto message = j.find("message");
+  return code != j.end() && message != j.end() && code->is_string() && message->is_string() &&
+         code->get_ref<const std::string&>().empty() && message->get_ref<const std::string&>().empty();
+}
+
+}  // namespace detail
 
 }  // namespace pgrestify

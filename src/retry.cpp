@@ -52,8 +52,10 @@ Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idem
   // Too large (body 413, request line 414, headers 431) or statement timeout: not executed or
   // rolled back; smaller requests may pass.
   if (status == 413 || status == 414 || status == 431 || code == "57014") return Decision::Split;
-  if (status == 502 || status == 504 || (status >= 520 && status <= 524)) {
-    // A proxy lost the upstream answer: PostgREST may or may not have committed.
+  if (status == 502 || status == 504 || (status >= 520 && status <= 524) ||
+      (code.empty() && lostDatabaseConnection(status, response.body))) {
+    // A proxy lost the upstream answer, or PostgREST lost the database connection while the
+    // statement ran: the database may or may not have committed.
     return unknownRetryAllowed ? Decision::RetryUnknown : Decision::FailUnknown;
   }
   if (isDataError(info)) return Decision::Isolate;

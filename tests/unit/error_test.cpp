@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #include <pgrestify/pgrestify.hpp>
 
+#include <pgrestify/detail/bulk_engine.hpp>
+
 #include <gtest/gtest.h>
 
 #include <string>
@@ -40,6 +42,19 @@ TEST(ErrorBody, EmptyObjectFor404) {
   EXPECT_NE(info.message.find("Not Found"), std::string::npos) << info.message;
   auto other = parseErrorBody(500, "{}");
   EXPECT_NE(other.message.find("500"), std::string::npos) << other.message;
+}
+
+// PostgREST 12.0.2's answer when the database connection breaks while a statement runs.
+TEST(ErrorBody, LostDatabaseConnectionSaysSo) {
+  auto info = parseErrorBody(400, R"({"code":"","details":null,"hint":null,"message":""})");
+  EXPECT_EQ(info.status, 400);
+  EXPECT_EQ(info.code, "");
+  EXPECT_NE(info.message.find("lost its database connection"), std::string::npos) << info.message;
+  EXPECT_TRUE(detail::lostDatabaseConnection(400, R"({"code":"","details":null,"hint":null,"message":""})"));
+  EXPECT_FALSE(detail::lostDatabaseConnection(400, "{}"));
+  EXPECT_FALSE(detail::lostDatabaseConnection(400, R"({"code":"22P02","message":""})"));
+  EXPECT_FALSE(detail::lostDatabaseConnection(404, R"({"code":"","message":""})"));
+  EXPECT_FALSE(detail::lostDatabaseConnection(400, "Bad Request"));
 }
 
 TEST(ErrorBody, HtmlFromAProxy) {

@@ -68,6 +68,9 @@ TEST(Classify, Matrix) {
       {"502 html", status(502, "<html>Bad Gateway</html>"), Decision::FailUnknown, Decision::RetryUnknown},
       {"504 from a proxy", status(504, "<html>Gateway Timeout</html>"), Decision::FailUnknown,
        Decision::RetryUnknown},
+      // PostgREST 12.0.2 when the database connection breaks mid-statement (PostgreSQL restarting)
+      {"400 lost db connection", status(400, R"({"code":"","details":null,"hint":null,"message":""})"),
+       Decision::FailUnknown, Decision::RetryUnknown},
       // too big / too slow: split
       {"413", status(413, "Payload Too Large"), Decision::Split, Decision::Split},
       {"414", status(414), Decision::Split, Decision::Split},
@@ -93,6 +96,10 @@ TEST(Classify, Matrix) {
       {"400 42P10", pgError(400, "42P10"), Decision::Fail, Decision::Fail},
       {"400 PGRST100", pgError(400, "PGRST100"), Decision::Fail, Decision::Fail},
       {"400 plain Bad Request", status(400, "Bad Request"), Decision::Fail, Decision::Fail},
+      {"400 {}", status(400, "{}"), Decision::Fail, Decision::Fail},
+      {"400 empty message, real code", status(400, R"({"code":"PGRST100","message":""})"), Decision::Fail,
+       Decision::Fail},
+      {"404 empty code and message", status(404, R"({"code":"","message":""})"), Decision::Fail, Decision::Fail},
       {"other transport failure (TLS)", transportFailure(TransportErrorKind::Other, false), Decision::Fail,
        Decision::Fail},
   };

@@ -138,6 +138,10 @@ Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idem
 /// The error fields for a failed response (parses the body, or describes the transport failure).
 ErrorInfo errorInfo(const HttpResponse& response);
 
+/// PostgREST's answer when its database connection broke while the statement ran: 400 with an
+/// error object whose `code` and `message` are empty strings (src/error.cpp). Unknown outcome.
+bool lostDatabaseConnection(int status, std::string_view body);
+
 /// `Retry-After` as a delay: delta-seconds, or an HTTP-date (IMF-fixdate, "Wed, 21 Oct 2015
 /// 07:28:00 GMT") taken relative to @p now (a date in the past is 0). At most 24 hours.
 std::optional<std::chrono::milliseconds> parseRetryAfter(
