@@ -174,6 +174,9 @@ void writeRow(RowWriter& writer, std::string& out, const T& row) {
     writer.begin(out);
     pgrestifyWriteFields(writer, row);
     writer.end();
+  } else if constexpr (std::same_as<T, nlohmann::json>) {
+    writer.begin(out);
+    writer.json(row);  // no copy
   } else {
     writer.begin(out);
     writer.json(nlohmann::json(row));
