@@ -10,6 +10,11 @@ statefile="$envfile.dir"
 
 case "$cmd" in
   start)
+    # A start without a stop in between (`ctest --repeat` repeats the fixture's setup too) must
+    # not leave the earlier servers running.
+    if [[ -f $statefile ]]; then
+      "$ROOT/scripts/testenv.sh" stop "$(cat "$statefile")" || true
+    fi
     rm -f "$envfile" "$statefile"
     if [[ -n ${PGRESTIFY_TEST_URL:-} ]]; then
       env | grep '^PGRESTIFY_TEST_' > "$envfile"
