@@ -4,6 +4,7 @@
 #include <pgrestify/detail/encode.hpp>
 #include <pgrestify/version.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -165,29 +166,62 @@ nlohmann::json ClientState::sendJson(HttpRequest request) const {
 }
 
 std::vector<std::string> ClientState::primaryKey(const std::string& table) const {
+  std::vector<std::string> pk;
+  for (const auto& c : tableSchema(table)->columns) {
+    if (c.primaryKey) pk.push_back(c.name);
+  }
+  return pk;
+}
+
+std::shared_ptr<const TableSchema> ClientState::tableSchema(const std::string& table) const {
   {
     std::lock_guard lock(mutex_);
-    auto it = primaryKeys_.find(table);
-    if (it != primaryKeys_.end()) return it->second;
+    auto it = schemas_.find(table);
+    if (it != schemas_.end()) return it->second;
   }
   HttpRequest req = makeRequest("GET", "", {}, "", "");
   for (auto& [name, value] : req.headers) {
     if (name == "Accept") value = "application/openapi+json";
   }
   nlohmann::json doc = sendJson(std::move(req));
-  std::vector<std::string> pk;
-  if (doc.is_object() && doc.contains("definitions") && doc["definitions"].contains(table)) {
-    const auto& props = doc["definitions"][table]["properties"];
-    if (props.is_object()) {
-      for (auto it = props.begin(); it != props.end(); ++it) {
-        const auto& desc = it.value().value("description", std::string());
-        if (desc.find("<pk/>") != std::string::npos) pk.push_back(it.key());
+  auto schema = std::make_shared<TableSchema>();
+  const nlohmann::json* definition = nullptr;
+  if (doc.is_object()) {
+    auto defs = doc.find("definitions");
+    if (defs != doc.end() && defs->is_object()) {
+      auto it = defs->find(table);
+      if (it != defs->end() && it->is_object()) definition = &*it;
+    }
+  }
+  if (definition) {
+    schema->found = true;
+    std::vector<std::string> required;
+    if (auto r = definition->find("required"); r != definition->end() && r->is_array()) {
+      for (const auto& name : *r) {
+        if (name.is_string()) required.push_back(name.get<std::string>());
+      }
+    }
+    auto props = definition->find("properties");
+    if (props != definition->end() && props->is_object()) {
+      for (auto it = props->begin(); it != props->end(); ++it) {
+        ColumnInfo column;
+        column.name = it.key();
+        if (it->is_object()) {
+          auto text = [&](const char* field) {
+            auto f = it->find(field);
+            return f != it->end() && f->is_string() ? f->get<std::string>() : std::string();
+          };
+          column.format = text("format");
+          column.type = text("type");
+          column.primaryKey = text("description").find("<pk/>") != std::string::npos;
+        }
+        column.required = std::find(required.begin(), required.end(), column.name) != required.end();
+        schema->columns.push_back(std::move(column));
       }
     }
   }
   std::lock_guard lock(mutex_);
-  primaryKeys_[table] = pk;
-  return pk;
+  return schemas_.emplace(table, std::move(schema)).first->second;
 }
 
 }  // namespace pgrestify::detail

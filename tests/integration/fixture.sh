@@ -1,12 +1,46 @@
 #!/usr/bin/env bash
-# CTest fixture for the integration tests: `fixture.sh start ENVFILE` / `fixture.sh stop ENVFILE`.
-# Starts a throwaway PostgreSQL 15 + PostgREST 12.0.2 (scripts/testenv.sh) and writes its env
-# file, or, when PGRESTIFY_TEST_URL is already set (a server the developer runs), records that.
+# CTest fixture for the integration tests: `fixture.sh start ENVFILE [TEST_SERVER]` /
+# `fixture.sh stop ENVFILE`. Starts a throwaway PostgreSQL 15 + PostgREST 12.0.2
+# (scripts/testenv.sh) and writes its env file, or, when PGRESTIFY_TEST_URL is already set (a
+# server the developer runs), records that. With TEST_SERVER (tests/support/test_server.cpp) it
+# also starts an echoing and a silent loopback server that are not PostgREST, and adds
+# PGRESTIFY_TEST_ECHO_URL and PGRESTIFY_TEST_SILENT_URL to the env file.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cmd=${1:?start|stop}
 envfile=${2:?env file path}
+testserver=${3:-}
 statefile="$envfile.dir"
+extradir="$envfile.servers"
+
+stop_test_servers() {
+  local pidfile
+  for pidfile in "$extradir"/*.pid; do
+    [[ -f $pidfile ]] || continue
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
+  rm -rf "$extradir"
+}
+
+# Starts `TEST_SERVER MODE` and appends its URL to the env file as PGRESTIFY_TEST_<NAME>_URL.
+start_test_server() { # MODE NAME
+  local mode=$1 name=$2 i
+  "$testserver" "$mode" "$extradir/$mode.port" >"$extradir/$mode.log" 2>&1 </dev/null &
+  echo $! > "$extradir/$mode.pid"
+  for ((i = 0; i < 100; i++)); do
+    [[ -s $extradir/$mode.port ]] && break
+    sleep 0.05
+  done
+  [[ -s $extradir/$mode.port ]] || { echo "fixture: the $mode test server did not start" >&2; exit 1; }
+  echo "PGRESTIFY_TEST_${name}_URL=http://127.0.0.1:$(cat "$extradir/$mode.port")" >> "$envfile"
+}
+
+start_test_servers() {
+  [[ -n $testserver ]] || return 0
+  mkdir -p "$extradir"
+  start_test_server echo ECHO
+  start_test_server silent SILENT
+}
 
 case "$cmd" in
   start)
@@ -15,9 +49,11 @@ case "$cmd" in
     if [[ -f $statefile ]]; then
       "$ROOT/scripts/testenv.sh" stop "$(cat "$statefile")" || true
     fi
+    stop_test_servers
     rm -f "$envfile" "$statefile"
     if [[ -n ${PGRESTIFY_TEST_URL:-} ]]; then
       env | grep '^PGRESTIFY_TEST_' > "$envfile"
+      start_test_servers
       echo "fixture: using the running server at $PGRESTIFY_TEST_URL"
       exit 0
     fi
@@ -26,8 +62,10 @@ case "$cmd" in
     echo "$dir" > "$statefile"
     "$ROOT/scripts/testenv.sh" start "$dir" | tee "$envfile.summary"
     cp "$dir/env" "$envfile"
+    start_test_servers
     ;;
   stop)
+    stop_test_servers
     if [[ -f $statefile ]]; then
       "$ROOT/scripts/testenv.sh" stop "$(cat "$statefile")"
       rm -f "$statefile"

@@ -22,6 +22,8 @@ struct TestServer {
   std::string pgUri;      ///< superuser connection URI
   std::string dir;        ///< testenv directory (empty for a developer's own server)
   std::string psql;       ///< psql binary
+  std::string echoUrl;    ///< a server that is not PostgREST: answers at once, quoting the request (fixture.sh)
+  std::string silentUrl;  ///< a server that accepts connections and never answers (fixture.sh)
 };
 
 /// The servers, or nullptr when none is configured.

@@ -20,6 +20,29 @@ namespace pgrestify::detail {
 /// Query parameters (key, value), not yet encoded.
 using Params = std::vector<std::pair<std::string, std::string>>;
 
+/// One column of a table as PostgREST's OpenAPI description gives it.
+struct ColumnInfo {
+  std::string name;
+  std::string format;        ///< PostgreSQL type name: "uuid", "timestamp with time zone", "jsonb", "text[]"...
+  std::string type;          ///< OpenAPI type: "string", "integer", "number", "boolean", "array"...
+  bool primaryKey = false;   ///< part of the primary key (`<pk/>` in the description)
+  bool required = false;     ///< NOT NULL without a default (in the definition's `required` list)
+};
+
+/// A table (or view) as PostgREST's OpenAPI description gives it.
+struct TableSchema {
+  bool found = false;               ///< the table is exposed by PostgREST
+  std::vector<ColumnInfo> columns;  ///< in the description's order
+
+  /// The column named @p name, or nullptr.
+  const ColumnInfo* column(std::string_view name) const {
+    for (const auto& c : columns) {
+      if (c.name == name) return &c;
+    }
+    return nullptr;
+  }
+};
+
 /// Thread-safe: every member function may be called from several threads at once.
 class ClientState {
  public:
@@ -39,6 +62,11 @@ class ClientState {
   /// The table's primary-key columns, from PostgREST's OpenAPI description (cached). Empty when
   /// the table has none or is unknown.
   std::vector<std::string> primaryKey(const std::string& table) const;
+  /// The table's columns and their types, from PostgREST's OpenAPI description (`GET /` with
+  /// `Accept: application/openapi+json`, read once per table and cached). `found` is false when
+  /// the table is not exposed. Throws Error/TransportError when the description cannot be read
+  /// (for example a server run with `openapi-mode = "disabled"`).
+  std::shared_ptr<const TableSchema> tableSchema(const std::string& table) const;
 
   Transport& transport() const { return *transport_; }
   const ClientOptions& options() const { return options_; }
@@ -50,7 +78,7 @@ class ClientState {
   std::shared_ptr<Transport> transport_;
   Headers baseHeaders_;
   mutable std::mutex mutex_;
-  mutable std::map<std::string, std::vector<std::string>> primaryKeys_;
+  mutable std::map<std::string, std::shared_ptr<const TableSchema>> schemas_;
 };
 
 /// Throws Error/TransportError for a response that is not 2xx.
