@@ -4,89 +4,238 @@
 #include "progress.hpp"
 #include "readers.hpp"
 
+#include <pgrestify/detail/client_state.hpp>
 #include <pgrestify/error.hpp>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <deque>
 #include <iterator>
 #include <map>
+#include <mutex>
+#include <set>
 #include <stop_token>
 #include <thread>
 #include <unordered_map>
 
 namespace pgrestify::cli {
 
+StandardStreams guardStandardStreams() {
+  StandardStreams s;
+  bool* closed[] = {&s.inClosed, &s.outClosed, &s.errClosed};
+  for (int fd = 0; fd <= 2; ++fd) {
+    if (::fcntl(fd, F_GETFD) != -1 || errno != EBADF) continue;
+    *closed[fd] = true;
+    // open() returns the lowest free descriptor: this one. Nothing the tool opens later (the
+    // reject file!) can then become "standard output".
+    const int got = ::open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    if (got != fd && got >= 0) ::close(got);
+  }
+  std::signal(SIGPIPE, SIG_IGN);  // a closed pipe is a write error we report, not a silent death
+  return s;
+}
+
+std::string cliMessage(std::string message) {
+  static constexpr std::string_view kPrefix = "pgrestify: ";
+  while (message.compare(0, kPrefix.size(), kPrefix) == 0) message.erase(0, kPrefix.size());
+  // The library's option names, as a user of the tool knows them.
+  static const std::pair<std::string_view, std::string_view> kNames[] = {
+      {"ClientOptions::url", "--url"},          {"retry.maxAttempts", "--retries"},
+      {"maxAttempts", "--retries"},             {"conflictColumns", "--conflict-columns"},
+      {"matchColumn", "--column"},              {"batchSize", "--batch-size"},
+      {"onConflict", "--on-conflict"},          {"ClientOptions::timeout", "--timeout"},
+      {"ClientOptions::schema", "--schema"},    {"ClientOptions::headers", "--header"},
+      {"ClientOptions::bearerToken", "--token"},
+  };
+  auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '.'; };
+  for (const auto& [from, to] : kNames) {
+    for (auto pos = message.find(from); pos != std::string::npos; pos = message.find(from, pos)) {
+      const bool before = pos > 0 && word(message[pos - 1]);
+      const bool after = pos + from.size() < message.size() && word(message[pos + from.size()]) &&
+                         message[pos + from.size()] != '.';
+      if (before || after) {
+        pos += from.size();
+        continue;
+      }
+      message.replace(pos, from.size(), to);
+      pos += to.size();
+    }
+  }
+  return message;
+}
+
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 volatile std::sig_atomic_t gSignal = 0;
 
 extern "C" void onSignal(int sig) { gSignal = sig; }
 
-/// Turns SIGINT/SIGTERM into a stop request: in-flight batches finish, no new ones start.
-/// A second signal kills the process (SA_RESETHAND).
-class Interrupts {
+/// Refused before anything is sent (exit status 4).
+class SetupError : public std::runtime_error {
  public:
-  explicit Interrupts(std::stop_source source)
-      : watcher_([source](std::stop_token stop) mutable {
-          while (!stop.stop_requested()) {
-            if (gSignal != 0) {
-              source.request_stop();
-              return;
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(50));
-          }
-        }) {
-    struct sigaction sa {};
-    sa.sa_handler = onSignal;
-    sa.sa_flags = SA_RESETHAND;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-  }
-  bool interrupted() const { return gSignal != 0; }
-
- private:
-  std::jthread watcher_;
+  using std::runtime_error::runtime_error;
 };
 
-/// The reject file (NDJSON, one record per failed input row), or standard error.
+std::string errnoText(int err) { return std::strerror(err); }
+
+/// The transport of the tool: libcurl, plus two things the tool needs to keep its promises:
+///  - it knows whether a write request was ever started (after that, exit status 4, "nothing
+///    was sent", is no longer true);
+///  - abandon(): after an interruption, requests still waiting for an answer are given up. Each
+///    is reported to the engine as a timeout after the body was sent (the server may have
+///    written its rows), so the engine accounts for them as failed with an unknown outcome, and
+///    the bulk call returns at once instead of after the request timeout.
+class ToolTransport final : public Transport {
+ public:
+  explicit ToolTransport(std::shared_ptr<Transport> inner) : inner_(std::move(inner)) {}
+
+  std::unique_ptr<TransportSession> openSession() override {
+    return std::make_unique<Session>(*this, inner_->openSession());
+  }
+  void abandon() { abandoned_ = true; }
+  bool writesStarted() const { return writes_; }
+  std::size_t inFlight() const { return inFlight_; }
+
+ private:
+  class Session final : public TransportSession {
+   public:
+    Session(ToolTransport& owner, std::unique_ptr<TransportSession> inner) : owner_(owner), inner_(std::move(inner)) {}
+    ~Session() override { owner_.inFlight_ -= tags_.size(); }
+    void start(std::uint64_t tag, HttpRequest request) override {
+      if (request.method != "GET" && request.method != "HEAD") owner_.writes_ = true;
+      if (owner_.abandoned_) {  // not sent: the engine stops before this; keep the books anyway
+        abandonedNow_.emplace_back(tag, HttpResponse{});
+        abandonedNow_.back().second.error = TransportErrorKind::Connect;
+        abandonedNow_.back().second.errorMessage = "not sent: the tool was interrupted";
+        return;
+      }
+      inner_->start(tag, std::move(request));
+      tags_.insert(tag);
+      ++owner_.inFlight_;
+    }
+    std::vector<std::pair<std::uint64_t, HttpResponse>> poll(std::chrono::milliseconds maxWait) override {
+      std::vector<std::pair<std::uint64_t, HttpResponse>> out = std::move(abandonedNow_);
+      abandonedNow_.clear();
+      const bool abandoned = owner_.abandoned_;
+      for (auto& [tag, response] : inner_->poll(abandoned || !out.empty() ? std::chrono::milliseconds(0) : maxWait)) {
+        if (tags_.erase(tag) == 0) continue;
+        --owner_.inFlight_;
+        out.emplace_back(tag, std::move(response));
+      }
+      if (abandoned) {
+        for (auto tag : tags_) {
+          HttpResponse r;
+          r.error = TransportErrorKind::Timeout;
+          r.bodySent = true;
+          r.errorMessage = "no answer before the interruption: the request was abandoned, the server may have "
+                           "executed it";
+          out.emplace_back(tag, std::move(r));
+        }
+        owner_.inFlight_ -= tags_.size();
+        tags_.clear();
+      }
+      return out;
+    }
+    std::size_t inFlight() const override { return tags_.size() + abandonedNow_.size(); }
+
+   private:
+    ToolTransport& owner_;
+    std::unique_ptr<TransportSession> inner_;
+    std::set<std::uint64_t> tags_;
+    std::vector<std::pair<std::uint64_t, HttpResponse>> abandonedNow_;
+  };
+
+  std::shared_ptr<Transport> inner_;
+  std::atomic<bool> abandoned_{false};
+  std::atomic<bool> writes_{false};
+  std::atomic<std::size_t> inFlight_{0};
+};
+
+/// The reject file (NDJSON, one record per failed input row), or standard error. Each record is
+/// written with one write(2), so a failure is known per record: when the file cannot be written
+/// (disk full, /dev/full, I/O error), that record and every later one go to standard error
+/// instead, and the run ends with exit status 5; a record that cannot be written anywhere is
+/// counted as lost.
 class RejectWriter {
  public:
-  RejectWriter(const std::string& path, ProgressDisplay& display) : display_(display) {
-    if (path.empty()) {
-      out_ = stderr;
-      return;
-    }
-    out_ = std::fopen(path.c_str(), "w");
-    if (!out_) throw std::runtime_error("cannot write the reject file " + path);
-    owned_ = true;
-  }
+  explicit RejectWriter(ProgressDisplay& display) : display_(display) {}
   ~RejectWriter() {
-    if (owned_) std::fclose(out_);
+    if (fd_ >= 0) ::close(fd_);
   }
   RejectWriter(const RejectWriter&) = delete;
   RejectWriter& operator=(const RejectWriter&) = delete;
 
+  /// Opens (creates, truncates) @p path. Throws SetupError.
+  void open(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd_ < 0) throw SetupError("cannot write the reject file " + path + ": " + errnoText(errno));
+    path_ = path;
+  }
+
   /// Writes `{"line":L,"row":<rowText>,"error":{...}}`.
   void write(std::size_t line, const std::string& rowText, const nlohmann::json& error) {
-    if (out_ == stderr) display_.clear();
     std::string record = "{\"line\":" + std::to_string(line) + ",\"row\":" + rowText +
                          ",\"error\":" + error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "}\n";
-    std::fwrite(record.data(), 1, record.size(), out_);
     ++count_;
+    if (fd_ >= 0 && !fileFailed_) {
+      if (writeAll(fd_, record)) return;
+      fileFailed_ = true;
+      display_.print("error: cannot write the reject file " + path_ + " (" + errnoText(errno) +
+                     "): this record (line " + std::to_string(line) +
+                     ") and every later one go to standard error instead");
+    }
+    if (fd_ >= 0) ++onStderr_;
+    if (!display_.write(record)) ++lost_;
   }
-  bool flush() { return std::fflush(out_) == 0 && !std::ferror(out_); }
+
+  /// Closes the reject file; false when that failed (its last records may not be stored).
+  bool close() {
+    if (fd_ < 0) return true;
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0 && !fileFailed_) {
+      fileFailed_ = true;
+      display_.print("error: closing the reject file " + path_ + " failed (" + errnoText(errno) +
+                     "): its records may be incomplete");
+      return false;
+    }
+    return true;
+  }
   std::size_t count() const { return count_; }
+  /// Records not where they were asked to go (moved to standard error, or lost).
+  bool incomplete() const { return fileFailed_ || lost_ > 0; }
+  std::size_t onStderr() const { return onStderr_; }
+  std::size_t lost() const { return lost_; }
 
  private:
+  static bool writeAll(int fd, const std::string& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      done += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+
   ProgressDisplay& display_;
-  std::FILE* out_ = nullptr;
-  bool owned_ = false;
+  int fd_ = -1;
+  std::string path_;
+  bool fileFailed_ = false;
   std::size_t count_ = 0;
+  std::size_t onStderr_ = 0;
+  std::size_t lost_ = 0;
 };
 
 nlohmann::json errorJson(const BulkError& e) {
@@ -230,6 +379,10 @@ class RowStream {
       }
     } catch (const InputError& e) {
       error_ = e;
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception& e) {  // e.g. a read error reported by the stream library
+      error_ = InputError(std::string("cannot read the input: ") + e.what());
     }
     done_ = true;
     row_ = InputRow{};
@@ -263,37 +416,147 @@ std::string formatOf(const ImportOptions& o) {
   return "csv";
 }
 
+bool validUtf8(const std::string& s) {
+  try {
+    (void)nlohmann::json(s).dump();
+    return true;
+  } catch (const nlohmann::json::type_error&) {
+    return false;
+  }
+}
+
+/// Refuses a reject file that is the input itself (same device and inode: the same path, a
+/// symlink, a hard link, /dev/stdin or /proc/self/fd/0 for standard input). Opening it for
+/// writing would truncate the input before it is read. Character devices (/dev/null, a terminal)
+/// are not files that can be destroyed and are allowed. Throws SetupError.
+void checkRejectIsNotInput(const std::string& input, const std::string& reject) {
+  if (reject.empty()) return;
+  struct stat in {}, out {};
+  const bool haveIn = input == "-" ? ::fstat(0, &in) == 0 : ::stat(input.c_str(), &in) == 0;
+  if (!haveIn || ::stat(reject.c_str(), &out) != 0) return;  // a reject file that does not exist yet is new
+  if (in.st_dev == out.st_dev && in.st_ino == out.st_ino && !S_ISCHR(in.st_mode)) {
+    throw SetupError("--reject-file " + reject + " is the input file itself (" +
+                     (input == "-" ? std::string("standard input") : input) +
+                     "): writing it would destroy the input; choose another path. Nothing was read or written");
+  }
+}
+
+/// Headers the tool (or the library) sets itself, whose value changes what the answers mean
+/// (Prefer: tx=rollback makes written rows vanish, resolution=... counts skipped rows as
+/// written) or how they are read. Refused, never merged.
+constexpr std::string_view kOwnedHeaders[] = {"Prefer",          "Accept",         "Content-Type",
+                                              "Content-Profile", "Accept-Profile", "Content-Length",
+                                              "Transfer-Encoding", "Range",        "Range-Unit"};
+
+bool headerNameOk(std::string_view name) {
+  if (name.empty()) return false;
+  for (char ch : name) {  // RFC 9110 token
+    auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c)) continue;
+    if (std::string_view("!#$%&'*+-.^_`|~").find(ch) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
 int run(Kind kind, const CommonOptions& common, const ImportOptions* import, const DeleteOptions* del) {
-  const bool terminal = ::isatty(::fileno(stderr)) == 1;
+  const auto started = Clock::now();
+  const bool terminal = !common.streams.errClosed && ::isatty(::fileno(stderr)) == 1;
   ProgressDisplay display(stderr, terminal, !common.quiet, std::chrono::seconds(common.progressSeconds));
-  auto note = [&](const std::string& text) {
+  auto note = [&](const std::string& text) { display.print(cliMessage(text)); };
+
+  // The summary line, on standard output. It is printed on every path past the command line;
+  // when it cannot be written it goes to standard error and the status becomes 5.
+  bool summaryLost = false;
+  auto summary = [&](std::size_t rows, std::size_t ok, std::size_t skipped, std::size_t failed,
+                     std::size_t unknown, std::size_t unsent, double seconds) {
+    const double rate = seconds > 0 ? static_cast<double>(rows) / seconds : 0.0;
+    char text[512];
+    const std::string unknownText =
+        unknown ? " (" + std::to_string(unknown) + " with an unknown outcome)" : std::string();
+    const std::string unsentText = unsent ? ", " + std::to_string(unsent) + " not sent" : std::string();
+    std::snprintf(text, sizeof text,
+                  kind == Kind::Import ? "%zu rows: %zu written, %zu skipped, %zu failed%s%s in %.1f s (%.0f rows/s)\n"
+                                       : "%zu rows: %zu deleted, %zu not found, %zu failed%s%s in %.1f s (%.0f rows/s)\n",
+                  rows, ok, skipped, failed, unknownText.c_str(), unsentText.c_str(), seconds, rate);
     display.clear();
-    std::fprintf(stderr, "pgrestify: %s\n", text.c_str());
+    std::clearerr(stdout);
+    const bool written = std::fputs(text, stdout) >= 0;
+    if (std::fflush(stdout) == 0 && written && !std::ferror(stdout) && !common.streams.outClosed) return;
+    const int err = errno;
+    summaryLost = true;
+    std::string line = text;
+    line.pop_back();
+    note("error: the summary line could not be written to standard output (" +
+         (common.streams.outClosed ? std::string("closed") : errnoText(err)) + "): " + line);
+  };
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
+  auto early = [&](int status) {  // nothing was sent
+    summary(0, 0, 0, 0, 0, 0, elapsed());
+    return status;
   };
 
-  Client client = makeClient(common);  // std::invalid_argument -> caller
-  std::unique_ptr<RejectWriter> rejects;
+  // ---- setup: nothing is sent, nothing is opened for writing until every check passed ----
+  if (common.streams.outClosed) {
+    note("standard output is closed: the summary line could not be written. Nothing was sent");
+    return kExitSetup;
+  }
+  if (common.streams.errClosed && common.rejectFile.empty()) {
+    return kExitSetup;  // the rows that fail would have nowhere to go (and this could not be said)
+  }
+  auto transport = std::make_shared<ToolTransport>([&] {
+    CurlTransportOptions t;
+    if (common.timeout) t.timeout = std::chrono::milliseconds(static_cast<long long>(*common.timeout * 1000.0));
+    return makeCurlTransport(t);
+  }());
+  std::optional<Client> client;
+  try {
+    client.emplace(makeClient(common, transport));
+  } catch (const SetupError& e) {
+    note(e.what());
+    return early(kExitSetup);
+  } catch (const std::invalid_argument& e) {
+    note(e.what());
+    return kExitUsage;
+  }
+
   std::unique_ptr<Input> input;
   try {
-    rejects = std::make_unique<RejectWriter>(common.rejectFile, display);
+    struct stat st {};
+    if (common.file == "-" && common.streams.inClosed) throw InputError("standard input is closed");
+    if (common.file != "-" && ::stat(common.file.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+      throw InputError("cannot read " + common.file + ": it is a directory");
+    }
     input = std::make_unique<Input>(common.file);
-  } catch (const InputError& e) {
-    note(e.what());
-    return kExitInput;
+  } catch (const std::exception& e) {
+    note(std::string("input error: ") + e.what());
+    return early(kExitInput);
+  }
+
+  RejectWriter rejects(display);
+  try {
+    checkRejectIsNotInput(common.file, common.rejectFile);
+    if (!common.rejectFile.empty()) rejects.open(common.rejectFile);
   } catch (const std::exception& e) {
     note(e.what());
-    return kExitSetup;
+    return early(kExitSetup);
   }
 
   std::size_t inputRejects = 0;
+  const bool csv = kind == Kind::Import && formatOf(*import) == "csv";
   RejectSink sink = [&](InputReject&& r) {
+    // Invalid UTF-8 in a CSV header is a bad header (input error), not a fault of every row.
+    if (csv && r.row.is_object()) {
+      for (const auto& [name, value] : r.row.items()) {
+        if (!validUtf8(name)) throw InputError("the CSV header holds a column name that is not valid UTF-8");
+      }
+    }
     ++inputRejects;
-    rejects->write(r.line, r.row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                   {{"kind", "input"}, {"message", r.message}});
+    rejects.write(r.line, r.row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                  {{"kind", "input"}, {"message", r.message}});
   };
   std::unique_ptr<RowReader> reader;
   if (kind == Kind::Delete) {
-    reader = makeKeyReader(*input, sink);
+    reader = makeKeyReader(*input, sink, del->trimKeys);
   } else {
     const auto format = formatOf(*import);
     if (format == "csv") reader = makeCsvReader(*input, CsvOptions{import->nullString}, sink);
@@ -304,9 +567,66 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
   Tracker tracker;
   RowStream stream(*reader, tracker);
   std::stop_source stop;
-  Interrupts interrupts(stop);
+
+  // Signals: the first SIGINT/SIGTERM stops sending new batches; answers in flight get a grace
+  // period, then they are abandoned (their rows are failed with an unknown outcome) so that the
+  // tool ends within about a second with a complete summary. A second signal ends it at once
+  // (SA_RESETHAND).
+  struct sigaction sa {};
+  sa.sa_handler = onSignal;
+  sa.sa_flags = SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::atomic<bool> engineDone{false};
+  std::mutex snapshotMutex;
+  BulkProgress snapshot;
+  constexpr auto kGrace = std::chrono::milliseconds(1000);
+  constexpr auto kGiveUp = std::chrono::milliseconds(5000);
+  std::jthread monitor([&](std::stop_token own) {
+    std::optional<Clock::time_point> signalled;
+    bool abandoned = false;
+    while (!own.stop_requested()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      display.tick();
+      if (gSignal == 0) continue;
+      const auto now = Clock::now();
+      if (!signalled) {
+        signalled = now;
+        stop.request_stop();
+        note("interrupted: no new requests are sent; waiting up to 1 s for the answers in flight "
+             "(a second interrupt ends the tool at once, without a summary)");
+        continue;
+      }
+      if (!abandoned && now - *signalled >= kGrace) {
+        abandoned = true;
+        if (const auto n = transport->inFlight(); n > 0) {
+          note("no answer within 1 s: giving up " + std::to_string(n) +
+               " request(s) in flight; their rows are reported as failed with an unknown outcome");
+        }
+        transport->abandon();
+      }
+      if (now - *signalled >= kGiveUp && !engineDone) {
+        // The bulk call cannot return: it is blocked reading the input (a pipe without data).
+        BulkProgress p;
+        {
+          std::lock_guard lock(snapshotMutex);
+          p = snapshot;
+        }
+        note("interrupted while blocked reading the input: exiting without a complete report. So far " +
+             std::to_string(p.successful) + " row(s) written, " + std::to_string(p.skipped) + " skipped, " +
+             std::to_string(p.failed) + " failed (their reject records could not be written)");
+        std::fflush(nullptr);
+        std::_Exit(kExitReportFailed);
+      }
+    }
+  });
 
   auto progress = [&](const BulkProgress& p) {
+    {
+      std::lock_guard lock(snapshotMutex);
+      snapshot = p;
+    }
     ProgressState s;
     s.processed = p.processed + inputRejects;
     s.successful = p.successful;
@@ -322,10 +642,17 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
     display.update(s);
   };
   auto batchDone = [&](const BatchReport& r) { tracker.batchDone(r); };
+  auto interrupted = [&] { return gSignal != 0; };
 
   BulkResult<nlohmann::json> result;
   try {
-    auto table = client.from(common.table);
+    auto table = client->from(common.table);
+    auto retry = [&](RetryPolicy& policy) {
+      if (common.retries) policy.maxAttempts = *common.retries + 1;
+      if (common.retryBudget) {
+        // LEAD: map retryBudget onto RetryPolicy
+      }
+    };
     if (kind == Kind::Import) {
       BulkInsertOptions o;
       o.batchSize = common.batchSize;
@@ -335,6 +662,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
       o.onProgress = progress;
       o.onBatchComplete = batchDone;
       o.stopToken = stop.get_token();
+      retry(o.retry);
       result = table.bulkInsert(stream, o);
     } else {
       BulkDeleteOptions o;
@@ -344,99 +672,145 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
       o.onProgress = progress;
       o.onBatchComplete = batchDone;
       o.stopToken = stop.get_token();
+      retry(o.retry);
       result = table.bulkDelete(stream, o);
     }
-  } catch (const std::invalid_argument& e) {
-    note(e.what());
-    return kExitSetup;
-  } catch (const pgrestify::Error& e) {  // e.g. reading the primary key for --on-conflict
-    note(std::string("cannot start: ") + e.what());
-    return kExitSetup;
+  } catch (const std::exception& e) {
+    // Thrown before any row was sent (invalid options, the primary key could not be read)...
+    engineDone = true;
+    std::string what = e.what();
+    if (kind == Kind::Import && import->onConflict != OnConflict::Error && import->conflictColumns.empty() &&
+        dynamic_cast<const std::invalid_argument*>(&e)) {
+      try {  // "no primary key" for a table that does not exist: say so
+        if (!client->state()->tableSchema(common.table)->found) {
+          what = "table '" + common.table + "' is not exposed by PostgREST" +
+                 (common.schema.empty() ? std::string() : " in schema '" + common.schema + "'") +
+                 " (no such table or view, or no privilege on it)";
+        }
+      } catch (const std::exception&) {
+      }
+    }
+    if (!transport->writesStarted()) {
+      note(std::string(dynamic_cast<const pgrestify::Error*>(&e) ? "cannot start: " : "") + what);
+      return early(interrupted() ? kExitInterrupted : kExitSetup);
+    }
+    // ...or, unexpectedly, after rows were sent: they may be written, the report is lost.
+    note("error after rows were sent: " + what + ". Rows may have been written; the report is incomplete");
+    return kExitReportFailed;
   }
+  engineDone = true;
   display.clear();
 
   // Every failed row goes to the reject file with its input line; for delete, keys that match
   // no row are counted as "not found" (the row is gone either way) and are not rejects.
   std::unordered_map<std::size_t, const BulkError*> failedRows;
   std::size_t notFound = 0;
+  std::size_t unknown = 0;
   for (const auto& e : result.errors) {
     if (kind == Kind::Delete && e.kind == BulkErrorKind::NotFound) {
       notFound += e.indexes.size();
       continue;
     }
+    if (e.outcomeUnknown) unknown += e.indexes.size();
     for (auto i : e.indexes) failedRows.emplace(i, &e);
   }
   tracker.forEach([&](std::size_t index, std::size_t line, const std::string& text) {
     auto it = failedRows.find(index);
     if (it == failedRows.end()) return;
-    rejects->write(line, text, errorJson(*it->second));
+    rejects.write(line, text, errorJson(*it->second));
     failedRows.erase(it);
   });
   for (const auto& [index, e] : failedRows) {  // not expected: a row the tracker does not know
-    rejects->write(0, "null", errorJson(*e));
+    rejects.write(0, "null", errorJson(*e));
     note("internal: failed row #" + std::to_string(index) + " could not be traced to an input line");
   }
-  const bool rejectsOk = rejects->flush();
+  rejects.close();
 
   const std::size_t rows = stream.rows() + inputRejects;
   const std::size_t failed = result.failed - notFound + inputRejects;
   const std::size_t ok = result.successful;
   const std::size_t skipped = result.skipped + notFound;
-  const double seconds = static_cast<double>(result.elapsed.count()) / 1000.0;
-  const double rate = seconds > 0 ? static_cast<double>(rows) / seconds : 0.0;
-  if (failed > 0 && !common.rejectFile.empty() && !common.quiet) {
+  if (failed > 0 && !common.rejectFile.empty() && !common.quiet && !rejects.incomplete()) {
     note(std::to_string(failed) + " failed row(s) written to " + common.rejectFile);
   }
-  // Rows read but never sent (interrupted) get their own clause; otherwise the line is exactly
-  // "N rows: S written, K skipped, F failed in T s (R rows/s)".
-  const std::string unsent =
-      result.notProcessed ? ", " + std::to_string(result.notProcessed) + " not sent" : std::string();
-  if (kind == Kind::Import) {
-    std::printf("%zu rows: %zu written, %zu skipped, %zu failed%s in %.1f s (%.0f rows/s)\n", rows, ok, skipped,
-                failed, unsent.c_str(), seconds, rate);
-  } else {
-    std::printf("%zu rows: %zu deleted, %zu not found, %zu failed%s in %.1f s (%.0f rows/s)\n", rows, ok, skipped,
-                failed, unsent.c_str(), seconds, rate);
-  }
-  std::fflush(stdout);
-  if (!rejectsOk) note("error: writing the reject file failed");
+  // Rows read but never sent (interrupted) get their own clause, and so do failed rows whose
+  // outcome is unknown; otherwise the line is exactly "N rows: S written, K skipped, F failed in
+  // T s (R rows/s)".
+  summary(rows, ok, skipped, failed, unknown, result.notProcessed,
+          static_cast<double>(result.elapsed.count()) / 1000.0);
 
-  if (result.cancelled || interrupts.interrupted()) {
-    std::string where = tracker.firstOpenLine() ? "line " + std::to_string(tracker.firstOpenLine())
-                                                : "the first unread line";
-    note("interrupted: every input row before " + where +
-         " was written, skipped or rejected; resume from there (with --on-conflict ignore when rows after it may "
-         "have been written)");
-    return kExitInterrupted;
+  int status = failed > 0 ? kExitRowsFailed : kExitOk;
+  if (ok + skipped + failed + result.notProcessed != rows) {
+    note("internal: rows do not add up (" + std::to_string(rows) + " read)");
+    status = kExitRowsFailed;
   }
   if (const auto& e = stream.inputError()) {
     note("input error" + (e->line() ? " at line " + std::to_string(e->line()) : std::string()) + ": " + e->what() +
          "; the input after it was not read");
-    return kExitInput;
+    status = kExitInput;
   }
-  if (ok + skipped + failed + result.notProcessed != rows) {
-    note("internal: rows do not add up (" + std::to_string(rows) + " read)");
-    return kExitRowsFailed;
+  if (result.cancelled || interrupted()) {
+    std::string where = tracker.firstOpenLine() ? "line " + std::to_string(tracker.firstOpenLine())
+                                                : "the first unread line";
+    note("interrupted: every input row before " + where +
+         " was written, skipped or rejected; resume from there (with --on-conflict ignore when rows after it may "
+         "have been written)" +
+         (unknown ? "; " + std::to_string(unknown) +
+                        " rejected row(s) have an unknown outcome (\"outcomeUnknown\": true): they may have been "
+                        "written"
+                  : std::string()));
+    status = kExitInterrupted;
   }
-  if (!rejectsOk) return kExitSetup;
-  return failed > 0 ? kExitRowsFailed : kExitOk;
+  if (rejects.incomplete()) {
+    note("error: the reject file " + common.rejectFile + " is incomplete: " + std::to_string(rejects.onStderr()) +
+         " record(s) went to standard error instead" +
+         (rejects.lost() ? ", " + std::to_string(rejects.lost()) + " could not be written anywhere" : std::string()));
+    status = kExitReportFailed;
+  } else if (summaryLost) {
+    status = kExitReportFailed;
+  }
+  return status;
 }
 
 }  // namespace
 
-Client makeClient(const CommonOptions& common) {
+Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transport) {
   ClientOptions o;
   o.url = common.url;
   o.bearerToken = common.token;
   o.schema = common.schema;
+  if (common.timeout) o.timeout = std::chrono::milliseconds(static_cast<long long>(*common.timeout * 1000.0));
+  o.transport = std::move(transport);
+  std::size_t n = 0;
   for (const auto& h : common.headers) {
+    ++n;
+    // Messages name the header by its position (and its name once it is known to be one), never
+    // quote the text: a malformed `--header "Authorization Bearer <token>"` is a secret.
+    const std::string which = "--header #" + std::to_string(n);
     auto colon = h.find(':');
-    if (colon == std::string::npos || colon == 0) {
-      throw std::invalid_argument("--header must look like 'Name: value' (got '" + h + "')");
+    if (colon == std::string::npos) {
+      throw std::invalid_argument(which + " must look like 'Name: value' (it has no ':'; its text is not shown)");
+    }
+    std::string name = h.substr(0, colon);
+    if (!headerNameOk(name)) {
+      throw std::invalid_argument(which + " must look like 'Name: value' (the text before ':' is not a header name;"
+                                          " its text is not shown)");
+    }
+    for (auto owned : kOwnedHeaders) {
+      if (lower(name) == lower(std::string(owned))) {
+        throw SetupError(which + " sets " + std::string(owned) +
+                         ", which the tool sets itself: a user value would change what the server's answers mean "
+                         "(e.g. Prefer: tx=rollback reports rows written that are not stored). Use --on-conflict "
+                         "and --schema instead. Nothing was sent");
+      }
+    }
+    if (!common.token.empty() && lower(name) == "authorization") {
+      throw SetupError(which + " sets Authorization, and --token (or PGRESTIFY_TOKEN) sets it too: give only one. "
+                               "Nothing was sent");
     }
     auto value = h.substr(colon + 1);
     auto first = value.find_first_not_of(" \t");
-    o.headers.emplace_back(h.substr(0, colon), first == std::string::npos ? "" : value.substr(first));
+    o.headers.emplace_back(std::move(name), first == std::string::npos ? "" : value.substr(first));
   }
   return Client(std::move(o));
 }

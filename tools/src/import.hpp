@@ -7,20 +7,38 @@
 #include <pgrestify/options.hpp>
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace pgrestify::cli {
 
-/// Exit statuses of the tool (docs/cli.md).
+/// Exit statuses of the tool (docs/cli.md, "Exit status").
 enum ExitCode : int {
-  kExitOk = 0,           ///< every input row was written or skipped
-  kExitRowsFailed = 1,   ///< some rows failed; they are in the reject file
-  kExitUsage = 2,        ///< invalid command line
-  kExitInput = 3,        ///< the input could not be read to its end (rows before the problem were processed)
-  kExitSetup = 4,        ///< nothing was sent: the reject file cannot be written, or the request is invalid
-  kExitInterrupted = 130,///< interrupted (SIGINT/SIGTERM): in-flight batches finished, the rest not sent
+  kExitOk = 0,            ///< every input row was written or skipped
+  kExitRowsFailed = 1,    ///< some rows failed; they are in the reject file
+  kExitUsage = 2,         ///< invalid command line; nothing was sent
+  kExitInput = 3,         ///< the input could not be read to its end (rows before the problem were processed)
+  kExitSetup = 4,         ///< setup error, NOTHING was sent (never used once a write request was started)
+  kExitReportFailed = 5,  ///< rows were sent, but the report is incomplete (reject records or summary not written)
+  kExitInterrupted = 130, ///< interrupted (SIGINT/SIGTERM); the summary and reject file cover every row
 };
+
+/// The standard streams that were closed when the tool started (they are reopened on /dev/null
+/// so that no file the tool opens can take their descriptor).
+struct StandardStreams {
+  bool inClosed = false;
+  bool outClosed = false;
+  bool errClosed = false;
+};
+
+/// Reopens closed descriptors 0, 1 and 2 on /dev/null and ignores SIGPIPE (write errors are
+/// reported instead). Call first thing in main().
+StandardStreams guardStandardStreams();
+
+/// @p message without a leading "pgrestify: " (the tool adds its own prefix) and with the
+/// library's option names replaced by the tool's flags (conflictColumns -> --conflict-columns).
+std::string cliMessage(std::string message);
 
 struct CommonOptions {
   std::string url;
@@ -34,6 +52,10 @@ struct CommonOptions {
   std::string rejectFile;            ///< empty = standard error
   bool quiet = false;
   int progressSeconds = 3;           ///< plain progress line interval when not on a terminal
+  std::optional<int> retries;        ///< --retries: times a failed request is sent again (attempts - 1)
+  std::optional<double> retryBudget; ///< --retry-budget: seconds to keep retrying never-executed requests
+  std::optional<double> timeout;     ///< --timeout: seconds per request
+  StandardStreams streams;           ///< filled by main() from guardStandardStreams()
 };
 
 struct ImportOptions {
@@ -47,12 +69,16 @@ struct ImportOptions {
 struct DeleteOptions {
   CommonOptions common;
   std::string column = "id";
+  bool trimKeys = false;  ///< --trim-keys: strip spaces and tabs around each key
 };
 
 int runImport(const ImportOptions& options);
 int runDelete(const DeleteOptions& options);
 
-/// The client for @p common (URL, token, schema, headers). Throws std::invalid_argument.
-Client makeClient(const CommonOptions& common);
+/// The client for @p common (URL, token, schema, headers, timeout) over @p transport (empty = the
+/// library's default). Throws std::invalid_argument for a malformed --header (exit status 2) and
+/// std::runtime_error for a header the tool refuses (Prefer...: exit status 4). Messages never
+/// quote a header's text.
+Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transport = {});
 
 }  // namespace pgrestify::cli

@@ -35,16 +35,27 @@ void addCommon(CLI::App& cmd, CommonOptions& o, const char* fileHelp) {
                  "Seconds between plain progress lines when standard error is not a terminal")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+  cmd.add_option("--retries", o.retries,
+                 "Times a failed request is sent again when that is safe (0 = never; default 4, i.e. 5 attempts)")
+      ->check(CLI::Range(0, 100));
+  cmd.add_option("--retry-budget", o.retryBudget,
+                 "Seconds to keep retrying requests that were never executed (connection refused, 503...), "
+                 "so that a server restart is ridden out")
+      ->check(CLI::Range(0.0, 86400.0));
+  cmd.add_option("--timeout", o.timeout, "Seconds to wait for the answer to one request (default 60)")
+      ->check(CLI::Range(0.1, 86400.0));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  const StandardStreams streams = guardStandardStreams();  // before anything opens a file
   CLI::App app{"pgrestify " PGRESTIFY_VERSION_STRING
                ": stream CSV/NDJSON/JSON files into PostgREST tables, or delete rows by key.\n"
                "Exit status: 0 all rows written or skipped, 1 some rows failed (see the reject file),\n"
-               "2 invalid command line, 3 input could not be read to its end, 4 nothing sent (setup error),\n"
-               "130 interrupted. See docs/cli.md.",
+               "2 invalid command line (nothing sent), 3 input could not be read to its end,\n"
+               "4 setup error (nothing sent), 5 rows were sent but the report is incomplete (reject records\n"
+               "or summary could not be written), 130 interrupted. See docs/cli.md.",
                "pgrestify"};
   app.require_subcommand(1);
   app.set_version_flag("--version", PGRESTIFY_VERSION_STRING);
@@ -71,6 +82,8 @@ int main(int argc, char** argv) {
   auto* remove = app.add_subcommand("delete", "Delete rows whose key column holds one of the keys of a file");
   addCommon(*remove, del.common, "Key file, one key per line; '-' reads standard input");
   remove->add_option("--column", del.column, "Key column to match")->capture_default_str();
+  remove->add_flag("--trim-keys", del.trimKeys,
+                   "Strip spaces and tabs around each key (by default a key is matched exactly as written)");
 
   try {
     app.parse(argc, argv);
@@ -79,17 +92,16 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kExitUsage;
   }
 
+  imp.common.streams = streams;
+  del.common.streams = streams;
   imp.onConflict = onConflict == "ignore"   ? OnConflict::Ignore
                    : onConflict == "update" ? OnConflict::Update
                                             : OnConflict::Error;
   try {
     if (*import) return runImport(imp);
     return runDelete(del);
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "pgrestify: %s\n", e.what());
-    return kExitUsage;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "pgrestify: %s\n", e.what());
-    return kExitSetup;
+  } catch (const std::exception& e) {  // not expected: run() reports what it knows and returns its status
+    std::fprintf(stderr, "pgrestify: internal error: %s\n", cliMessage(e.what()).c_str());
+    return kExitReportFailed;
   }
 }

@@ -35,7 +35,8 @@ std::optional<Clock::duration> eta(const ProgressState& s) {
 }  // namespace
 
 ProgressDisplay::ProgressDisplay(std::FILE* out, bool terminal, bool enabled, std::chrono::milliseconds plainInterval)
-    : out_(out), terminal_(terminal), enabled_(enabled), interval_(plainInterval) {}
+    : out_(out), terminal_(terminal), enabled_(enabled), interval_(plainInterval), start_(Clock::now()),
+      last_(start_) {}
 
 std::string ProgressDisplay::duration(Clock::duration d) {
   auto total = static_cast<long long>(std::llround(seconds(d)));
@@ -84,15 +85,26 @@ std::string ProgressDisplay::plainLine(const ProgressState& s) const {
 }
 
 void ProgressDisplay::update(const ProgressState& state, bool force) {
+  std::lock_guard lock(mutex_);
+  state_ = state;
+  show(state_, force);
+}
+
+void ProgressDisplay::tick() {
+  std::lock_guard lock(mutex_);
+  show(state_, false);
+}
+
+// The first plain line comes one interval after the start; the bar is drawn at most ten times a
+// second. The elapsed time is always the time since the start, so a line printed while no request
+// finishes still tells the truth (the rate falls).
+void ProgressDisplay::show(ProgressState state, bool force) {
   if (!enabled_) return;
   const auto now = Clock::now();
   const auto every = terminal_ ? std::chrono::milliseconds(100) : interval_;
-  if (!force && last_ && now - *last_ < every) return;
-  if (!force && !last_ && !terminal_) {  // the first plain line comes after one interval
-    last_ = now;
-    return;
-  }
+  if (!force && now - last_ < every) return;
   last_ = now;
+  state.elapsed = now - start_;
   if (terminal_) {
     std::fprintf(out_, "\r%s\x1b[K", barLine(state, width()).c_str());
     drawn_ = true;
@@ -103,10 +115,32 @@ void ProgressDisplay::update(const ProgressState& state, bool force) {
 }
 
 void ProgressDisplay::clear() {
+  std::lock_guard lock(mutex_);
+  clearLocked();
+}
+
+void ProgressDisplay::clearLocked() {
   if (!drawn_) return;
   std::fprintf(out_, "\r\x1b[K");
   std::fflush(out_);
   drawn_ = false;
+}
+
+bool ProgressDisplay::writeLocked(const std::string& bytes) {
+  clearLocked();
+  std::clearerr(out_);
+  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), out_) == bytes.size();
+  return std::fflush(out_) == 0 && ok && !std::ferror(out_);
+}
+
+bool ProgressDisplay::print(const std::string& text) {
+  std::lock_guard lock(mutex_);
+  return writeLocked("pgrestify: " + text + "\n");
+}
+
+bool ProgressDisplay::write(const std::string& bytes) {
+  std::lock_guard lock(mutex_);
+  return writeLocked(bytes);
 }
 
 }  // namespace pgrestify::cli

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdio>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -22,15 +23,25 @@ struct ProgressState {
   std::chrono::steady_clock::duration elapsed{};
 };
 
+/// Thread-safe: the bulk call updates the state from its thread, a ticker thread calls tick() so
+/// that the display stays on time when no request finishes (a slow or silent server), and every
+/// other write to the same stream goes through print()/write() so that lines never interleave.
 class ProgressDisplay {
  public:
   /// @p out is where progress goes (stderr); @p terminal selects the live bar.
   ProgressDisplay(std::FILE* out, bool terminal, bool enabled, std::chrono::milliseconds plainInterval);
 
-  /// Shows @p state if enough time has passed since the last update (or @p force).
+  /// Records @p state (its elapsed time is replaced by the time since construction) and shows it
+  /// if enough time has passed since the last line (or @p force).
   void update(const ProgressState& state, bool force = false);
+  /// Shows the last recorded state, with the elapsed time brought up to date, when it is due.
+  void tick();
   /// Removes the bar (terminal) so other output starts on a clean line.
   void clear();
+  /// Writes "pgrestify: <text>\n" on a clean line; false when the write failed.
+  bool print(const std::string& text);
+  /// Writes @p bytes as they are on a clean line; false when the write failed.
+  bool write(const std::string& bytes);
 
   /// Formats e.g. "1:05" or "12 s".
   static std::string duration(std::chrono::steady_clock::duration d);
@@ -39,12 +50,18 @@ class ProgressDisplay {
   std::string barLine(const ProgressState& s, int width) const;
   std::string plainLine(const ProgressState& s) const;
   int width() const;
+  void show(ProgressState state, bool force);  // mutex_ held
+  void clearLocked();
+  bool writeLocked(const std::string& bytes);
 
+  std::mutex mutex_;
   std::FILE* out_;
   bool terminal_;
   bool enabled_;
   std::chrono::milliseconds interval_;
-  std::optional<std::chrono::steady_clock::time_point> last_;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_;  ///< last line shown (start_ before the first)
+  ProgressState state_;
   bool drawn_ = false;
 };
 

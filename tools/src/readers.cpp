@@ -250,17 +250,25 @@ class JsonArrayReader final : public RowReader {
 
 class KeyReader final : public RowReader {
  public:
-  KeyReader(Input& input, RejectSink rejects) : input_(input), rejects_(std::move(rejects)) {}
+  KeyReader(Input& input, RejectSink rejects, bool trim) : input_(input), rejects_(std::move(rejects)), trim_(trim) {}
 
+  // A key is the line as written, except: a UTF-8 byte-order mark at the start of the file is
+  // dropped (as for CSV), one '\r' before the '\n' is dropped (CRLF files), and with --trim-keys
+  // spaces and tabs around the key are dropped. Empty lines are skipped.
   bool next(InputRow& row) override {
     while (input_.readLine(line_)) {
-      auto first = line_.find_first_not_of(" \t\r");
-      if (first == std::string::npos) continue;
-      auto last = line_.find_last_not_of(" \t\r");
+      std::string_view key = line_;
+      if (input_.lineNumber() == 1 && key.substr(0, 3) == "\xEF\xBB\xBF") key.remove_prefix(3);
+      if (!key.empty() && key.back() == '\r') key.remove_suffix(1);
+      if (trim_) {
+        const auto first = key.find_first_not_of(" \t");
+        key = first == std::string_view::npos ? std::string_view() : key.substr(first, key.find_last_not_of(" \t") - first + 1);
+      }
+      if (key.empty()) continue;
       row = InputRow{};
       row.line = input_.lineNumber();
       row.endOffset = input_.bytesRead();
-      row.value = line_.substr(first, last - first + 1);
+      row.value = std::string(key);
       if (finishRow(row, rejects_, nlohmann::json(line_))) return true;
     }
     return false;
@@ -271,6 +279,7 @@ class KeyReader final : public RowReader {
  private:
   Input& input_;
   RejectSink rejects_;
+  bool trim_;
   std::string line_;
 };
 
@@ -285,8 +294,8 @@ std::unique_ptr<RowReader> makeNdjsonReader(Input& input, RejectSink rejects) {
 std::unique_ptr<RowReader> makeJsonArrayReader(Input& input, RejectSink rejects) {
   return std::make_unique<JsonArrayReader>(input, std::move(rejects));
 }
-std::unique_ptr<RowReader> makeKeyReader(Input& input, RejectSink rejects) {
-  return std::make_unique<KeyReader>(input, std::move(rejects));
+std::unique_ptr<RowReader> makeKeyReader(Input& input, RejectSink rejects, bool trimKeys) {
+  return std::make_unique<KeyReader>(input, std::move(rejects), trimKeys);
 }
 
 }  // namespace pgrestify::cli

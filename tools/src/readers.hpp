@@ -100,7 +100,9 @@ std::unique_ptr<RowReader> makeNdjsonReader(Input& input, RejectSink rejects);
 /// A JSON array of objects. The document is parsed whole (it is one value); use ndjson or csv for
 /// inputs that do not fit in memory.
 std::unique_ptr<RowReader> makeJsonArrayReader(Input& input, RejectSink rejects);
-/// One key per line (surrounding whitespace trimmed, blank lines skipped), each sent as a string.
-std::unique_ptr<RowReader> makeKeyReader(Input& input, RejectSink rejects);
+/// One key per line, each sent as a string exactly as written, except that a UTF-8 BOM at the start
+/// and a '\r' at the end of a line are dropped, and with @p trimKeys surrounding spaces and tabs;
+/// empty lines are skipped.
+std::unique_ptr<RowReader> makeKeyReader(Input& input, RejectSink rejects, bool trimKeys = false);
 
 }  // namespace pgrestify::cli
