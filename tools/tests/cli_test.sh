@@ -284,7 +284,8 @@ update)
 delete)
   sql "insert into api.users(name, email) select 'u' || g, 'u' || g || '@x.io' from generate_series(1, 3000) g"
   { seq 1 2 2999; echo; echo "  3000  "; echo 99999; } > ids.txt  # odd ids, a blank line, padding, an absent id
-  run delete --url "$URL" --table users --column id --file ids.txt --batch-size 500 --reject-file rej.ndjson
+  # keys are matched as written; --trim-keys strips the padding (case delete_keys: without it)
+  run delete --url "$URL" --table users --column id --file ids.txt --batch-size 500 --reject-file rej.ndjson --trim-keys
   eq "exit status" 0 "$RC"
   eq "summary" "1502 rows: 1501 deleted, 1 not found, 0 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
   eq "remaining" 1499 "$(sql "select count(*) from api.users")"
@@ -322,6 +323,244 @@ for i in range(20000): print(f"s{i},s{i}@x.io")' > in.csv
   # not a terminal: progress (if any was due) is plain lines, never carriage returns
   if grep -q $'\r' err.txt; then fail "carriage return in non-terminal progress"; fi
   if [[ -s err.txt ]]; then grep -qv '^progress: ' err.txt && fail "unexpected stderr: $(cat err.txt)"; fi
+  ;;
+
+delete_keys)
+  # Keys are matched exactly as written: ' lead' is not 'lead'. A UTF-8 BOM at the start of the
+  # file and the '\r' of CRLF line ends are not part of a key. --trim-keys strips spaces and tabs.
+  sql "insert into api.tags(key, label) values ('lead', '1'), ('first', '2'), ('crlf', '3'), (' spaced', '4'), ('keep', '5')"
+  printf '\xef\xbb\xbffirst\r\n lead\r\ncrlf\r\n spaced\n' > keys.txt
+  run delete --url "$URL" --table tags --column key --file keys.txt --reject-file rej.ndjson
+  eq "exit status" 0 "$RC"
+  eq "summary" "4 rows: 3 deleted, 1 not found, 0 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
+  eq "left" "keep,lead" "$(sql "select string_agg(key, ',' order by key) from api.tags")"
+  [[ ! -s rej.ndjson ]] || fail "reject file not empty: $(cat rej.ndjson)"
+  # with --trim-keys, ' lead' deletes 'lead'
+  printf ' lead \t\n' > trim.txt
+  run delete --url "$URL" --table tags --column key --file trim.txt --trim-keys
+  eq "--trim-keys status" 0 "$RC"
+  eq "--trim-keys summary" "1 rows: 1 deleted, 0 not found, 0 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
+  eq "left after --trim-keys" "keep" "$(sql "select string_agg(key, ',' order by key) from api.tags")"
+  ;;
+
+reject_is_input)
+  # A reject file that is the input itself (same path, symlink, hard link, /dev/stdin) is refused
+  # before anything is opened for writing: exit status 4, nothing sent, the input keeps its bytes.
+  printf 'name,email,role\na,a@x.io,user\nb,b@x.io,superhero\n' > in.csv
+  ln -s in.csv link.csv
+  ln in.csv hard.csv
+  sum=$(md5sum < in.csv)
+  for reject in in.csv link.csv hard.csv "$PWD/in.csv" ./link.csv; do
+    run import --url "$URL" --table users --file in.csv --reject-file "$reject"
+    eq "import, reject file $reject: status" 4 "$RC"
+    eq "import, reject file $reject: input kept" "$sum" "$(md5sum < in.csv)"
+    grep -q "is the input file itself" err.txt || fail "import, reject file $reject: no message: $ERR"
+    eq "import, reject file $reject: summary" "0 rows: 0 written, 0 skipped, 0 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
+  done
+  run import --url "$URL" --table users --file link.csv --reject-file hard.csv
+  eq "import via two links: status" 4 "$RC"
+  set +e
+  "$BIN" import --url "$URL" --table users --file - --reject-file /dev/stdin < in.csv > out.txt 2> err.txt
+  RC=$?
+  set -e
+  eq "stdin and /dev/stdin: status" 4 "$RC"
+  eq "stdin and /dev/stdin: input kept" "$sum" "$(md5sum < in.csv)"
+  eq "nothing imported" 0 "$(sql "select count(*) from api.users")"
+  # delete: the same
+  sql "insert into api.tags(key, label) values ('a', '1')"
+  printf 'a\n' > keys.txt
+  ln -s keys.txt keys-link.txt
+  ksum=$(md5sum < keys.txt)
+  for reject in keys.txt keys-link.txt; do
+    run delete --url "$URL" --table tags --column key --file keys.txt --reject-file "$reject"
+    eq "delete, reject file $reject: status" 4 "$RC"
+    eq "delete, reject file $reject: input kept" "$ksum" "$(md5sum < keys.txt)"
+  done
+  eq "nothing deleted" 1 "$(sql "select count(*) from api.tags where key = 'a'")"
+  # a different file is fine, and /dev/null is not "the input" even when the input is /dev/null
+  run import --url "$URL" --table users --file in.csv --reject-file rej.ndjson
+  eq "other reject file" 1 "$RC"
+  eq "input still intact" "$sum" "$(md5sum < in.csv)"
+  ;;
+
+report_failures)
+  # Exit status 4 means nothing was sent; once rows were sent, a report that cannot be written
+  # completely is exit status 5 and what was lost is said on standard error.
+  printf 'name,email,role\na,a@x.io,user\nb,b@x.io,superhero\nc,c@x.io,user\n' > in.csv
+  run import --url "$URL" --table users --file in.csv --reject-file /dev/full
+  eq "/dev/full: status" 5 "$RC"
+  eq "/dev/full: rows written" 2 "$(sql "select count(*) from api.users")"
+  grep -q '^{"line":3,"row":{"email":"b@x.io".*"code":"23514"' err.txt || fail "/dev/full: the reject record is not on stderr: $ERR"
+  grep -q "reject file /dev/full is incomplete" err.txt || fail "/dev/full: no note: $ERR"
+  eq "/dev/full: summary" "3 rows: 2 written, 0 skipped, 1 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
+  # standard output closed: refused before anything is sent; the summary never lands in the
+  # reject file (which would otherwise get descriptor 1)
+  reset
+  set +e
+  "$BIN" import --url "$URL" --table users --file in.csv --reject-file rej.ndjson >&- 2>err.txt
+  RC=$?
+  set -e
+  eq ">&-: status" 4 "$RC"
+  eq ">&-: nothing sent" 0 "$(sql "select count(*) from api.users")"
+  if [[ -e rej.ndjson ]] && grep -q "rows:" rej.ndjson; then fail ">&-: the summary is in the reject file"; fi
+  grep -q "standard output is closed" err.txt || fail ">&-: no message: $(cat err.txt)"
+  # standard error closed, with a reject file: the run is complete without it
+  set +e
+  "$BIN" import --url "$URL" --table users --file in.csv --reject-file rej.ndjson >out.txt 2>&-
+  RC=$?
+  set -e
+  eq "2>&-: status" 1 "$RC"
+  eq "2>&-: rows" 2 "$(sql "select count(*) from api.users")"
+  eq "2>&-: rejects" 1 "$(wc -l < rej.ndjson)"
+  eq "2>&-: summary" "3 rows: 2 written, 0 skipped, 1 failed" "$(sed -E 's/ in .*//' out.txt)"
+  # standard error closed, rejects meant for standard error: refused before anything is sent
+  reset
+  set +e
+  "$BIN" import --url "$URL" --table users --file in.csv >out.txt 2>&-
+  RC=$?
+  set -e
+  eq "2>&- without --reject-file: status" 4 "$RC"
+  eq "2>&- without --reject-file: nothing sent" 0 "$(sql "select count(*) from api.users")"
+  # standard output full: the summary goes to standard error, status 5
+  set +e
+  "$BIN" import --url "$URL" --table users --file in.csv --reject-file rej.ndjson >/dev/full 2>err.txt
+  RC=$?
+  set -e
+  eq "stdout /dev/full: status" 5 "$RC"
+  grep -q "summary line could not be written.*3 rows: 2 written, 0 skipped, 1 failed" err.txt ||
+    fail "stdout /dev/full: summary not on stderr: $(cat err.txt)"
+  # an unwritable reject file is found before anything is sent
+  reset
+  run import --url "$URL" --table users --file in.csv --reject-file /nonexistent-dir/rej.ndjson
+  eq "unwritable reject file" 4 "$RC"
+  eq "unwritable reject file: nothing sent" 0 "$(sql "select count(*) from api.users")"
+  ;;
+
+silent_server)
+  # A server that never answers: --timeout and --retries bound the wait, the keys are reported
+  # (outcome unknown), and the progress display ticks while no request finishes.
+  : "${PGRESTIFY_TEST_SILENT_URL:?no silent test server}"
+  printf '1\n2\n' > keys.txt
+  t0=$(date +%s.%N)
+  run delete --url "$PGRESTIFY_TEST_SILENT_URL" --table users --file keys.txt --timeout 2 --retries 1 --reject-file rej.ndjson
+  took=$(python3 -c "import sys; print(round($(date +%s.%N) - $t0, 1))")
+  eq "delete status" 1 "$RC"
+  python3 -c "import sys; sys.exit(0 if $took < 10 else 1)" || fail "delete took $took s"
+  eq "delete summary" "2 rows: 0 deleted, 0 not found, 2 failed (2 with an unknown outcome)" "$(sed -E 's/ in [0-9.]+ s .*//' <<<"$OUT")"
+  eq "rejects" 2 "$(wc -l < rej.ndjson)"
+  eq "key 1 outcome" True "$(reject_field rej.ndjson 1 error.outcomeUnknown)"
+  eq "key 1 attempts" 2 "$(reject_field rej.ndjson 1 error.attempts)"
+  eq "key 2 row" 2 "$(reject_field rej.ndjson 2 row)"
+  # --progress-interval 1: a line every second although no request finishes
+  printf 'name,email\na,a@x.io\n' > in.csv
+  run import --url "$PGRESTIFY_TEST_SILENT_URL" --table users --file in.csv --timeout 4 --retries 0 \
+    --progress-interval 1 --reject-file rej.ndjson
+  eq "import status" 1 "$RC"
+  lines=$(grep -c '^progress: ' err.txt || true)
+  ((lines >= 3)) || fail "only $lines progress line(s) in 4 s with --progress-interval 1: $ERR"
+  ;;
+
+interrupt)
+  # The first SIGINT ends the tool within about a second, with a summary, even while requests
+  # wait for a server that never answers; their rows are failed with an unknown outcome.
+  : "${PGRESTIFY_TEST_SILENT_URL:?no silent test server}"
+  python3 -c 'print("name,email")
+for i in range(50): print(f"s{i},s{i}@x.io")' > in.csv
+  "$BIN" import --url "$PGRESTIFY_TEST_SILENT_URL" --table users --file in.csv --batch-size 10 --concurrency 2 \
+    --reject-file rej.ndjson >out.txt 2>err.txt &
+  pid=$!
+  sleep 1
+  t0=$(date +%s.%N)
+  kill -INT $pid
+  set +e
+  wait $pid
+  RC=$?
+  set -e
+  took=$(python3 -c "print(round($(date +%s.%N) - $t0, 1))")
+  OUT=$(cat out.txt)
+  eq "silent: status" 130 "$RC"
+  python3 -c "import sys; sys.exit(0 if $took < 2.5 else 1)" || fail "silent: SIGINT took $took s"
+  # two batches of 10 in flight; the rows never read are not counted
+  eq "silent: summary" "20 rows: 0 written, 0 skipped, 20 failed (20 with an unknown outcome)" \
+    "$(sed -E 's/ in [0-9.]+ s .*//' <<<"$OUT")"
+  eq "silent: rejects" 20 "$(wc -l < rej.ndjson)"
+  eq "silent: rejects unknown" 20 "$(grep -c '"outcomeUnknown":true' rej.ndjson)"
+  # against the real server, mid-run: every row is accounted for and the table agrees
+  python3 -c 'print("name,email")
+for i in range(300000): print(f"r{i},r{i}@x.io")' > big.csv
+  "$BIN" import --url "$URL" --table users --file big.csv --batch-size 500 --concurrency 2 \
+    --reject-file rej.ndjson >out.txt 2>err.txt &
+  pid=$!
+  sleep 1.5
+  kill -INT $pid
+  set +e
+  wait $pid
+  RC=$?
+  set -e
+  OUT=$(cat out.txt)
+  eq "real: status" 130 "$RC"
+  read -r rows written failed unsent < <(python3 -c 'import re,sys
+m = re.match(r"(\d+) rows: (\d+) written, 0 skipped, (\d+) failed(?: \(\d+ with an unknown outcome\))?(?:, (\d+) not sent)? in ", sys.argv[1])
+print(*(m.groups("0") if m else ("x", "x", "x", "x")))' "$OUT")
+  [[ $rows != x ]] || fail "real: summary: $OUT"
+  eq "real: rows add up" "$rows" "$((written + failed + unsent))"
+  eq "real: table holds the written rows" "$written" "$(sql "select count(*) from api.users")"
+  eq "real: rejects" "$failed" "$(wc -l < rej.ndjson)"
+  ((written > 0 && written < 300000)) || fail "real: not interrupted mid-run: $OUT"
+  grep -q "interrupted: every input row before line" err.txt || fail "real: no resume note: $(cat err.txt)"
+  ;;
+
+messages)
+  # Messages: one "pgrestify: " prefix, the tool's flag names, the right exit status, a summary
+  # line on every path past the command line, and never the text of a --header.
+  printf 'name,email\na,a@x.io\n' > in.csv
+  run import --url "$URL" --table events --file in.csv --on-conflict ignore
+  eq "no primary key: status" 4 "$RC"
+  grep -q "pgrestify: pgrestify:" err.txt && fail "doubled prefix: $ERR"
+  grep -q -- "--conflict-columns" err.txt || fail "no flag name in: $ERR"
+  grep -q "conflictColumns" err.txt && fail "library option name in: $ERR"
+  eq "no primary key: summary" "0 rows: 0 written, 0 skipped, 0 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
+  run import --url "$URL" --table no_such_table --file in.csv --on-conflict ignore
+  eq "missing table: status" 4 "$RC"
+  grep -q "no_such_table' is not exposed by PostgREST" err.txt || fail "missing table: $ERR"
+  eq "missing table: one line" 1 "$(grep -c . err.txt)"
+  # an input that cannot be read: status 3 with a summary line
+  run import --url "$URL" --table users --file does-not-exist.csv
+  eq "missing input: status" 3 "$RC"
+  eq "missing input: summary" "0 rows: 0 written, 0 skipped, 0 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
+  mkdir adir
+  run import --url "$URL" --table users --file adir --format json
+  eq "directory (json): status" 3 "$RC"
+  run delete --url "$URL" --table users --file adir
+  eq "directory (delete): status" 3 "$RC"
+  grep -q "is a directory" err.txt || fail "directory: $ERR"
+  # a CSV header that is not valid UTF-8 is an input error, not a reject of every row
+  printf 'na\xffme,email\na,a@x.io\nb,b@x.io\n' > badhead.csv
+  run import --url "$URL" --table users --file badhead.csv --reject-file rej.ndjson
+  eq "bad header: status" 3 "$RC"
+  grep -q "header.*not valid UTF-8" err.txt || fail "bad header: $ERR"
+  [[ ! -s rej.ndjson ]] || fail "bad header: rows rejected: $(cat rej.ndjson)"
+  eq "bad header: nothing written" 0 "$(sql "select count(*) from api.users")"
+  # headers the tool owns are refused before anything is sent (exit 4), malformed ones are a
+  # command-line error (exit 2); the text of a --header is never shown
+  for h in 'Prefer: tx=rollback' 'prefer: resolution=ignore-duplicates' 'Content-Profile: other' 'Accept: text/csv'; do
+    run import --url "$URL" --table users --file in.csv --header "$h"
+    eq "--header '$h': status" 4 "$RC"
+    grep -q "which the tool sets itself" err.txt || fail "--header '$h': $ERR"
+  done
+  eq "owned headers: nothing sent" 0 "$(sql "select count(*) from api.users")"
+  secret="eyJhbGciOiJIUzI1NiJ9.c2VjcmV0LXRva2VuLXZhbHVl.SIGNATURE42"
+  for h in "Authorization Bearer $secret" "Authorization Bearer x:$secret" "Bearer $secret"; do
+    run import --url "$URL" --table users --file in.csv --header "$h" --reject-file rej.ndjson
+    eq "malformed header: status" 2 "$RC"
+    if grep -q "SIGNATURE42\|c2VjcmV0" out.txt err.txt rej.ndjson 2>/dev/null; then fail "the secret is shown: $ERR"; fi
+  done
+  run import --url "$URL" --table users --file in.csv --header "Authorization: Bearer $secret" --token "$secret"
+  eq "--header Authorization with --token: status" 4 "$RC"
+  if grep -q "SIGNATURE42" out.txt err.txt; then fail "the secret is shown: $ERR"; fi
+  # a header PostgREST does not own passes
+  run import --url "$URL" --table users --file in.csv --header 'X-Request-Id: 42'
+  eq "other header: status" 0 "$RC"
   ;;
 
 *)
