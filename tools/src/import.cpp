@@ -76,9 +76,20 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-volatile std::sig_atomic_t gSignal = 0;
+std::atomic<int> gSignal{0};
+static_assert(std::atomic<int>::is_always_lock_free, "used in a signal handler");
 
-extern "C" void onSignal(int sig) { gSignal = sig; }
+// The first SIGINT/SIGTERM asks for a stop (see run()); a second one ends the tool at once. That
+// exit is status 5 (the report is incomplete), not death by the signal: a shell would show 130,
+// which means "interrupted, the summary and reject file cover every row".
+extern "C" void onSignal(int sig) {
+  if (gSignal.exchange(sig) != 0) {
+    static const char kMessage[] =
+        "pgrestify: second interrupt: exiting at once; the summary and the reject file are incomplete\n";
+    [[maybe_unused]] auto n = ::write(2, kMessage, sizeof kMessage - 1);
+    ::_exit(kExitReportFailed);
+  }
+}
 
 /// Refused before anything is sent (exit status 4).
 class SetupError : public std::runtime_error {
@@ -571,10 +582,9 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
   // Signals: the first SIGINT/SIGTERM stops sending new batches; answers in flight get a grace
   // period, then they are abandoned (their rows are failed with an unknown outcome) so that the
   // tool ends within about a second with a complete summary. A second signal ends it at once
-  // (SA_RESETHAND).
+  // (onSignal).
   struct sigaction sa {};
   sa.sa_handler = onSignal;
-  sa.sa_flags = SA_RESETHAND;
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
@@ -582,7 +592,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
   std::mutex snapshotMutex;
   BulkProgress snapshot;
   constexpr auto kGrace = std::chrono::milliseconds(1000);
-  constexpr auto kGiveUp = std::chrono::milliseconds(5000);
+  constexpr auto kGiveUp = std::chrono::milliseconds(2500);
   std::jthread monitor([&](std::stop_token own) {
     std::optional<Clock::time_point> signalled;
     bool abandoned = false;
@@ -612,6 +622,12 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
         {
           std::lock_guard lock(snapshotMutex);
           p = snapshot;
+        }
+        if (!transport->writesStarted()) {
+          note("interrupted while reading the input; nothing was sent");
+          summary(0, 0, 0, 0, 0, 0, elapsed());
+          std::fflush(nullptr);
+          std::_Exit(kExitInterrupted);
         }
         note("interrupted while blocked reading the input: exiting without a complete report. So far " +
              std::to_string(p.successful) + " row(s) written, " + std::to_string(p.skipped) + " skipped, " +
