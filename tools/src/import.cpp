@@ -138,7 +138,10 @@ class ToolTransport final : public Transport {
       std::vector<std::pair<std::uint64_t, HttpResponse>> out = std::move(abandonedNow_);
       abandonedNow_.clear();
       const bool abandoned = owner_.abandoned_;
-      for (auto& [tag, response] : inner_->poll(abandoned || !out.empty() ? std::chrono::milliseconds(0) : maxWait)) {
+      // At most 50 ms at a time, so that an abandon() is seen promptly (poll may return early).
+      const auto wait = abandoned || !out.empty() ? std::chrono::milliseconds(0)
+                                                  : std::min(maxWait, std::chrono::milliseconds(50));
+      for (auto& [tag, response] : inner_->poll(wait)) {
         if (tags_.erase(tag) == 0) continue;
         --owner_.inFlight_;
         out.emplace_back(tag, std::move(response));
@@ -598,7 +601,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
     bool abandoned = false;
     while (!own.stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      display.tick();
+      if (!engineDone) display.tick();  // no progress line after the bulk call returned
       if (gSignal == 0) continue;
       const auto now = Clock::now();
       if (!signalled) {

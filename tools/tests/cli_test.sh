@@ -365,6 +365,12 @@ reject_is_input)
   set -e
   eq "stdin and /dev/stdin: status" 4 "$RC"
   eq "stdin and /dev/stdin: input kept" "$sum" "$(md5sum < in.csv)"
+  set +e
+  "$BIN" import --url "$URL" --table users --file - --reject-file in.csv < in.csv > out.txt 2> err.txt
+  RC=$?
+  set -e
+  eq "stdin from the reject file: status" 4 "$RC"
+  eq "stdin from the reject file: input kept" "$sum" "$(md5sum < in.csv)"
   eq "nothing imported" 0 "$(sql "select count(*) from api.users")"
   # delete: the same
   sql "insert into api.tags(key, label) values ('a', '1')"
@@ -499,12 +505,15 @@ for i in range(300000): print(f"r{i},r{i}@x.io")' > big.csv
   set -e
   OUT=$(cat out.txt)
   eq "real: status" 130 "$RC"
-  read -r rows written failed unsent < <(python3 -c 'import re,sys
-m = re.match(r"(\d+) rows: (\d+) written, 0 skipped, (\d+) failed(?: \(\d+ with an unknown outcome\))?(?:, (\d+) not sent)? in ", sys.argv[1])
-print(*(m.groups("0") if m else ("x", "x", "x", "x")))' "$OUT")
+  read -r rows written failed unknown unsent < <(python3 -c 'import re,sys
+m = re.match(r"(\d+) rows: (\d+) written, 0 skipped, (\d+) failed(?: \((\d+) with an unknown outcome\))?(?:, (\d+) not sent)? in ", sys.argv[1])
+print(*(m.groups("0") if m else ("x", "x", "x", "x", "x")))' "$OUT")
   [[ $rows != x ]] || fail "real: summary: $OUT"
   eq "real: rows add up" "$rows" "$((written + failed + unsent))"
-  eq "real: table holds the written rows" "$written" "$(sql "select count(*) from api.users")"
+  # rows abandoned after the grace period (a loaded machine) may have been written too
+  count=$(sql "select count(*) from api.users")
+  ((count >= written && count <= written + unknown)) ||
+    fail "real: the table holds $count rows, the summary says $written written ($unknown unknown): $OUT"
   eq "real: rejects" "$failed" "$(wc -l < rej.ndjson)"
   ((written > 0 && written < 300000)) || fail "real: not interrupted mid-run: $OUT"
   grep -q "interrupted: every input row before line" err.txt || fail "real: no resume note: $(cat err.txt)"
