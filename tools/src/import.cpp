@@ -453,6 +453,18 @@ void checkRejectIsNotInput(const std::string& input, const std::string& reject) 
                      (input == "-" ? std::string("standard input") : input) +
                      "): writing it would destroy the input; choose another path. Nothing was read or written");
   }
+  // The file standard output or standard error already writes to: two descriptors with their own
+  // offsets would overwrite each other's lines (the summary over the first reject record).
+  for (int fd : {1, 2}) {
+    struct stat sst {};
+    if (::fstat(fd, &sst) == 0 && S_ISREG(sst.st_mode) && sst.st_dev == out.st_dev && sst.st_ino == out.st_ino) {
+      throw SetupError("--reject-file " + reject + " is the file standard " + (fd == 1 ? "output" : "error") +
+                       " goes to: their lines would overwrite each other. Choose another path" +
+                       (fd == 2 ? std::string(" (or leave --reject-file out to send failed rows to standard error)")
+                                : std::string()) +
+                       ". Nothing was sent");
+    }
+  }
 }
 
 /// Headers the tool (or the library) sets itself, whose value changes what the answers mean

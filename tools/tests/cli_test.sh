@@ -50,12 +50,14 @@ help)
   run import --help
   eq "import --help status" 0 "$RC"
   for flag in --url --table --file --format --batch-size --concurrency --on-conflict --conflict-columns \
-              --token --header --schema --null-string --reject-file --quiet --progress-interval; do
+              --token --header --schema --null-string --reject-file --quiet --progress-interval \
+              --retries --retry-budget --timeout; do
     grep -q -- "$flag" out.txt || fail "import --help does not document $flag"
   done
   run delete --help
   eq "delete --help status" 0 "$RC"
-  for flag in --url --table --column --file --batch-size --concurrency --token --header --schema --reject-file --quiet; do
+  for flag in --url --table --column --file --batch-size --concurrency --token --header --schema --reject-file --quiet \
+              --trim-keys --retries --retry-budget --timeout; do
     grep -q -- "$flag" out.txt || fail "delete --help does not document $flag"
   done
   run --help
@@ -383,7 +385,21 @@ reject_is_input)
     eq "delete, reject file $reject: input kept" "$ksum" "$(md5sum < keys.txt)"
   done
   eq "nothing deleted" 1 "$(sql "select count(*) from api.tags where key = 'a'")"
-  # a different file is fine, and /dev/null is not "the input" even when the input is /dev/null
+  # nor may it be the file standard output or standard error goes to (their lines would overwrite
+  # each other: the summary over the first reject record)
+  set +e
+  "$BIN" import --url "$URL" --table users --file in.csv --reject-file same.txt > same.txt 2> err.txt
+  RC=$?
+  set -e
+  eq "reject file = stdout: status" 4 "$RC"
+  grep -q "is the file standard output goes to" err.txt || fail "reject file = stdout: $(cat err.txt)"
+  set +e
+  "$BIN" import --url "$URL" --table users --file in.csv --reject-file /dev/stderr > out.txt 2> same.txt
+  RC=$?
+  set -e
+  eq "reject file = stderr: status" 4 "$RC"
+  eq "reject file = stderr/stdout: nothing sent" 0 "$(sql "select count(*) from api.users")"
+  # a different file is fine
   run import --url "$URL" --table users --file in.csv --reject-file rej.ndjson
   eq "other reject file" 1 "$RC"
   eq "input still intact" "$sum" "$(md5sum < in.csv)"
