@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CLI tests of issue #13 that need library changes made in parallel (answers validated as
 # PostgREST's, credential redaction beyond Authorization, a retry time budget, over-long keys
-# failing alone). Same conventions as cli_test.sh:
+# failing alone, quoted identifiers). Same conventions as cli_test.sh:
 #   cli_adversarial_test.sh CASE PGRESTIFY_BINARY ENV_FILE
 set -euo pipefail
 CASE=${1:?case}
@@ -111,6 +111,30 @@ long_key)
   grep -q '^{"line":2,' rej.ndjson || fail "the long key is not rejected with its line"
   if grep -q '"outcomeUnknown":true\|"transport":"reset"' rej.ndjson; then fail "long key reported as a transport failure"; fi
   eq "left" 0 "$(sql "select count(*) from api.tags")"
+  ;;
+
+quoted_identifiers)
+  # Column names PostgREST accepts when quoted ("we\"ird", "a b") pass through the tool: CSV
+  # header names, --conflict-columns and --column are used as written.
+  sql "drop table if exists api.adv_quoted; create table api.adv_quoted(\"we\"\"ird\" text primary key, \"a b\" text);
+       grant select, insert, update, delete on api.adv_quoted to anon, web_user; notify pgrst, 'reload schema'"
+  for ((i = 0; i < 100; i++)); do
+    curl -fsS -o /dev/null "$URL/adv_quoted?limit=0" 2>/dev/null && break
+    sleep 0.1
+  done
+  printf '"we""ird",a b\nk1,v1\nk2,v2\n' > in.csv
+  run import --url "$URL" --table adv_quoted --file in.csv --reject-file rej.ndjson
+  eq "import status" 0 "$RC"
+  eq "import summary" "2 rows: 2 written, 0 skipped, 0 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
+  printf '"we""ird",a b\nk2,new\nk3,v3\n' > up.csv
+  run import --url "$URL" --table adv_quoted --file up.csv --on-conflict update --conflict-columns 'we"ird' --reject-file rej.ndjson
+  eq "upsert status" 0 "$RC"
+  eq "after upsert" "k1=v1,k2=new,k3=v3" "$(sql "select string_agg(\"we\"\"ird\" || '=' || \"a b\", ',' order by 1) from api.adv_quoted")"
+  printf 'k1\nk3\n' > keys.txt
+  run delete --url "$URL" --table adv_quoted --column 'we"ird' --file keys.txt --reject-file rej.ndjson
+  eq "delete status" 0 "$RC"
+  eq "after delete" "k2=new" "$(sql "select string_agg(\"we\"\"ird\" || '=' || \"a b\", ',' order by 1) from api.adv_quoted")"
+  sql "drop table api.adv_quoted; notify pgrst, 'reload schema'"
   ;;
 
 *)
