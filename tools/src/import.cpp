@@ -613,7 +613,8 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
     bool abandoned = false;
     while (!own.stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      if (!engineDone) display.tick();  // no progress line after the bulk call returned
+      if (engineDone) continue;  // no progress line, no stop once the bulk call has returned
+      display.tick();
       if (gSignal == 0) continue;
       const auto now = Clock::now();
       if (!signalled) {
@@ -730,6 +731,9 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
     return kExitReportFailed;
   }
   engineDone = true;
+  // A signal that comes after this point (while the report is written) changes nothing: every
+  // row already has its outcome.
+  const bool wasInterrupted = result.cancelled || interrupted();
   display.clear();
 
   // Every failed row goes to the reject file with its input line; for delete, keys that match
@@ -780,7 +784,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
          "; the input after it was not read");
     status = kExitInput;
   }
-  if (result.cancelled || interrupted()) {
+  if (wasInterrupted) {
     std::string where = tracker.firstOpenLine() ? "line " + std::to_string(tracker.firstOpenLine())
                                                 : "the first unread line";
     note("interrupted: every input row before " + where +
