@@ -9,6 +9,9 @@
 //   pgrestify_bench update-grouped  --rows N [--batch-size B] [--concurrency C]  (ids 1..N must exist)
 //   pgrestify_bench update-distinct --rows N [...]   every row a different payload (one PATCH each)
 //   pgrestify_bench delete  --rows N [...]           ids 1..N
+//   pgrestify_bench upsert  --rows N [--order asc|desc|shuffled] [--tag T]   bulkUpsert on email with
+//                           the library defaults, rows in that order, names "T<i>" (two of these at
+//                           once are the two-writer contention case of bench/run.sh)
 //   pgrestify_bench gen-batches --rows N --batch-size B --dir DIR   DIR/NNNNNN.json + DIR/curl.cfg
 //   pgrestify_bench gen-csv --rows N --file FILE
 //   pgrestify_bench smoke   --rows N        reset, insert, update, delete; checks counts; exit 0/1
@@ -21,6 +24,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -30,6 +34,7 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <random>
 #include <ranges>
 #include <stdexcept>
 #include <string>
@@ -121,6 +126,8 @@ struct Args {
   bool jsonRows = false;
   std::string dir;
   std::string file;
+  std::string order = "asc";
+  std::string tag = "A";
 };
 
 std::map<std::string, std::string> loadEnv() {
@@ -223,6 +230,31 @@ int remove(const Args& a) {
   for (std::size_t i = 1; i <= a.rows; ++i) ids.push_back(static_cast<long long>(i));
   auto table = client.from("users");
   return timed(a, "pgrestify", [&] { return table.bulkDelete(ids, withArgs(pgrestify::BulkDeleteOptions{}, a)); });
+}
+
+int upsert(const Args& a) {
+  auto client = makeClient();
+  std::vector<std::size_t> ids(a.rows);
+  for (std::size_t i = 0; i < a.rows; ++i) ids[i] = i;
+  if (a.order == "desc") {
+    std::reverse(ids.begin(), ids.end());
+  } else if (a.order == "shuffled") {
+    std::shuffle(ids.begin(), ids.end(), std::mt19937(20));
+  } else if (a.order != "asc") {
+    throw std::invalid_argument("--order must be asc, desc or shuffled");
+  }
+  std::vector<NewUser> users;
+  users.reserve(a.rows);
+  for (std::size_t i : ids) {
+    NewUser u = makeUser(i);
+    u.name = a.tag + std::to_string(i);
+    users.push_back(std::move(u));
+  }
+  auto table = client.from<NewUser>("users");
+  const std::string name = "pgrestify-upsert-" + a.order;
+  return timed(a, name.c_str(), [&] {
+    return table.bulkUpsert(users, withArgs(pgrestify::BulkUpsertOptions{.conflictColumns = {"email"}}, a));
+  });
 }
 
 // The same JSON text pgrestify sends (its row writer on the same rows), batch by batch, and a curl
@@ -329,6 +361,10 @@ Args parse(int argc, char** argv) {
       a.dir = v;
     } else if (k == "--file") {
       a.file = v;
+    } else if (k == "--order") {
+      a.order = v;
+    } else if (k == "--tag") {
+      a.tag = v;
     } else {
       throw std::invalid_argument("unknown option " + k);
     }
@@ -346,6 +382,7 @@ int main(int argc, char** argv) {
     if (a.command == "update-grouped") return bench::update(a, true);
     if (a.command == "update-distinct") return bench::update(a, false);
     if (a.command == "delete") return bench::remove(a);
+    if (a.command == "upsert") return bench::upsert(a);
     if (a.command == "gen-batches") return bench::genBatches(a);
     if (a.command == "gen-csv") return bench::genCsv(a);
     if (a.command == "smoke") return bench::smoke(a);

@@ -14,6 +14,8 @@
 # (POST /rpc/reset_tables) before each; the summary reports medians. See docs/benchmarks.md.
 #
 # Environment (defaults in brackets):
+#   BENCH_COMPARE [1]          0: skip the main comparison (and postgrest-js, npm ci)
+#   BENCH_MICRO [1]            0: skip the micro-benchmarks
 #   BENCH_ROWS [100000]        rows of the main comparison
 #   BENCH_RUNS [5]             runs per client (median reported)
 #   BENCH_LARGE [0]            1: also 1,000,000 rows (BENCH_LARGE_RUNS [3] runs)
@@ -23,6 +25,8 @@
 #   BENCH_STREAM [1]           streaming memory number (BENCH_STREAM_ROWS [1000000])
 #   BENCH_WIDE [1]             wide rows: maxBatchBytes 1 MiB vs 4 MiB (BENCH_WIDE_ROWS [20000] rows with
 #                              BENCH_WIDE_BYTES [4000]-byte names, BENCH_WIDE_RUNS [5] paired runs)
+#   BENCH_CONTENTION [1]       two writers upserting the same rows at once (issue #20), next to one:
+#                              BENCH_CONTENTION_ROWS [60000] rows, BENCH_CONTENTION_RUNS [3] runs
 #   BENCH_SWEEP [1]            sweep (BENCH_SWEEP_RUNS [3], BENCH_SWEEP_BATCHES ["100 500 1000 2000 5000"],
 #                              BENCH_SWEEP_CONCURRENCY ["1 2 4 8"])
 #   BENCH_BUILD_DIR [build-bench]  BENCH_OUT [bench/results/<time>]
@@ -34,6 +38,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
+COMPARE=${BENCH_COMPARE:-1}
+MICRO_RUN=${BENCH_MICRO:-1}
 ROWS=${BENCH_ROWS:-100000}
 RUNS=${BENCH_RUNS:-5}
 LARGE=${BENCH_LARGE:-0}
@@ -46,6 +52,9 @@ DISTINCT_ROWS=${BENCH_DISTINCT_ROWS:-10000}
 STREAM=${BENCH_STREAM:-1}
 STREAM_ROWS=${BENCH_STREAM_ROWS:-1000000}
 SWEEP=${BENCH_SWEEP:-1}
+CONTENTION=${BENCH_CONTENTION:-1}
+CONTENTION_ROWS=${BENCH_CONTENTION_ROWS:-60000}
+CONTENTION_RUNS=${BENCH_CONTENTION_RUNS:-3}
 WIDE=${BENCH_WIDE:-1}
 WIDE_ROWS=${BENCH_WIDE_ROWS:-20000}
 WIDE_BYTES=${BENCH_WIDE_BYTES:-4000}
@@ -62,10 +71,10 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 log "building $BUILD (Release)"
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DPGRESTIFY_BUILD_BENCH=ON >/dev/null
 cmake --build "$BUILD" --target pgrestify_bench -j2 >/dev/null
-cmake --build "$BUILD" --target pgrestify_micro -j2 >/dev/null 2>&1 || log "pgrestify_micro not built (Google Benchmark missing?)"
+[[ $MICRO_RUN != 1 ]] || cmake --build "$BUILD" --target pgrestify_micro -j2 >/dev/null 2>&1 || log "pgrestify_micro not built (Google Benchmark missing?)"
 DRIVER="$ROOT/$BUILD/bench/pgrestify_bench"
 MICRO="$ROOT/$BUILD/bench/pgrestify_micro"
-if [[ ! -d bench/node_modules/@supabase/postgrest-js ]]; then
+if [[ $COMPARE == 1 && ! -d bench/node_modules/@supabase/postgrest-js ]]; then
   log "installing postgrest-js (npm ci)"
   (cd bench && npm ci --no-audit --no-fund >/dev/null)
 fi
@@ -95,13 +104,15 @@ trap 'exit 143' TERM
   echo "kernel: $(uname -r)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "compiler: $(${CXX:-c++} --version | head -n1)"
-  echo "node: $(node --version), postgrest-js: $(node -p "require('./bench/node_modules/@supabase/postgrest-js/package.json').version")"
+  if [[ $COMPARE == 1 ]]; then
+    echo "node: $(node --version), postgrest-js: $(node -p "require('./bench/node_modules/@supabase/postgrest-js/package.json').version")"
+  fi
   echo "curl: $(curl --version | head -n1 | cut -d' ' -f1-2)"
   echo "git: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src include 2>/dev/null || echo ' (+ uncommitted changes in src/include)')"
 } >"$OUT/machine.txt"
 
 # ---- micro-benchmarks (no network, before the servers start) ----
-if [[ -x $MICRO ]]; then
+if [[ $MICRO_RUN == 1 && -x $MICRO ]]; then
   log "micro-benchmarks"
   "$MICRO" --benchmark_min_time=0.5 --benchmark_format=console >"$OUT/micro.txt" 2>&1 || log "micro-benchmarks failed"
 fi
@@ -203,8 +214,10 @@ compare() { # SECTION ROWS RUNS
   done
 }
 
-compare "insert-$ROWS" "$ROWS" "$RUNS"
-if [[ $LARGE == 1 ]]; then
+if [[ $COMPARE == 1 ]]; then
+  compare "insert-$ROWS" "$ROWS" "$RUNS"
+fi
+if [[ $COMPARE == 1 && $LARGE == 1 ]]; then
   compare "insert-1000000" 1000000 "$LARGE_RUNS"
 fi
 
@@ -235,6 +248,45 @@ if [[ $WIDE == 1 ]]; then
       record wide "$r" "$("$DRIVER" insert --rows "$WIDE_ROWS" --name-bytes "$WIDE_BYTES" --max-batch-bytes "$cap" \
         --batch-size "$BATCH" --concurrency "$CONC")" "$WIDE_ROWS"
     done
+  done
+fi
+
+# Two importers of the same rows at once (bulkUpsert on email, library defaults), one in key order
+# and one in the opposite (or a shuffled) order, next to one import of the same rows; each into an
+# empty table. "two-writers-*" is the wall time from starting both processes to both finished
+# (process start and row generation included: conservative); "one-writer" and the per-writer
+# lines ("...-A", "...-B") time the bulk call alone.
+two_writers() { # RUN ROWS ORDER_B LABEL
+  local run=$1 rows=$2 order=$3 label=$4 t0 t1 rc=0
+  reset
+  t0=$(date +%s.%N)
+  "$DRIVER" upsert --rows "$rows" --order asc --tag A >"$WORK/wa.json" 2>"$WORK/wa.err" &
+  local pa=$!
+  "$DRIVER" upsert --rows "$rows" --order "$order" --tag B >"$WORK/wb.json" 2>"$WORK/wb.err" &
+  local pb=$!
+  wait "$pa" || rc=1
+  wait "$pb" || rc=1
+  t1=$(date +%s.%N)
+  [[ $rc == 0 ]] || log "WARNING: a writer failed rows: $(cat "$WORK/wa.err" "$WORK/wb.err" | head -n2 | tr '\n' ' ')"
+  record contention "$run" "$(jq -c --arg c "$label" '. + {client: ($c + "-A")}' "$WORK/wa.json")"
+  record contention "$run" "$(jq -c --arg c "$label" '. + {client: ($c + "-B")}' "$WORK/wb.json")"
+  local n
+  n="$("${PSQL[@]}" -c "SELECT count(*) FROM api.users WHERE name IN ('A' || substring(email from '^user([0-9]+)@'), 'B' || substring(email from '^user([0-9]+)@'))")"
+  [[ $n == "$rows" ]] || { log "ERROR: after two writers, $n of $rows rows hold one writer's values"; exit 1; }
+  record contention "$run" "$(jq -nc --arg c "$label" --argjson rows "$rows" --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" \
+    --argjson failed "$(jq -s 'map(.failed) | add' "$WORK/wa.json" "$WORK/wb.json")" \
+    '{client: $c, op: "upsert", rows: $rows, batch_size: 1000, concurrency: 4, wall_s: $wall,
+      rows_per_s: ($rows / $wall | round), failed: $failed}')" "$rows"
+}
+
+if [[ $CONTENTION == 1 ]]; then
+  log "contention: $CONTENTION_ROWS rows, one writer vs two writers of the same rows at once, $CONTENTION_RUNS runs"
+  for ((r = 1; r <= CONTENTION_RUNS; r++)); do
+    reset
+    record contention "$r" "$(jq -c '. + {client: "one-writer"}' <<<"$("$DRIVER" upsert --rows "$CONTENTION_ROWS")")" \
+      "$CONTENTION_ROWS"
+    two_writers "$r" "$CONTENTION_ROWS" desc two-writers-opposite
+    two_writers "$r" "$CONTENTION_ROWS" shuffled two-writers-shuffled
   done
 fi
 

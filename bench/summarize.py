@@ -80,6 +80,28 @@ def main(out_dir):
                       f"{med([r['rows_per_s'] for r in rs]):,.0f} | {med([r['cpu_s'] for r in rs]):.3f} |")
         print()
 
+    # ---- contention: two writers of the same rows at once (issue #20) ----
+    cont = [r for r in rows if r["section"] == "contention"]
+    if cont:
+        n = cont[0]["rows"]
+        runs = defaultdict(dict)
+        for r in cont:
+            runs[r["run"]][r["client"]] = r
+        print(f"## Two writers of the same {n:,} rows at once (bulkUpsert, defaults; median of {len(runs)} runs)\n")
+        print("| case | wall s | failed rows | total / one writer (paired) | slowest bulk call / one writer (paired) |")
+        print("|---|---:|---:|---:|---:|")
+        for c in ["one-writer", "two-writers-opposite", "two-writers-shuffled"]:
+            rs = [v[c] for v in runs.values() if c in v]
+            if not rs:
+                continue
+            ratio = med([v[c]["wall_s"] / v["one-writer"]["wall_s"] for v in runs.values() if c in v and "one-writer" in v])
+            calls = [max(v[c + "-A"]["wall_s"], v[c + "-B"]["wall_s"]) / v["one-writer"]["wall_s"]
+                     for v in runs.values() if c + "-A" in v and c + "-B" in v and "one-writer" in v]
+            slowest = f"{med(calls):.2f}x" if calls else "-"
+            print(f"| {c} | {med([r['wall_s'] for r in rs]):.3f} | {max(r.get('failed', 0) for r in rs)} | "
+                  f"{ratio:.2f}x | {slowest} |")
+        print()
+
     # ---- streaming ----
     for r in (r for r in rows if r["section"] == "stream"):
         print(f"## Streaming insert\n\n{r['rows']:,} rows from a single-pass generator, returning=false, defaults: "

@@ -3,6 +3,7 @@
 #include <pgrestify/detail/bulk_engine.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <random>
@@ -24,7 +25,8 @@ void validate(const EngineSettings& s) {
   if (s.concurrency == 0) throw std::invalid_argument("pgrestify: concurrency must be greater than 0");
   if (s.retry.maxAttempts < 1) throw std::invalid_argument("pgrestify: retry.maxAttempts must be at least 1");
   if (!(s.retry.multiplier >= 1.0)) throw std::invalid_argument("pgrestify: retry.multiplier must be at least 1");
-  if (s.retry.initialBackoff.count() < 0 || s.retry.maxBackoff.count() < 0 || s.retry.maxRetryAfter.count() < 0) {
+  if (s.retry.initialBackoff.count() < 0 || s.retry.maxBackoff.count() < 0 || s.retry.maxRetryAfter.count() < 0 ||
+      s.retry.retryBudget.count() < 0 || s.retry.conflictBudget.count() < 0) {
     throw std::invalid_argument("pgrestify: retry delays must not be negative");
   }
 }
@@ -56,7 +58,7 @@ struct Family {
 class Engine {
  public:
   Engine(Transport& transport, BulkOperation& op, const EngineSettings& settings)
-      : op_(op), s_(settings), start_(Clock::now()), rng_(std::random_device{}()) {
+      : op_(op), s_(settings), start_(now()), rng_(std::random_device{}()) {
     try {
       session_ = transport.openSession();
       if (!session_) sessionError_ = "the transport opened no session";
@@ -173,6 +175,7 @@ class Engine {
     Family f;
     f.rows = w.rows.size();
     f.firstIndex = w.rows.front().index;
+    sortByKey(w.rows);
     f.report.batchIndex = w.family;
     f.report.rows = f.rows;
     for (const auto& r : w.rows) {
@@ -183,6 +186,23 @@ class Engine {
     families_.emplace(w.family, std::move(f));
     ++result_.batches;
     return w;
+  }
+
+  // Lock ordering (issue #20): the rows of a batch are sent in ascending order of their key, so
+  // that two writers of overlapping keys (two processes, two threads) lock rows in one order and
+  // cannot deadlock each other on them. Rows without a key keep their places; which rows share a
+  // batch does not change, and rows are accounted by WorkRow::index.
+  static void sortByKey(std::vector<WorkRow>& rows) {
+    std::vector<std::size_t> slots;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (!rows[i].key.empty()) slots.push_back(i);
+    }
+    if (slots.size() < 2) return;
+    std::vector<WorkRow> keyed;
+    keyed.reserve(slots.size());
+    for (std::size_t i : slots) keyed.push_back(std::move(rows[i]));
+    std::stable_sort(keyed.begin(), keyed.end(), [](const WorkRow& a, const WorkRow& b) { return a.key < b.key; });
+    for (std::size_t k = 0; k < slots.size(); ++k) rows[slots[k]] = std::move(keyed[k]);
   }
 
   std::map<std::uint32_t, Pending> pending_;                 // group -> batch being filled
@@ -196,18 +216,29 @@ class Engine {
   }
 
   // ---- running ----
+  Clock::time_point now() const { return s_.clock ? s_.clock() : Clock::now(); }
+  void sleepFor(std::chrono::milliseconds d) const {
+    if (s_.sleep) {
+      s_.sleep(d);
+    } else {
+      std::this_thread::sleep_for(d);
+    }
+  }
+
+  // A stop request or the deadline ends every wait, backoffs included: the run loop waits at most
+  // kMaxWait at a time and checks here before anything else.
   void checkStop() {
     if (stopping_) return;
-    if (s_.stopToken.stop_requested() || (s_.deadline && Clock::now() >= *s_.deadline)) {
+    if (s_.stopToken.stop_requested() || (s_.deadline && now() >= *s_.deadline)) {
       stopping_ = true;
       result_.cancelled = true;
     }
   }
 
   void promoteDelayed() {
-    auto now = Clock::now();
+    const auto t = now();
     for (auto it = delayed_.begin(); it != delayed_.end();) {
-      if (it->notBefore <= now) {
+      if (it->notBefore <= t) {
         ready_.push_back(std::move(*it));
         it = delayed_.erase(it);
       } else {
@@ -252,6 +283,7 @@ class Engine {
       return;
     }
     ++w.attempts;
+    w.dataFollowsRows = op_.dataFollowsRows(req);
     if (!session_) {
       transportThrew(w, sessionError_);
       return;
@@ -291,17 +323,19 @@ class Engine {
     fail(w, info, w.afterUnknown);
   }
 
+  static constexpr std::chrono::milliseconds kMaxWait{50};
+
   void waitAndHandle() {
-    auto wait = std::chrono::milliseconds(50);
+    auto wait = kMaxWait;
     if (!delayed_.empty()) {
       auto next = std::min_element(delayed_.begin(), delayed_.end(),
                                    [](const Work& a, const Work& b) { return a.notBefore < b.notBefore; })
                       ->notBefore;
-      auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
+      auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next - now());
       wait = std::clamp(until, std::chrono::milliseconds(0), wait);
     }
     if (inflight_.empty()) {
-      if (wait.count() > 0) std::this_thread::sleep_for(wait);
+      if (wait.count() > 0) sleepFor(wait);
       return;
     }
     for (auto& [tag, response] : session_->poll(wait)) {
@@ -316,74 +350,82 @@ class Engine {
 
   void handle(Work w, const HttpResponse& response) {
     if (response.ok()) {
-      Outcome out;
-      try {
-        op_.accept(w, response, out);
-      } catch (const std::bad_alloc&) {
-        throw;
-      } catch (const std::exception& e) {
-        ErrorInfo info;
-        info.status = response.status;
-        info.message = std::string("the server accepted the request but its answer could not be read: ") + e.what();
-        fail(w, info, true);
-        return;
-      }
-      // Every row gets exactly one outcome, whatever the operation reported.
-      std::sort(out.notFound.begin(), out.notFound.end());
-      out.notFound.erase(std::unique(out.notFound.begin(), out.notFound.end()), out.notFound.end());
-      out.notFound.erase(std::remove_if(out.notFound.begin(), out.notFound.end(),
-                                        [&](std::size_t pos) { return pos >= w.rows.size(); }),
-                         out.notFound.end());
-      const std::size_t rest = w.rows.size() - out.notFound.size();
-      out.skipped = std::min(out.skipped, rest);
-      out.successful = rest - out.skipped;
-      std::size_t notFound = 0;
-      for (std::size_t pos : out.notFound) {
-        BulkError e;
-        e.kind = BulkErrorKind::NotFound;
-        e.indexes = {w.rows[pos].index};
-        e.batchIndex = w.family;
-        e.status = response.status;
-        e.message = "no row matches the key";
-        e.attempts = w.attempts;
-        result_.errors.push_back(std::move(e));
-        ++notFound;
-      }
-      const std::size_t first = w.rows.front().index;
-      for (auto& row : out.data) data_.emplace_back(first, std::move(row));
-      pieceDone(w.family, out.successful, out.skipped, notFound);
+      succeeded(std::move(w), response);
+    } else {
+      failed(std::move(w), response);
+    }
+  }
+
+  // ---- a 2xx answer ----
+  void succeeded(Work w, const HttpResponse& response) {
+    Outcome out;
+    try {
+      op_.accept(w, response, out);
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception& e) {
+      ErrorInfo info;
+      info.status = response.status;
+      info.message = std::string("the server accepted the request but its answer could not be read: ") + e.what();
+      fail(w, info, true);
       return;
     }
-    ErrorInfo info = errorInfo(response);
-    Decision d = classify(response, info, op_.idempotent(), s_.retry);
-    if ((d == Decision::Isolate) && (!s_.isolateFailures || s_.stopOnError || w.rows.size() < 2 || !op_.isolatable(w))) {
-      d = Decision::Fail;
+    // Every row gets exactly one outcome, whatever the operation reported.
+    std::sort(out.notFound.begin(), out.notFound.end());
+    out.notFound.erase(std::unique(out.notFound.begin(), out.notFound.end()), out.notFound.end());
+    out.notFound.erase(std::remove_if(out.notFound.begin(), out.notFound.end(),
+                                      [&](std::size_t pos) { return pos >= w.rows.size(); }),
+                       out.notFound.end());
+    const std::size_t rest = w.rows.size() - out.notFound.size();
+    out.skipped = std::min(out.skipped, rest);
+    out.successful = rest - out.skipped;
+    std::size_t notFound = 0;
+    for (std::size_t pos : out.notFound) {
+      BulkError e;
+      e.kind = BulkErrorKind::NotFound;
+      e.indexes = {w.rows[pos].index};
+      e.batchIndex = w.family;
+      e.status = response.status;
+      e.message = "no row matches the key";
+      e.attempts = w.attempts;
+      result_.errors.push_back(std::move(e));
+      ++notFound;
     }
-    if (d == Decision::Split && w.rows.size() < 2) d = Decision::Fail;
+    keepData(w, out.data);
+    pieceDone(w.family, out.successful, out.skipped, notFound);
+  }
+
+  // Returned rows go to `data` in input order of their batches (pieces). Inside a piece, rows that
+  // correspond one to one to the rows sent (sorted by key) are put back in input order; others
+  // (skipped duplicates, a PATCH/DELETE) stay in the order the server returned them.
+  void keepData(const Work& w, std::vector<nlohmann::json>& rows) {
+    if (rows.empty()) return;
+    std::size_t first = w.rows.front().index;
+    for (const auto& r : w.rows) first = std::min(first, r.index);
+    const bool mapped = w.dataFollowsRows && rows.size() == w.rows.size();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      data_.push_back(Returned{first, mapped ? w.rows[i].index : i, std::move(rows[i])});
+    }
+  }
+
+  // ---- a failed request: what to do (decide), then do it ----
+  void failed(Work w, const HttpResponse& response) {
+    ErrorInfo info = errorInfo(response);
+    const Decision d = decide(w, response, info);
     switch (d) {
       case Decision::Retry:
       case Decision::RetryUnknown:
-        if (d == Decision::RetryUnknown) w.afterUnknown = true;
-        if (w.attempts >= s_.retry.maxAttempts) {
-          fail(w, info, w.afterUnknown);
-        } else if (stopping_) {
-          // Cancelled: not sent again. Rows never executed are not processed; rows whose earlier
-          // attempt may have been committed are reported (finish()).
-          delayed_.push_back(std::move(w));
-        } else {
-          std::optional<std::chrono::milliseconds> retryAfter;
-          if (auto h = response.header("Retry-After")) retryAfter = parseRetryAfter(*h);
-          auto delay = backoffDelay(s_.retry, w.attempts, retryAfter, uniform_(rng_));
-          w.notBefore = Clock::now() + delay;
-          ++result_.retries;
-          delayed_.push_back(std::move(w));
-        }
+      case Decision::RetryConflict:
+        retryOrFail(std::move(w), response, std::move(info), d);
         return;
       case Decision::Split:
         split(std::move(w));
         return;
       case Decision::Isolate:
         isolate(std::move(w), info);
+        return;
+      case Decision::IsolateColumn:
+        isolateColumn(std::move(w), info);
         return;
       case Decision::Fail:
         fail(w, info, w.afterUnknown);
@@ -392,6 +434,63 @@ class Engine {
         fail(w, info, true);
         return;
     }
+  }
+
+  Decision decide(const Work& w, const HttpResponse& response, const ErrorInfo& info) const {
+    Decision d = classify(response, info, op_.idempotent(), s_.retry);
+    const bool canIsolate = s_.isolateFailures && !s_.stopOnError && w.rows.size() >= 2 && op_.isolatable(w);
+    if ((d == Decision::Isolate || d == Decision::IsolateColumn) && !canIsolate) d = Decision::Fail;
+    if (d == Decision::Split && w.rows.size() < 2) d = Decision::Fail;
+    return d;
+  }
+
+  // Retries within the policy: maxAttempts for every retryable failure; beyond it, retryBudget
+  // (not executed) or conflictBudget (deadlock/serialization) measured from the work's first such
+  // failure. maxAttempts = 1 retries nothing.
+  bool mayRetry(Work& w, Decision d, Clock::time_point t) const {
+    const auto& p = s_.retry;
+    if (p.maxAttempts <= 1) return false;
+    if (w.attempts < p.maxAttempts) return true;
+    if (d == Decision::Retry) return t - *w.unavailableSince < p.retryBudget;
+    if (d == Decision::RetryConflict) return t - *w.conflictSince < p.conflictBudget;
+    return false;
+  }
+
+  void retryOrFail(Work w, const HttpResponse& response, ErrorInfo info, Decision d) {
+    const auto t = now();
+    if (d == Decision::RetryUnknown) w.afterUnknown = true;
+    if (d == Decision::Retry && !w.unavailableSince) w.unavailableSince = t;
+    if (d == Decision::RetryConflict && !w.conflictSince) w.conflictSince = t;
+    if (!mayRetry(w, d, t)) {
+      if (d == Decision::RetryConflict) info.message = contentionMessage(w, t, info.message);
+      fail(w, info, w.afterUnknown);
+      return;
+    }
+    if (stopping_) {
+      // Cancelled: not sent again. Rows never executed are not processed; rows whose earlier
+      // attempt may have been committed are reported (finish()).
+      delayed_.push_back(std::move(w));
+      return;
+    }
+    std::chrono::milliseconds delay;
+    if (d == Decision::RetryConflict) {
+      delay = conflictDelay(s_.retry, w.attempts, uniform_(rng_));
+    } else {
+      std::optional<std::chrono::milliseconds> retryAfter;
+      if (auto h = response.header("Retry-After")) retryAfter = parseRetryAfter(*h);
+      delay = backoffDelay(s_.retry, w.attempts, retryAfter, uniform_(rng_));
+    }
+    w.notBefore = t + delay;
+    ++result_.retries;
+    delayed_.push_back(std::move(w));
+  }
+
+  static std::string contentionMessage(const Work& w, Clock::time_point t, const std::string& server) {
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t - *w.conflictSince).count();
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.1f", static_cast<double>(ms) / 1000.0);
+    return "deadlock/serialization conflict with another writer persisted for " + std::string(seconds) + " s, " +
+           std::to_string(w.attempts) + " attempts (last: " + server + ")";
   }
 
   void split(Work w) {
@@ -405,12 +504,45 @@ class Engine {
     for (Work* p : {&w, &second}) {
       p->attempts = 0;
       p->barrier = false;
+      p->unavailableSince.reset();
+      p->conflictSince.reset();
       p->bytes = 0;
       for (const auto& r : p->rows) p->bytes += r.size;
     }
     ++families_.at(w.family).pieces;
     ready_.push_front(std::move(second));
     ready_.push_front(std::move(w));
+  }
+
+  // Moves the rows at @p positions (ascending) of @p w into a new work of the same family, which
+  // keeps the attempts made; @p w keeps the other rows and becomes a piece of its own, sent again
+  // first.
+  Work takeOut(Work& w, const std::vector<std::size_t>& positions) {
+    Work out;
+    out.family = w.family;
+    out.attempts = w.attempts;
+    out.afterUnknown = w.afterUnknown;
+    std::vector<WorkRow> keep;
+    keep.reserve(w.rows.size() - positions.size());
+    std::size_t next = 0;
+    for (std::size_t i = 0; i < w.rows.size(); ++i) {
+      if (next < positions.size() && positions[next] == i) {
+        out.rows.push_back(std::move(w.rows[i]));
+        ++next;
+      } else {
+        keep.push_back(std::move(w.rows[i]));
+      }
+    }
+    w.rows = std::move(keep);
+    w.attempts = 0;
+    w.barrier = false;
+    w.unavailableSince.reset();
+    w.conflictSince.reset();
+    w.bytes = 0;
+    for (const auto& r : w.rows) w.bytes += r.size;
+    for (const auto& r : out.rows) out.bytes += r.size;
+    ++families_.at(w.family).pieces;  // the remaining rows are a piece of their own
+    return out;
   }
 
   void isolate(Work w, const ErrorInfo& info) {
@@ -427,22 +559,42 @@ class Engine {
     }
     if (pos && *pos < w.rows.size()) {
       // The error names this row: report it alone and send the others again.
-      Work bad;
-      bad.family = w.family;
-      bad.attempts = w.attempts;
-      bad.afterUnknown = w.afterUnknown;
-      bad.rows.push_back(std::move(w.rows[*pos]));
-      w.rows.erase(w.rows.begin() + static_cast<std::ptrdiff_t>(*pos));
-      w.attempts = 0;
-      w.barrier = false;
-      w.bytes = 0;
-      for (const auto& r : w.rows) w.bytes += r.size;
-      ++families_.at(w.family).pieces;  // the remaining rows are a piece of their own
+      Work bad = takeOut(w, {*pos});
       ready_.push_front(std::move(w));
       fail(bad, info, bad.afterUnknown);
       return;
     }
     split(std::move(w));
+  }
+
+  // The server refused a column (PGRST204: not a column; 428C9: GENERATED ALWAYS) whatever the
+  // values: the rows carrying it fail together and the others are sent again (their `columns=`
+  // no longer names it). When every row carries it, or the rows cannot show it (a grouped PATCH
+  // shares one payload), the whole work fails at once, without bisecting.
+  void isolateColumn(Work w, const ErrorInfo& info) {
+    auto column = refusedColumn(info);
+    if (!column) {
+      isolate(std::move(w), info);  // an unexpected wording: find the rows by bisection
+      return;
+    }
+    std::vector<std::size_t> carrying;
+    try {
+      for (std::size_t i = 0; i < w.rows.size(); ++i) {
+        auto object = op_.rowObject(w.rows[i]);
+        if (object.is_object() && object.contains(*column)) carrying.push_back(i);
+      }
+    } catch (const std::bad_alloc&) {
+      throw;
+    } catch (const std::exception&) {
+      carrying.clear();
+    }
+    if (carrying.empty() || carrying.size() == w.rows.size()) {
+      fail(w, info, w.afterUnknown);
+      return;
+    }
+    Work bad = takeOut(w, carrying);
+    ready_.push_front(std::move(w));
+    fail(bad, info, bad.afterUnknown);
   }
 
   void fail(const Work& w, const ErrorInfo& info, bool unknown, std::optional<BulkErrorKind> kind = std::nullopt) {
@@ -511,7 +663,7 @@ class Engine {
     p.requests = result_.requests;
     p.retries = result_.retries;
     p.bytesSent = bytesSent_;
-    p.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_);
+    p.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now() - start_);
     const double seconds = static_cast<double>(p.elapsed.count()) / 1000.0;
     p.rowsPerSecond = seconds > 0 ? static_cast<double>(p.processed) / seconds : 0.0;
     if (total_ && p.rowsPerSecond > 0 && *total_ >= p.processed) {
@@ -542,15 +694,17 @@ class Engine {
     pending_.clear();
     lastPending_ = nullptr;
     if (total_ && *total_ > pulled_) result_.notProcessed += *total_ - pulled_;
-    std::stable_sort(data_.begin(), data_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::stable_sort(data_.begin(), data_.end(), [](const Returned& a, const Returned& b) {
+      return a.first != b.first ? a.first < b.first : a.within < b.within;
+    });
     result_.data.reserve(data_.size());
-    for (auto& [first, row] : data_) result_.data.push_back(std::move(row));
+    for (auto& d : data_) result_.data.push_back(std::move(d.row));
     std::stable_sort(result_.errors.begin(), result_.errors.end(), [](const BulkError& a, const BulkError& b) {
       auto ka = a.indexes.empty() ? 0 : a.indexes.front();
       auto kb = b.indexes.empty() ? 0 : b.indexes.front();
       return ka < kb;
     });
-    result_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_);
+    result_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now() - start_);
   }
 
   std::unique_ptr<TransportSession> session_;
@@ -564,7 +718,12 @@ class Engine {
   std::uniform_real_distribution<double> uniform_{0.0, 1.0};
 
   BulkResult<nlohmann::json> result_;
-  std::vector<std::pair<std::size_t, nlohmann::json>> data_;
+  struct Returned {
+    std::size_t first;   // the smallest input index of the piece that returned the row
+    std::size_t within;  // its input index, or its position in the answer when rows do not map 1:1
+    nlohmann::json row;
+  };
+  std::vector<Returned> data_;
   std::optional<std::size_t> total_;
   std::size_t pulled_ = 0;
   std::size_t bytesSent_ = 0;

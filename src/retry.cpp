@@ -28,8 +28,25 @@ bool startsWith(const std::string& s, std::string_view prefix) { return s.rfind(
 bool isDataError(const ErrorInfo& info) {
   const auto& c = info.code;
   if (startsWith(c, "22") || startsWith(c, "23") || startsWith(c, "21")) return true;
-  // PGRST102: invalid body / keys; PGRST204: a row carries a key that is not a column.
-  return c == "PGRST102" || c == "PGRST204";
+  // Raised by user code in the database (triggers, functions): RAISE EXCEPTION (P0001),
+  // no_data_found / too_many_rows (P0002, P0003), ASSERT (P0004). They depend on the row.
+  if (c == "P0001" || c == "P0002" || c == "P0003" || c == "P0004") return true;
+  // A view's WITH CHECK OPTION refused the new row.
+  if (c == "44000") return true;
+  // 42501 is a row-level-security WITH CHECK violation ("new row violates row-level security
+  // policy ...") when it names the policy; a grant-level "permission denied for table ..."
+  // concerns every row and is final.
+  if (c == "42501") return info.message.find("row-level security") != std::string::npos;
+  // PGRST102: invalid body / keys.
+  return c == "PGRST102";
+}
+
+// Text between @p open and the LAST @p close after it, when @p message starts with @p lead.
+std::optional<std::string> between(const std::string& message, std::string_view lead, std::string_view close) {
+  if (!startsWith(message, lead)) return std::nullopt;
+  auto end = message.rfind(close);
+  if (end == std::string::npos || end < lead.size()) return std::nullopt;
+  return message.substr(lead.size(), end - lead.size());
 }
 
 }  // namespace
@@ -48,7 +65,8 @@ Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idem
   const auto& code = info.code;
   if (status == 503 || status == 429) return Decision::Retry;  // PGRST000-002, 08*, 53*: not executed
   if (status == 504 && code == "PGRST003") return Decision::Retry;  // no pool connection: not executed
-  if (status == 500 && (code == "40001" || code == "40P01")) return Decision::Retry;  // rolled back
+  // Deadlock or serialization failure: rolled back, caused by another writer, not by the rows.
+  if (status == 500 && (code == "40001" || code == "40P01")) return Decision::RetryConflict;
   // Too large (body 413, request line 414, headers 431) or statement timeout: not executed or
   // rolled back; smaller requests may pass.
   if (status == 413 || status == 414 || status == 431 || code == "57014") return Decision::Split;
@@ -58,8 +76,25 @@ Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idem
     // statement ran: the database may or may not have committed.
     return unknownRetryAllowed ? Decision::RetryUnknown : Decision::FailUnknown;
   }
+  // A key that is not a column, or a value for a GENERATED ALWAYS column: caused by the rows that
+  // carry that column, whatever their values.
+  if (code == "PGRST204" || code == "428C9") return Decision::IsolateColumn;
   if (isDataError(info)) return Decision::Isolate;
   return Decision::Fail;
+}
+
+std::optional<std::string> refusedColumn(const ErrorInfo& info) {
+  const std::string& m = info.message;
+  std::optional<std::string> column;
+  if (info.code == "PGRST204") {
+    column = between(m, "Column '", "' of relation '");                     // 12.0.2
+    if (!column) column = between(m, "Could not find the '", "' column of '");  // 12.0.3+
+  } else if (info.code == "428C9") {
+    column = between(m, "cannot insert a non-DEFAULT value into column \"", "\"");
+    if (!column) column = between(m, "column \"", "\" can only be updated to DEFAULT");
+  }
+  if (column && column->empty()) column.reset();
+  return column;
 }
 
 namespace {
@@ -129,6 +164,13 @@ std::chrono::milliseconds backoffDelay(const RetryPolicy& policy, int retry,
   auto delay = std::chrono::milliseconds(static_cast<long long>(cap * random01));
   if (retryAfter) delay = std::max(delay, std::min(*retryAfter, policy.maxRetryAfter));
   return delay;
+}
+
+std::chrono::milliseconds conflictDelay(const RetryPolicy& policy, int retry, double random01) {
+  const double growth = std::pow(2.0, std::clamp(retry - 1, 0, 16));
+  double cap = std::min({10.0 * growth, 500.0, static_cast<double>(policy.maxBackoff.count())});
+  random01 = std::clamp(random01, 0.0, 1.0);
+  return std::chrono::milliseconds(std::max(1LL, static_cast<long long>(cap * random01)));
 }
 
 std::optional<std::size_t> locateRow(const ErrorInfo& info, const std::vector<nlohmann::json>& rows) {

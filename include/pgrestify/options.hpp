@@ -54,6 +54,7 @@ class Columns {
 
 /// Retries of failed requests: exponential backoff with full jitter, capped, honouring
 /// `Retry-After`. Only failures that are safe to retry are retried (see docs/reliability.md).
+/// `maxAttempts = 1` turns every retry off, the time budgets included.
 struct RetryPolicy {
   int maxAttempts = 5;                                 ///< attempts per request, including the first (1 = no retry)
   std::chrono::milliseconds initialBackoff{100};       ///< cap of the first retry's random delay
@@ -61,6 +62,14 @@ struct RetryPolicy {
   double multiplier = 2.0;                             ///< growth of the cap per attempt
   std::chrono::milliseconds maxRetryAfter{60000};      ///< longest `Retry-After` honoured
   bool retryUnknownOutcome = true;  ///< retry timeouts/resets after the body was sent, when the write is idempotent
+  /// Failures where the request was not executed (connection refused, reset before the body was
+  /// sent, 503, 429, 504 PGRST003) are retried beyond maxAttempts until this long after the
+  /// request's first such failure: rides out a PostgREST restart. 0 = maxAttempts alone.
+  std::chrono::milliseconds retryBudget{30000};
+  /// Deadlocks and serialization failures (40P01, 40001: rolled back, caused by another writer)
+  /// are retried beyond maxAttempts until this long after the request's first one, with their own
+  /// short backoff (detail::conflictDelay). 0 = maxAttempts alone.
+  std::chrono::milliseconds conflictBudget{60000};
 };
 
 /// A snapshot handed to `onProgress` after every finished request, on the calling thread.

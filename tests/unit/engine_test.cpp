@@ -28,6 +28,9 @@ RetryPolicy fastRetry(int maxAttempts = 5) {
   p.maxAttempts = maxAttempts;
   p.initialBackoff = 1ms;
   p.maxBackoff = 2ms;
+  // Attempts alone (the time budgets are tested with a fake clock in engine_contention_test.cpp).
+  p.retryBudget = 0ms;
+  p.conflictBudget = 0ms;
   return p;
 }
 

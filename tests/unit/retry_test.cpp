@@ -22,6 +22,8 @@ std::string name(Decision d) {
   switch (d) {
     case Decision::Retry: return "Retry";
     case Decision::RetryUnknown: return "RetryUnknown";
+    case Decision::RetryConflict: return "RetryConflict";
+    case Decision::IsolateColumn: return "IsolateColumn";
     case Decision::Split: return "Split";
     case Decision::Isolate: return "Isolate";
     case Decision::Fail: return "Fail";
@@ -58,8 +60,9 @@ TEST(Classify, Matrix) {
       {"503 empty body", status(503), Decision::Retry, Decision::Retry},
       {"504 PGRST003", pgError(504, "PGRST003"), Decision::Retry, Decision::Retry},
       {"429", status(429, "Too Many Requests"), Decision::Retry, Decision::Retry},
-      {"500 40001", pgError(500, "40001"), Decision::Retry, Decision::Retry},
-      {"500 40P01", pgError(500, "40P01"), Decision::Retry, Decision::Retry},
+      // rolled back because of another writer: retried on their own budget, never isolated
+      {"500 40001", pgError(500, "40001"), Decision::RetryConflict, Decision::RetryConflict},
+      {"500 40P01", pgError(500, "40P01", "deadlock detected"), Decision::RetryConflict, Decision::RetryConflict},
       // maybe executed: only idempotent writes are sent again
       {"timeout after body sent", transportFailure(TransportErrorKind::Timeout, true), Decision::FailUnknown,
        Decision::RetryUnknown},
@@ -84,12 +87,30 @@ TEST(Classify, Matrix) {
       {"400 22P02", pgError(400, "22P02"), Decision::Isolate, Decision::Isolate},
       {"400 21000", pgError(400, "21000"), Decision::Isolate, Decision::Isolate},
       {"400 PGRST102", pgError(400, "PGRST102"), Decision::Isolate, Decision::Isolate},
-      {"400 PGRST204", pgError(400, "PGRST204"), Decision::Isolate, Decision::Isolate},
+      // raised by user code in the database (triggers, functions): depends on the row
+      {"400 P0001", pgError(400, "P0001", "row 7 rejected"), Decision::Isolate, Decision::Isolate},
+      {"500 P0001", pgError(500, "P0001"), Decision::Isolate, Decision::Isolate},
+      {"500 P0002", pgError(500, "P0002"), Decision::Isolate, Decision::Isolate},
+      {"500 P0003", pgError(500, "P0003"), Decision::Isolate, Decision::Isolate},
+      {"500 P0004", pgError(500, "P0004", "assertion failed"), Decision::Isolate, Decision::Isolate},
+      {"400 44000 view check option", pgError(400, "44000", "new row violates check option for view \"v\""),
+       Decision::Isolate, Decision::Isolate},
+      // row-level security WITH CHECK: depends on the row
+      {"403 42501 RLS", pgError(403, "42501", "new row violates row-level security policy for table \"t\""),
+       Decision::Isolate, Decision::Isolate},
+      {"401 42501 RLS", pgError(401, "42501", "new row violates row-level security policy (USING expression) for table \"t\""),
+       Decision::Isolate, Decision::Isolate},
+      // a column the rows carry is refused: the rows carrying it fail together
+      {"400 PGRST204", pgError(400, "PGRST204", "Column 'bogus' of relation 't' does not exist"),
+       Decision::IsolateColumn, Decision::IsolateColumn},
+      {"400 428C9", pgError(400, "428C9", "cannot insert a non-DEFAULT value into column \"id\""),
+       Decision::IsolateColumn, Decision::IsolateColumn},
       // final
       {"500 XX000", pgError(500, "XX000"), Decision::Fail, Decision::Fail},
-      {"500 P0001", pgError(500, "P0001"), Decision::Fail, Decision::Fail},
       {"401 42501", pgError(401, "42501"), Decision::Fail, Decision::Fail},
       {"403 42501", pgError(403, "42501"), Decision::Fail, Decision::Fail},
+      {"403 42501 grant", pgError(403, "42501", "permission denied for table t"), Decision::Fail, Decision::Fail},
+      {"400 42703", pgError(400, "42703", "column \"x\" does not exist"), Decision::Fail, Decision::Fail},
       {"401 PGRST301", pgError(401, "PGRST301", "JWT expired"), Decision::Fail, Decision::Fail},
       {"404 {}", status(404, "{}"), Decision::Fail, Decision::Fail},
       {"404 42P01", pgError(404, "42P01"), Decision::Fail, Decision::Fail},
@@ -229,4 +250,33 @@ TEST(LocateRow, NothingUsable) {
   EXPECT_EQ(detail::locateRow(info, rows), std::nullopt);
   info.details = "Key (email)=(a";  // truncated
   EXPECT_EQ(detail::locateRow(info, rows), std::nullopt);
+}
+
+TEST(RefusedColumn, NamesTheColumnOfBothPostgrestWordingsAndOf428C9) {
+  auto column = [](const std::string& code, const std::string& message) {
+    ErrorInfo info;
+    info.code = code;
+    info.message = message;
+    return detail::refusedColumn(info);
+  };
+  EXPECT_EQ(column("PGRST204", "Column 'bogus' of relation 'items' does not exist"), "bogus");
+  EXPECT_EQ(column("PGRST204", "Column ' qty' of relation 'items' does not exist"), " qty");
+  EXPECT_EQ(column("PGRST204", "Column 'it's' of relation 'it's' of relation 'x' does not exist"),
+            "it's' of relation 'it's");  // ambiguous names: the longest reading (the row check decides)
+  EXPECT_EQ(column("PGRST204", "Could not find the 'bogus' column of 'items' in the schema cache"), "bogus");
+  EXPECT_EQ(column("428C9", "cannot insert a non-DEFAULT value into column \"id\""), "id");
+  EXPECT_EQ(column("428C9", "column \"id\" can only be updated to DEFAULT"), "id");
+  EXPECT_EQ(column("PGRST204", "something else"), std::nullopt);
+  EXPECT_EQ(column("PGRST204", "Column '' of relation 'items' does not exist"), std::nullopt);
+  EXPECT_EQ(column("23505", "Column 'bogus' of relation 'items' does not exist"), std::nullopt);
+}
+
+TEST(ConflictDelay, ShortGrowingAndCapped) {
+  RetryPolicy p;
+  EXPECT_EQ(detail::conflictDelay(p, 1, 0.0), 1ms);
+  EXPECT_EQ(detail::conflictDelay(p, 1, 1.0), 10ms);
+  EXPECT_EQ(detail::conflictDelay(p, 3, 1.0), 40ms);
+  EXPECT_EQ(detail::conflictDelay(p, 50, 1.0), 500ms);
+  p.maxBackoff = 20ms;
+  EXPECT_EQ(detail::conflictDelay(p, 50, 1.0), 20ms);
 }

@@ -25,6 +25,9 @@
 namespace pgrestify::detail {
 
 /// One input row as the engine carries it.
+/// The engine sends the rows of a batch in ascending order of `key` (rows without a key keep their
+/// places), so that writers acquire row locks in one order (see docs/reliability.md, "Concurrent
+/// writers"); `index` keeps the accounting in input order.
 struct WorkRow {
   std::size_t index = 0;    ///< position in the caller's input
   std::string data;         ///< what the operation sends for the row (JSON object text, or a key element)
@@ -44,6 +47,11 @@ struct Work {
   bool barrier = false;       ///< wait until every earlier batch is finished (repeated keys)
   bool afterUnknown = false;  ///< an earlier attempt may have been committed
   std::chrono::steady_clock::time_point notBefore{};
+  bool dataFollowsRows = false;  ///< BulkOperation::dataFollowsRows() for the request sent
+  /// First failure of this work whose request was not executed (RetryPolicy::retryBudget).
+  std::optional<std::chrono::steady_clock::time_point> unavailableSince;
+  /// First deadlock/serialization failure of this work (RetryPolicy::conflictBudget).
+  std::optional<std::chrono::steady_clock::time_point> conflictSince;
 };
 
 /// What a successful (2xx) answer meant for a Work.
@@ -75,8 +83,14 @@ class BulkOperation {
   virtual bool idempotent() const = 0;
   /// Whether splitting a failed request can separate good rows from bad ones.
   virtual bool isolatable(const Work& work) const = 0;
-  /// The row as a JSON object, to match an error's `details` (`Key (email)=(x)`) to a row.
+  /// The row as a JSON object, to match an error's `details` (`Key (email)=(x)`) to a row, and
+  /// to tell which rows carry a column the server refused (PGRST204, 428C9).
   virtual nlohmann::json rowObject(const WorkRow& row) const;
+  /// Whether the rows of a 2xx answer to @p request correspond one to one, in order, to the
+  /// work's rows as sent, when there are as many of them: the engine then puts them back in input
+  /// order. Default: a POST (INSERT ... RETURNING returns rows in the order of the body); a
+  /// PATCH/DELETE returns rows in the server's scan order.
+  virtual bool dataFollowsRows(const HttpRequest& request) const { return request.method == "POST"; }
 };
 
 /// Engine settings common to every bulk operation.
@@ -90,6 +104,10 @@ struct EngineSettings {
   BatchCallback onBatchComplete;
   std::stop_token stopToken;
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  /// Time source and sleep of the engine (backoffs, budgets, deadline, elapsed); empty = the real
+  /// steady_clock and std::this_thread::sleep_for. Tests inject a fake clock.
+  std::function<std::chrono::steady_clock::time_point()> clock;
+  std::function<void(std::chrono::milliseconds)> sleep;
 };
 
 /// Copies the common fields of any bulk options struct.
@@ -124,12 +142,14 @@ BulkResult<nlohmann::json> runBulk(Transport& transport, BulkOperation& op, cons
 
 /// What to do with a failed request.
 enum class Decision {
-  Retry,         ///< not executed (or rolled back): send again after a backoff
-  RetryUnknown,  ///< may have been executed; send again (only chosen for idempotent writes)
-  Split,         ///< too large or too slow: send the halves
-  Isolate,       ///< a data error in some row: find the row(s)
-  Fail,          ///< final
-  FailUnknown,   ///< final, and the server may have committed the rows
+  Retry,          ///< not executed: send again after a backoff (maxAttempts, then retryBudget)
+  RetryUnknown,   ///< may have been executed; send again (only chosen for idempotent writes)
+  RetryConflict,  ///< deadlock/serialization failure (rolled back): send again (conflictBudget), never isolate
+  Split,          ///< too large or too slow: send the halves
+  Isolate,        ///< a data error in some row: find the row(s)
+  IsolateColumn,  ///< a column some rows carry is refused (PGRST204, 428C9): fail those rows, resend the rest
+  Fail,           ///< final
+  FailUnknown,    ///< final, and the server may have committed the rows
 };
 
 /// Classifies a failed answer (not 2xx) or transport failure.
@@ -152,6 +172,16 @@ std::optional<std::chrono::milliseconds> parseRetryAfter(
 /// server's Retry-After (capped by maxRetryAfter).
 std::chrono::milliseconds backoffDelay(const RetryPolicy& policy, int retry,
                                        std::optional<std::chrono::milliseconds> retryAfter, double random01);
+
+/// Backoff before retry number @p retry after a deadlock/serialization failure: uniform in
+/// [1 ms, min(maxBackoff, 500 ms, 10 ms * 2^(retry-1))] using @p random01. Conflicts clear in
+/// milliseconds; the other writer's transaction is about to commit.
+std::chrono::milliseconds conflictDelay(const RetryPolicy& policy, int retry, double random01);
+
+/// The column an error refuses, from PGRST204 (`Column 'x' of relation 't' does not exist`, or
+/// 12.0.3+ `Could not find the 'x' column of 't' in the schema cache`) or 428C9 (`cannot insert a
+/// non-DEFAULT value into column "x"`, `column "x" can only be updated to DEFAULT`).
+std::optional<std::string> refusedColumn(const ErrorInfo& info);
 
 /// Finds the row an error is about from `details` such as `Key (a, b)=(1, x) already exists.` or
 /// `Key (user_id)=(7) is not present in table "users".`; returns the position in @p rows of the
