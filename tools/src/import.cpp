@@ -682,7 +682,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
     auto retry = [&](RetryPolicy& policy) {
       if (common.retries) policy.maxAttempts = *common.retries + 1;
       if (common.retryBudget) {
-        // LEAD: map retryBudget onto RetryPolicy
+        policy.retryBudget = std::chrono::milliseconds(static_cast<long long>(*common.retryBudget * 1000.0));
       }
     };
     if (kind == Kind::Import) {
