@@ -25,6 +25,10 @@ bool startsWithIgnoreCase(std::string_view text, std::string_view prefix) {
   return true;
 }
 
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && startsWithIgnoreCase(a, b);
+}
+
 std::string_view trimmed(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -86,19 +90,19 @@ std::vector<std::string> secretsOf(const HttpRequest& request, const std::vector
     if (!isCredentialHeader(name, declared)) continue;
     std::string_view v = trimmed(value);
     add(v);
-    const bool auth = startsWithIgnoreCase(name, "Authorization") || startsWithIgnoreCase(name, "Proxy-Authorization");
+    const bool auth = equalsIgnoreCase(name, "Authorization") || equalsIgnoreCase(name, "Proxy-Authorization");
     if (auth) {
       if (auto space = v.find(' '); space != std::string_view::npos) {
         std::string_view scheme = v.substr(0, space);
         std::string_view credentials = trimmed(v.substr(space + 1));
         add(credentials);
-        if (startsWithIgnoreCase(scheme, "Basic") && scheme.size() == 5) {
+        if (equalsIgnoreCase(scheme, "Basic")) {
           std::string decoded = base64Decode(credentials);
           add(decoded);
           if (auto colon = decoded.find(':'); colon != std::string::npos) add(std::string_view(decoded).substr(colon + 1));
         }
       }
-    } else if (startsWithIgnoreCase(name, "Cookie") || startsWithIgnoreCase(name, "Set-Cookie")) {
+    } else if (equalsIgnoreCase(name, "Cookie") || equalsIgnoreCase(name, "Set-Cookie")) {
       for (std::size_t start = 0; start < v.size();) {
         auto end = v.find(';', start);
         if (end == std::string_view::npos) end = v.size();
