@@ -56,8 +56,14 @@ class Client {
     return state_->sendJson(state_->makeRpcRequest(function, args.dump()));
   }
 
-  /// Sends a raw request (URL relative to the client's base URL gets the client's headers).
-  HttpResponse send(HttpRequest request) const { return state_->send(std::move(request)); }
+  /// Sends a raw request as it is (no check of the answer; never throws for HTTP or transport
+  /// failures). A relative URL (`"/users?id=eq.1"`) is resolved against the base URL and gets the
+  /// client's headers (ClientOptions::headers, the bearer token, the schema's profile header)
+  /// unless the request sets a header of the same name; an absolute URL is sent untouched (the
+  /// client's credentials never go to another server). Credentials in the answer are redacted.
+  /// @throws std::invalid_argument for a URL with user info, spaces or control characters, or a
+  /// header with CR/LF.
+  HttpResponse send(HttpRequest request) const { return state_->send(state_->resolve(std::move(request))); }
 
   const ClientOptions& options() const noexcept { return state_->options(); }
   /// The shared state, for extensions (repositories, tools).

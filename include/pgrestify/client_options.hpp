@@ -6,13 +6,17 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace pgrestify {
 
 /// Settings of a Client. Only `url` is required.
 struct ClientOptions {
-  std::string url;                 ///< PostgREST base URL, e.g. "http://localhost:3000"
-  Headers headers;                 ///< sent with every request (CR/LF in a value is rejected)
+  std::string url;                 ///< PostgREST base URL, e.g. "http://localhost:3000" (no user info, query or fragment)
+  /// Sent with every request. Names must be HTTP tokens and values free of CR/LF; headers
+  /// pgrestify sets itself (Prefer, Accept, Content-Type, Accept-/Content-Profile, Range, Host,
+  /// Content-Length...) are refused with std::invalid_argument naming the option to use instead.
+  Headers headers;
   std::string bearerToken;         ///< JWT sent as `Authorization: Bearer ...` (never logged)
   std::string schema;              ///< sent as Accept-Profile (reads) / Content-Profile (writes)
   std::chrono::milliseconds timeout{60000};         ///< per request
@@ -21,6 +25,11 @@ struct ClientOptions {
   bool verifyTls = true;           ///< TLS peer verification; turn off only for testing
   std::string caInfo;              ///< CA bundle path, empty = system default
   std::shared_ptr<Transport> transport;  ///< empty = the libcurl transport built from the fields above
+  /// Names of further headers that carry credentials (case-insensitive). Their values are redacted
+  /// from errors like those of the built-in list (Authorization, Proxy-Authorization, apikey,
+  /// X-Api-Key, Api-Key, X-Auth-Token, X-Access-Token, X-Amz-Security-Token, Cookie, Set-Cookie,
+  /// X-CSRF-Token, X-Supabase-Api-Key); see docs/reliability.md.
+  std::vector<std::string> secretHeaders;
 };
 
 }  // namespace pgrestify

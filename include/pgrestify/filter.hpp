@@ -91,8 +91,22 @@ inline void checkFilterColumn(std::string_view column) {
 }
 
 /// A filter on the table itself: `posts.id=eq.1` only filters an embedded resource and does not
-/// restrict which rows a PATCH or DELETE reaches.
-inline bool restrictsTable(std::string_view column) { return column.find('.') == std::string_view::npos; }
+/// restrict which rows a PATCH or DELETE reaches. A dot inside a quoted name (`"a.b"`, a column
+/// whose name holds a dot) is part of the name.
+inline bool restrictsTable(std::string_view column) {
+  bool quoted = false;
+  for (std::size_t i = 0; i < column.size(); ++i) {
+    char c = column[i];
+    if (quoted && c == '\\') {
+      ++i;
+    } else if (c == '"') {
+      quoted = !quoted;
+    } else if (c == '.' && !quoted) {
+      return false;
+    }
+  }
+  return true;
+}
 }  // namespace detail
 
 template <class V> Condition eq(V&& v) { return detail::compare("eq", std::forward<V>(v)); }
@@ -108,10 +122,19 @@ inline Condition ilike(std::string pattern) { return Condition::raw("ilike", std
 inline Condition is(std::nullptr_t) { return Condition::raw("is", "null"); }
 inline Condition is(bool value) { return Condition::raw("is", value ? "true" : "false"); }
 /// IN (...): every value quoted and escaped as PostgREST 12 expects. An empty list matches nothing.
+/// A null element throws std::invalid_argument: PostgREST reads null in a list as the text 'null'
+/// (it would match the string "null" and never SQL NULL); filter SQL NULL with is(nullptr). The
+/// string "null" is a text value like any other (`in({"null"})` matches the text 'null').
 template <std::ranges::input_range R>
 Condition in(const R& values) {
   std::vector<nlohmann::json> list;
-  for (const auto& v : values) list.emplace_back(v);
+  for (const auto& v : values) {
+    list.emplace_back(v);
+    if (list.back().is_null()) {
+      throw std::invalid_argument("pgrestify: in() with a null element would match the text 'null', not SQL NULL; "
+                                  "filter SQL NULL with is(nullptr) in a separate query");
+    }
+  }
   // PostgREST 12 reads `in.("")` as an empty list (matches nothing); `in.("","")` matches ''.
   if (list.size() == 1 && list.front().is_string() && list.front().get_ref<const std::string&>().empty()) {
     list.push_back(list.front());

@@ -186,9 +186,12 @@ class QueryBuilder {
     offset_ = n;
     return *this;
   }
-  /// An extra header for this query's requests, simple and bulk (CR/LF rejected).
+  /// An extra header for this query's requests, simple and bulk. Throws std::invalid_argument for
+  /// a name that is not an HTTP token, a value with CR/LF, and the headers pgrestify sets itself
+  /// (Prefer, Accept, Content-Type, Accept-/Content-Profile, Range, Host, Content-Length...: the
+  /// message names the option to use instead).
   QueryBuilder& header(std::string name, std::string value) {
-    detail::checkHeader(name, value);
+    detail::checkUserHeader(name, value);
     headers_.emplace_back(std::move(name), std::move(value));
     return *this;
   }
@@ -200,7 +203,7 @@ class QueryBuilder {
 
   // ---- reads (throw pgrestify::Error) ----
   std::vector<T> find() const {
-    return detail::rowsOf<T>(state_->sendJson(state_->makeRequest("GET", table_, readParams(), "", {}, headers_)));
+    return detail::rowsOf<T>(state_->sendForRows(state_->makeRequest("GET", table_, readParams(), "", {}, headers_)));
   }
   std::optional<T> findOne() const {
     QueryBuilder copy = *this;
@@ -215,8 +218,8 @@ class QueryBuilder {
   std::size_t count() const {
     auto params = filterParams();
     params.emplace_back("limit", "0");
-    auto response = state_->send(state_->makeRequest("GET", table_, params, "count=exact", {}, headers_));
-    detail::throwIfFailed(response);
+    HttpResponse response;
+    state_->sendForRows(state_->makeRequest("GET", table_, params, "count=exact", {}, headers_), &response);
     auto range = response.header("Content-Range");
     long long n = range ? detail::contentRangeTotal(*range) : -1;
     if (n < 0) throw Error(ErrorInfo{response.status, "", "the server did not report a count", "", "", {}, false});
@@ -252,7 +255,7 @@ class QueryBuilder {
     if (auto e = detail::serializeRow(body, text); !e.empty()) throw std::invalid_argument("pgrestify: " + e);
     auto params = filterParams();
     addSelect(params);
-    return detail::rowsOf<T>(state_->sendJson(
+    return detail::rowsOf<T>(state_->sendForRows(
         state_->makeRequest("PATCH", table_, params, "return=representation", std::move(text), headers_)));
   }
   /// DELETE the filtered rows; returns them. Same guard as update().
@@ -261,7 +264,7 @@ class QueryBuilder {
     auto params = filterParams();
     addSelect(params);
     return detail::rowsOf<T>(
-        state_->sendJson(state_->makeRequest("DELETE", table_, params, "return=representation", {}, headers_)));
+        state_->sendForRows(state_->makeRequest("DELETE", table_, params, "return=representation", {}, headers_)));
   }
 
   // ---- bulk operations (never throw for row or batch failures) ----
@@ -339,6 +342,7 @@ class QueryBuilder {
     detail::validate(settings);
     if (spec.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
     if (spec.onConflict != OnConflict::Error && spec.conflictColumns.empty()) {
+      if (!state_->tableSchema(table_)->found) throw std::invalid_argument(detail::notExposed(table_));
       spec.conflictColumns = state_->primaryKey(table_);
       if (spec.conflictColumns.empty()) {
         throw std::invalid_argument("pgrestify: table '" + table_ +
@@ -369,7 +373,7 @@ class QueryBuilder {
     detail::Params params;
     params.emplace_back("columns", detail::joinIdentifiers(columns));
     addSelect(params);
-    return detail::rowsOf<T>(state_->sendJson(state_->makeRequest(
+    return detail::rowsOf<T>(state_->sendForRows(state_->makeRequest(
         "POST", table_, params, "return=representation,missing=default", std::move(body), headers_)));
   }
 

@@ -228,6 +228,7 @@ class Repository {
   T save(const Row& entity) const {
     nlohmann::json row = entity;
     if (!row.is_object()) throw std::invalid_argument("pgrestify: save() needs an object");
+    if (!state_->tableSchema(table_)->found) throw std::invalid_argument(detail::notExposed(table_));
     auto key = state_->primaryKey(table_);
     if (key.empty()) {
       throw std::invalid_argument("pgrestify: save() needs a primary key and table '" + table_ +

@@ -490,7 +490,7 @@ TEST_F(BulkInsert, MisuseThrowsBeforeAnyRequest) {
   EXPECT_THROW(client_->from("users").bulkInsert(rows, {.batchSize = 0}), std::invalid_argument);
   EXPECT_THROW(client_->from("users").bulkInsert(rows, {.maxBatchBytes = 0}), std::invalid_argument);
   EXPECT_THROW(client_->from("users").bulkInsert(rows, {.concurrency = 0}), std::invalid_argument);
-  EXPECT_THROW(client_->from("users").bulkInsert(rows, {.conflictColumns = {"bad\"col"}}), std::invalid_argument);
+  EXPECT_THROW(client_->from("users").bulkInsert(rows, {.conflictColumns = {"bad\ncol"}}), std::invalid_argument);
   EXPECT_EQ(counting_->total(), 0u);
   // A table without primary key: Ignore/Update need conflict columns. Only the schema is read.
   std::vector<nlohmann::json> events = {{{"kind", "k"}}};

@@ -150,7 +150,7 @@ class RecordingFake : public Transport {
     if (answer_.status == 0 && !answer_.transportFailed()) {
       answer_.status = 200;
       answer_.body = "[]";
-      answer_.headers = {{"Content-Range", "*/0"}};
+      answer_.headers = {{"Content-Range", "*/0"}, {"Content-Type", "application/json; charset=utf-8"}};
     }
   }
   std::unique_ptr<TransportSession> openSession() override { return std::make_unique<Session>(*this); }

@@ -41,8 +41,12 @@ TEST(Encode, QuoteIdentifier) {
   EXPECT_EQ(detail::quoteIdentifier("a,b"), "\"a,b\"");
   EXPECT_EQ(detail::quoteIdentifier("a.b"), "\"a.b\"");
   EXPECT_THROW(detail::quoteIdentifier(""), std::invalid_argument);
-  EXPECT_THROW(detail::quoteIdentifier("a\"b"), std::invalid_argument);
+  // PostgREST 12 reads `\x` inside a quoted name as `x` (issue #13 point 11: names with `"` were refused).
+  EXPECT_EQ(detail::quoteIdentifier("a\"b"), "\"a\\\"b\"");
+  EXPECT_EQ(detail::quoteIdentifier("b\\s"), "\"b\\\\s\"");
+  EXPECT_NO_THROW(detail::checkIdentifier("q\"uote", "column name"));
   EXPECT_THROW(detail::quoteIdentifier("a\nb"), std::invalid_argument);
+  EXPECT_THROW(detail::quoteIdentifier(std::string("a\0b", 3)), std::invalid_argument);
   EXPECT_EQ(detail::joinIdentifiers({"id", "first name", "email"}), "id,\"first name\",email");
   EXPECT_EQ(detail::joinIdentifiers({}), "");
 }
@@ -60,6 +64,13 @@ TEST(Encode, ListElementQuotesAndEscapes) {
   EXPECT_EQ(detail::listElement(""), "\"\"");
   EXPECT_EQ(detail::listElement("ü"), "\"ü\"");
   EXPECT_EQ(detail::listElement("123"), "\"123\"");  // a string stays a string
+}
+
+TEST(Encode, ListElementRefusesNull) {
+  // PostgREST reads null (quoted or not) in a list as the text 'null' (issue #13 point 4).
+  EXPECT_THROW(detail::listElement(nullptr), std::invalid_argument);
+  EXPECT_THROW(detail::inList({json(1), json(nullptr)}), std::invalid_argument);
+  EXPECT_EQ(detail::listElement("null"), "\"null\"");  // the text 'null' is a value like any other
 }
 
 TEST(Encode, InList) {
@@ -91,6 +102,72 @@ TEST(Encode, CheckHeaderRejectsInjection) {
   EXPECT_THROW(detail::checkHeader("X-A\r\nB", "v"), std::invalid_argument);
   EXPECT_THROW(detail::checkHeader("X:A", "v"), std::invalid_argument);
   EXPECT_THROW(detail::checkHeader("", "v"), std::invalid_argument);
+}
+
+// A malformed header never prints its value (issue #13 point 7): "Authorization Bearer <jwt>"
+// without a colon is a name with spaces.
+TEST(Encode, HeaderMessagesNeverQuoteTheValueOrAMalformedName) {
+  const std::string jwt = "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoid2ViX3VzZXIifQ.c2lnbmF0dXJl";
+  auto messageOf = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const std::invalid_argument& e) {
+      return e.what();
+    }
+    return "no exception";
+  };
+  for (const std::string& name : {"Authorization Bearer " + jwt, "Authorization\t" + jwt, "X-" + jwt + ":",
+                                  "Authorization=" + jwt + "\r\n"}) {
+    auto m = messageOf([&] { detail::checkHeader(name, ""); });
+    EXPECT_NE(m, "no exception");
+    EXPECT_EQ(m.find(jwt), std::string::npos) << m;
+    EXPECT_EQ(m.find("eyJ"), std::string::npos) << m;
+  }
+  for (const std::string& value : {"Bearer " + jwt + "\r\nX-Evil: 1", jwt + "\n", std::string("\x01") + jwt}) {
+    auto m = messageOf([&] { detail::checkHeader("Authorization", value); });
+    EXPECT_NE(m, "no exception");
+    EXPECT_EQ(m.find(jwt), std::string::npos) << m;
+    EXPECT_NE(m.find("'Authorization'"), std::string::npos) << m;
+  }
+  // A credential pasted as a (valid token) name is not quoted either.
+  auto m = messageOf([&] { detail::checkHeader(jwt, "v\n"); });
+  EXPECT_EQ(m.find(jwt), std::string::npos) << m;
+  EXPECT_NO_THROW(detail::checkHeader("X-Ok", "tab\tis allowed"));
+}
+
+TEST(Encode, OwnedHeadersAreRefusedNamingTheOption) {
+  for (const char* name : {"Prefer", "prefer", "Content-Type", "Accept", "Content-Length", "Transfer-Encoding", "Host",
+                           "Accept-Profile", "content-profile", "Range", "X-HTTP-Method-Override"}) {
+    EXPECT_THROW(detail::checkUserHeader(name, "x"), std::invalid_argument) << name;
+  }
+  try {
+    detail::checkUserHeader("Content-Profile", "other");
+    ADD_FAILURE();
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("ClientOptions::schema"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(detail::checkUserHeader("Authorization", "Bearer x"));
+  EXPECT_NO_THROW(detail::checkUserHeader("X-Tenant", "acme"));
+  EXPECT_NO_THROW(detail::checkUserHeader("apikey", "k"));
+}
+
+TEST(Encode, UrlsWithUserInfoAreRefusedWithoutQuotingThem) {
+  const std::string pw = "s3cretPassw0rd";
+  for (const std::string& url : {"http://user:" + pw + "@db.example:3000", "https://" + pw + "@db.example/",
+                                 "http://user:" + pw + "@db.example/api?x=1"}) {
+    try {
+      detail::checkUrl(url, "ClientOptions::url", true);
+      ADD_FAILURE() << "accepted";
+    } catch (const std::invalid_argument& e) {
+      EXPECT_EQ(std::string(e.what()).find(pw), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("user info"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_NO_THROW(detail::checkUrl("http://db.example:3000/api", "u", true));
+  EXPECT_NO_THROW(detail::checkUrl("http://db.example:3000/t?email=eq.a@b.c", "u", false));  // '@' in the query
+  EXPECT_THROW(detail::checkUrl("http://db.example:3000/?apikey=x", "u", true), std::invalid_argument);
+  EXPECT_THROW(detail::checkUrl("ftp://db.example", "u", true), std::invalid_argument);
+  EXPECT_THROW(detail::checkUrl("http://", "u", true), std::invalid_argument);
 }
 
 TEST(Encode, ContentRangeTotal) {

@@ -910,7 +910,7 @@ TEST(EngineExceptions, RowThatCannotBeEncodedIsIsolated) {
   auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
   auto client = fakeClient(fake);
   auto rows = userRows(6);
-  rows[3]["bad\"column"] = 1;
+  rows[3]["bad\ncolumn"] = 1;
   BulkResult<json> r;
   ASSERT_NO_THROW(r = client.from("users").bulkInsert(rows));
   expectAccounted(r, 6);

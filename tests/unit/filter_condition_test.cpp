@@ -41,6 +41,26 @@ TEST(FilterCondition, NullAndReservedNames) {
   for (const char* name : {"id", "orders", "posts.id", "selected", "order_id"}) EXPECT_FALSE(detail::reservedParam(name)) << name;
   EXPECT_TRUE(detail::restrictsTable("id"));
   EXPECT_FALSE(detail::restrictsTable("posts.id"));
+  // A dot inside a quoted name is part of the column's name (issue #13 point 11).
+  EXPECT_TRUE(detail::restrictsTable("\"a.b\""));
+  EXPECT_TRUE(detail::restrictsTable(R"("q\".x")"));
+  EXPECT_FALSE(detail::restrictsTable("\"posts\".id"));
+}
+
+// Issue #13 point 4: PostgREST reads null in in.() as the text 'null'; a null element is refused,
+// while the string "null" stays a text value in every operator.
+TEST(FilterCondition, NullInAListIsRefusedAndTheTextNullIsText) {
+  EXPECT_THROW(in(std::vector<nlohmann::json>{nullptr}), std::invalid_argument);
+  EXPECT_THROW(in(std::vector<nlohmann::json>{"a", nullptr}), std::invalid_argument);
+  EXPECT_THROW(notOf(in(std::vector<nlohmann::json>{1, nullptr})), std::invalid_argument);
+  EXPECT_EQ(in(std::vector<std::string>{"null", "NULL"}).value(), R"(in.("null","NULL"))");
+  EXPECT_EQ(eq("null").value(), "eq.null");  // PostgREST: eq.null compares with the text 'null'
+  EXPECT_EQ(neq("NULL").value(), "neq.NULL");
+  for (auto op : {eq<std::nullptr_t>, neq<std::nullptr_t>, gt<std::nullptr_t>, gte<std::nullptr_t>,
+                  lt<std::nullptr_t>, lte<std::nullptr_t>}) {
+    EXPECT_THROW(op(nullptr), std::invalid_argument);
+  }
+  EXPECT_EQ(Condition(nlohmann::json()).value(), "is.null");  // a bare null in a Where is SQL NULL
 }
 
 TEST(FilterCondition, QueryStringIsPercentEncoded) {

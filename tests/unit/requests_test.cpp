@@ -46,7 +46,7 @@ std::set<std::string> splitSet(const std::string& s) {
 std::shared_ptr<FakeTransport> okFake() {
   return std::make_shared<FakeTransport>([](const HttpRequest& req, int) {
     if (req.method == "POST") return created(json::parse(req.body).size());
-    return status(200, "[]", {{"Content-Range", "*/0"}});
+    return status(200, "[]", {{"Content-Range", "*/0"}, {"Content-Type", "application/json; charset=utf-8"}});
   });
 }
 

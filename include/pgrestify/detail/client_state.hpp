@@ -56,9 +56,24 @@ class ClientState {
   HttpRequest makeRpcRequest(std::string_view function, std::string body) const;
   /// Sends and waits; never throws for HTTP or transport failures.
   HttpResponse send(HttpRequest request) const;
-  /// Sends and throws Error/TransportError unless the answer is 2xx; returns the parsed body
-  /// (null when empty).
+  /// What Client::send does to a raw request: a relative URL (not starting with http:// or
+  /// https://) is resolved against the base URL and gets the client's headers (ClientOptions::
+  /// headers, the bearer token, the schema's profile header) unless the request sets the same
+  /// name; an absolute URL is left as it is (the client's credentials never go to another server).
+  /// Throws std::invalid_argument for a URL with user info, spaces or control characters, or a
+  /// header with CR/LF.
+  HttpRequest resolve(HttpRequest request) const;
+  /// For `POST /rpc/...`: sends and throws Error/TransportError unless the answer is 2xx; throws
+  /// Error when a 2xx answer is not PostgREST's (not 200 with a JSON body, nor 204 without one).
+  /// Returns the parsed body (null when empty).
   nlohmann::json sendJson(HttpRequest request) const;
+  /// For a table request whose answer holds rows (GET, or POST/PATCH/DELETE with
+  /// `return=representation`): sends, throws Error/TransportError unless the answer is 2xx, and
+  /// throws Error saying "not PostgREST's answer" unless it is what PostgREST 12 answers to that
+  /// request (status for the method, JSON Content-Type, a JSON array of objects, a well-formed
+  /// Content-Range consistent with the rows for GET and PATCH). Returns the rows; @p answer, when
+  /// given, receives the response.
+  nlohmann::json sendForRows(HttpRequest request, HttpResponse* answer = nullptr) const;
   /// The table's primary-key columns, from PostgREST's OpenAPI description (cached). Empty when
   /// the table has none or is unknown.
   std::vector<std::string> primaryKey(const std::string& table) const;
@@ -80,6 +95,13 @@ class ClientState {
   mutable std::mutex mutex_;
   mutable std::map<std::string, std::shared_ptr<const TableSchema>> schemas_;
 };
+
+/// The message for a table PostgREST's OpenAPI description does not list (TableSchema::found false).
+inline std::string notExposed(const std::string& table) {
+  return "pgrestify: table '" + table +
+         "' is not exposed by PostgREST (unknown table, or not in its schema cache: after creating it, reload "
+         "PostgREST's schema cache with NOTIFY pgrst, 'reload schema')";
+}
 
 /// Throws Error/TransportError for a response that is not 2xx.
 void throwIfFailed(const HttpResponse& response);

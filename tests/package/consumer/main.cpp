@@ -30,7 +30,8 @@ void check(bool ok, const std::string& what) {
   if (!ok) ++failures;
 }
 
-/// Answers every request as soon as it starts: GET returns two rows, POST returns 201.
+/// Answers every request as soon as it starts: GET returns two rows (as PostgREST does: JSON
+/// Content-Type and Content-Range), POST returns 201.
 class CannedTransport final : public pgrestify::Transport {
  public:
   std::unique_ptr<pgrestify::TransportSession> openSession() override { return std::make_unique<Session>(*this); }
@@ -45,6 +46,8 @@ class CannedTransport final : public pgrestify::Transport {
       if (request.method == "GET") {
         response.status = 200;
         response.body = R"([{"id":1,"name":"a"},{"id":2,"name":"b"}])";
+        // What PostgREST 12 sends with rows (simple calls refuse other answers).
+        response.headers = {{"Content-Type", "application/json; charset=utf-8"}, {"Content-Range", "0-1/*"}};
       } else {
         response.status = 201;
       }
