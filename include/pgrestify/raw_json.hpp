@@ -11,8 +11,9 @@
 //   - as a whole row of bulkInsert/bulkUpsert: the text must be a JSON object, one key per column.
 //
 // The text is validated on construction (std::invalid_argument when it is not exactly one JSON
-// value, or holds text that is not valid UTF-8); insignificant whitespace is removed, everything
-// else (numbers, string escapes) is kept byte for byte.
+// value, or holds text that is not valid UTF-8) and kept byte for byte (only whitespace around the
+// whole value is dropped): numbers, string escapes and the spacing inside, which a `json` column
+// (unlike jsonb) stores as it receives it.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -56,8 +57,26 @@ class RawJson {
     return r;
   }
 
-  /// The JSON text (without insignificant whitespace).
+  /// The JSON text as given (without surrounding whitespace).
   const std::string& text() const noexcept { return text_; }
+  /// @p json (valid JSON text) without the whitespace between its tokens: one line.
+  static std::string compact(std::string_view json) {
+    std::string out;
+    out.reserve(json.size());
+    for (std::size_t i = 0; i < json.size(); ++i) {
+      const char c = json[i];
+      if (c == '"') {
+        std::size_t j = i + 1;
+        while (j < json.size() && json[j] != '"') j += json[j] == '\\' ? 2 : 1;
+        j = std::min(j + 1, json.size());
+        out.append(json.substr(i, j - i));
+        i = j - 1;
+      } else if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+        out.push_back(c);
+      }
+    }
+    return out;
+  }
   bool isObject() const noexcept { return !text_.empty() && text_.front() == '{'; }
   bool isString() const noexcept { return !text_.empty() && text_.front() == '"'; }
   bool isNull() const noexcept { return text_ == "null"; }
@@ -146,35 +165,42 @@ class RawJson {
     return i == n.size();
   }
 
+  static bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
   bool assign(std::string_view text, std::string& error) {
-    // One lexical pass: the text without insignificant whitespace, where each top-level member's
-    // value is, and a probe for the validator in which every number is 0 (nlohmann refuses
-    // numbers beyond a double, such as 1e400, which PostgreSQL's numeric and jsonb take).
-    std::string out;
+    while (!text.empty() && space(text.front())) text.remove_prefix(1);
+    while (!text.empty() && space(text.back())) text.remove_suffix(1);
+    // One lexical pass: where each top-level member's value is, and a probe for the validator in
+    // which every number is 0 (nlohmann refuses numbers beyond a double, such as 1e400, which
+    // PostgreSQL's numeric and jsonb take).
     std::string probe;
-    out.reserve(text.size());
     probe.reserve(text.size());
     std::vector<std::pair<std::size_t, std::size_t>> spans;  // value spans of top-level members
     int depth = 0;
     bool topObject = false;
-    bool inValue = false;  // at depth 1 of the top-level object: between ':' and ',' / '}'
+    bool inValue = false;      // at depth 1 of the top-level object: between ':' and ',' / '}'
+    std::size_t lastEnd = 0;   // end of the last token
     auto closeValue = [&] {
       if (depth == 1 && inValue) {
-        spans.back().second = out.size() - spans.back().first;
+        spans.back().second = lastEnd > spans.back().first ? lastEnd - spans.back().first : 0;
         inValue = false;
       }
     };
     for (std::size_t i = 0; i < text.size(); ++i) {
       const char c = text[i];
+      if (space(c)) {
+        probe.push_back(c);
+        continue;
+      }
+      if (inValue && depth == 1 && spans.back().second == std::string::npos) spans.back() = {i, 0};
       switch (c) {
-        case ' ': case '\t': case '\n': case '\r': continue;
         case '"': {  // a string, copied as written (the validator checks escapes and UTF-8)
           std::size_t j = i + 1;
           while (j < text.size() && text[j] != '"') j += text[j] == '\\' ? 2 : 1;
           j = std::min(j + 1, text.size());
-          out.append(text.substr(i, j - i));
           probe.append(text.substr(i, j - i));
           i = j - 1;
+          lastEnd = j;
           continue;
         }
         case '{': case '[':
@@ -188,9 +214,8 @@ class RawJson {
         case ',': closeValue(); break;
         case ':':
           if (depth == 1 && topObject) {
-            out.push_back(c);
             probe.push_back(c);
-            spans.emplace_back(out.size(), 0);
+            spans.emplace_back(i + 1, std::string::npos);  // npos: the value's first token is next
             inValue = true;
             continue;
           }
@@ -204,15 +229,15 @@ class RawJson {
               error = "invalid number '" + std::string(number.substr(0, 64)) + "'";
               return false;
             }
-            out.append(number);
             probe.push_back('0');
             i = j - 1;
+            lastEnd = j;
             continue;
           }
           break;
       }
-      out.push_back(c);
       probe.push_back(c);
+      lastEnd = i + 1;
     }
     // Validates with nlohmann's SAX parser (which also checks UTF-8) and collects the top-level keys.
     std::vector<Member> members;
@@ -232,7 +257,7 @@ class RawJson {
       members[m].offset = spans[m].first;
       members[m].size = spans[m].second;
     }
-    text_ = std::move(out);
+    text_.assign(text);
     members_ = std::move(members);
     return true;
   }

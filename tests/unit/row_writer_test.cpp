@@ -285,21 +285,26 @@ struct Exact {
 PGRESTIFY_ROW(Exact, id, amount, doc, text)
 }  // namespace rowtest
 
-TEST(RawJson, KeepsTheTextOfEveryNumberAndDropsOnlyWhitespace) {
-  RawJson r(R"( { "n" : 12345678901234567890.123456789 , "t":[ 1e-400, -0.0, 1E400, 123456789012345678901234567890 ],
-              "s" : "a \" b\u00e9 \n" , "o":{"x" : null} } )");
-  EXPECT_EQ(r.text(),
-            R"({"n":12345678901234567890.123456789,"t":[1e-400,-0.0,1E400,123456789012345678901234567890],)"
-            R"("s":"a \" b\u00e9 \n","o":{"x":null}})");
-  ASSERT_EQ(r.members().size(), 4u);
+TEST(RawJson, KeepsTheTextAsWritten) {
+  const std::string body = R"({ "n" : 12345678901234567890.123456789 , "t":[ 1e-400, -0.0, 1E400, 123456789012345678901234567890 ],
+              "s" : "a \" b\u00e9 \n" , "o":{"x" : null}, "e": {} })";
+  RawJson r("\n " + body + " \r\n");
+  EXPECT_EQ(r.text(), body);  // only the whitespace around the value is dropped
+  ASSERT_EQ(r.members().size(), 5u);
   EXPECT_EQ(r.members()[0].name, "n");
   EXPECT_EQ(r.valueText(r.members()[0]), "12345678901234567890.123456789");
-  EXPECT_EQ(r.valueText(r.members()[1]), "[1e-400,-0.0,1E400,123456789012345678901234567890]");
+  EXPECT_EQ(r.valueText(r.members()[1]), "[ 1e-400, -0.0, 1E400, 123456789012345678901234567890 ]");
   EXPECT_EQ(r.valueText(r.members()[2]), R"("a \" b\u00e9 \n")");
-  EXPECT_EQ(r.valueText(r.members()[3]), R"({"x":null})");
+  EXPECT_EQ(r.valueText(r.members()[3]), R"({"x" : null})");
+  EXPECT_EQ(r.members()[4].name, "e");
+  EXPECT_EQ(r.valueText(r.members()[4]), "{}");
   EXPECT_EQ(RawJson::scalarText(r.valueText(r.members()[2])), "a \" b\xc3\xa9 \n");
+  EXPECT_EQ(RawJson::compact(r.text()),
+            R"({"n":12345678901234567890.123456789,"t":[1e-400,-0.0,1E400,123456789012345678901234567890],)"
+            R"("s":"a \" b\u00e9 \n","o":{"x":null},"e":{}})");
   EXPECT_TRUE(r.isObject());
   EXPECT_EQ(RawJson(" 42 ").text(), "42");
+  EXPECT_EQ(RawJson(R"({"a":1})").valueText(RawJson(R"({"a":1})").members()[0]), "1");
   EXPECT_TRUE(RawJson().isNull());
 }
 
@@ -323,7 +328,7 @@ TEST(RawJson, ConvertsToNlohmannOnlyWhenExact) {
 TEST(RowWriter, RawJsonRowsAreWrittenVerbatimWithTheirColumnsAndKey) {
   auto w = write(RawJson(R"({"k": 12345678901234567890.5, "v":"x", "j":{"a":-0.0}})"), {"k"});
   EXPECT_EQ(w.invalid, "");
-  EXPECT_EQ(w.text, R"({"k":12345678901234567890.5,"v":"x","j":{"a":-0.0}})");
+  EXPECT_EQ(w.text, R"({"k": 12345678901234567890.5, "v":"x", "j":{"a":-0.0}})");
   EXPECT_EQ(w.signature, std::string("k\0v\0j\0", 6));
   EXPECT_EQ(w.key, std::string(1, detail::kKeySeparator) + "12345678901234567890.5");
   // A string key is its characters, like keyOf() of a json row; a null or absent key is no key.
@@ -339,7 +344,7 @@ TEST(RowWriter, RawJsonMembersAreJsonValuesAndStringsStayStrings) {
   auto w = direct(row, {"amount"});
   EXPECT_EQ(w.invalid, "");
   EXPECT_EQ(w.text,
-            R"({"id":7,"amount":12345678901234567890.123456789,"doc":{"a":1e-400},"text":"{\"a\":1}"})");
+            R"({"id":7,"amount":12345678901234567890.123456789,"doc":{"a": 1e-400},"text":"{\"a\":1}"})");
   EXPECT_EQ(w.key, std::string(1, detail::kKeySeparator) + "12345678901234567890.123456789");
 }
 
@@ -374,6 +379,6 @@ TEST(RowWriter, BulkInsertSendsRawJsonRowsVerbatim) {
   EXPECT_EQ(r.failed, 1u);
   auto reqs = fake->requests();
   ASSERT_EQ(reqs.size(), 1u);
-  EXPECT_EQ(reqs[0].body(), R"([{"id":1,"n":12345678901234567890.123456789},{"id":2,"n":1e-400,"j":{"x":-0.0}}])");
+  EXPECT_EQ(reqs[0].body(), R"([{"id":1,"n":12345678901234567890.123456789},{"id":2, "n":1e-400, "j":{"x":-0.0}}])");
   EXPECT_EQ(reqs[0].param("columns").value_or(""), "id,n,j");
 }

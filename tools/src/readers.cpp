@@ -48,6 +48,13 @@ bool Input::readLine(std::string& line) {
 
 namespace {
 
+// A row's JSON text on one line (for the reject file and the spill file, which are line-based);
+// the row itself is sent as written.
+std::string oneLine(const std::string& json) {
+  if (json.find_first_of("\r\n") == std::string::npos) return json;
+  return RawJson::compact(json);
+}
+
 // The row as sent; an InputReject instead when a string is not valid UTF-8.
 bool finishRow(InputRow& row, const RejectSink& rejects, nlohmann::json raw) {
   try {
@@ -209,7 +216,7 @@ class CsvReader final : public RowReader {
     row.line = line;
     row.endOffset = input_.bytesRead();
     row.raw = RawJson(text);  // built from valid JSON parts
-    row.text = row.raw.text();
+    row.text = oneLine(row.raw.text());
     ready_.push_back(std::move(row));
   }
 
@@ -269,7 +276,7 @@ class NdjsonReader final : public RowReader {
         continue;
       }
       row.raw = std::move(*value);
-      row.text = row.raw.text();
+      row.text = oneLine(row.raw.text());
       return true;
     }
     return false;
@@ -295,14 +302,14 @@ class JsonArrayReader final : public RowReader {
       row = InputRow{};
       row.line = position_;  // element number, 1-based
       row.endOffset = *size_ * position_ / elements_.size();
-      if (text.front() != '{') {
+      if (text.find_first_not_of(" \t\r\n") == std::string_view::npos || text[text.find_first_not_of(" \t\r\n")] != '{') {
         nlohmann::json shown = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
         if (shown.is_discarded()) shown = std::string(text.substr(0, 200));  // e.g. 1e400
         rejects_(InputReject{row.line, std::move(shown), "the element is not a JSON object"});
         continue;
       }
       row.raw = RawJson(text);  // part of a valid document
-      row.text = row.raw.text();
+      row.text = oneLine(row.raw.text());
       return true;
     }
     document_ = RawJson();
@@ -325,10 +332,14 @@ class JsonArrayReader final : public RowReader {
       throw InputError("the JSON input is not an array (use --format ndjson for one object per line)");
     }
     document_ = std::move(*document);
-    // The top-level elements of the (whitespace-free) array.
+    // The top-level elements of the array (each element's text may have whitespace around it).
     const std::string& t = document_.text();
     int depth = 0;
     std::size_t start = 1;
+    auto element = [&](std::size_t end) {
+      if (t.find_first_not_of(" \t\r\n", start) < end) elements_.emplace_back(start, end - start);
+      start = end + 1;
+    };
     for (std::size_t i = 0; i < t.size(); ++i) {
       const char c = t[i];
       if (c == '"') {
@@ -338,10 +349,9 @@ class JsonArrayReader final : public RowReader {
       } else if (c == '[' || c == '{') {
         ++depth;
       } else if (c == ']' || c == '}') {
-        if (--depth == 0 && i > start) elements_.emplace_back(start, i - start);
+        if (--depth == 0) element(i);
       } else if (c == ',' && depth == 1) {
-        elements_.emplace_back(start, i - start);
-        start = i + 1;
+        element(i);
       }
     }
   }
