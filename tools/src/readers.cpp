@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -179,8 +180,9 @@ class CsvReader final : public RowReader {
       return;
     }
     std::string text = "{";
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-      if (i) text.push_back(',');
+    for (std::size_t n = 0; n < fields.size(); ++n) {
+      const std::size_t i = order_[n];
+      if (n) text.push_back(',');
       text += quotedNames_[i];
       text.push_back(':');
       const Field& f = fields[i];
@@ -237,6 +239,11 @@ class CsvReader final : public RowReader {
       jsonColumn_.push_back(options_.jsonColumns.count(names[i]) > 0);
     }
     columns_ = std::move(names);
+    // Columns in name order, as nlohmann::json objects have them (the reject file's `row` keeps
+    // the form it had before rows were written as text).
+    order_.resize(columns_.size());
+    for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+    std::sort(order_.begin(), order_.end(), [&](std::size_t a, std::size_t b) { return columns_[a] < columns_[b]; });
   }
 
   Input& input_;
@@ -249,6 +256,7 @@ class CsvReader final : public RowReader {
   std::vector<std::string> columns_;
   std::vector<std::string> quotedNames_;  // each column name as a JSON string
   std::vector<bool> jsonColumn_;
+  std::vector<std::size_t> order_;  // indexes of columns_ in name order
   std::deque<InputRow> ready_;
   std::size_t recordLine_ = 0;
   bool headerDone_ = false;
