@@ -168,6 +168,7 @@ class RawJson {
   static bool space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
   bool assign(std::string_view text, std::string& error) {
+    if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // a UTF-8 BOM, as nlohmann skips it
     while (!text.empty() && space(text.front())) text.remove_prefix(1);
     while (!text.empty() && space(text.back())) text.remove_suffix(1);
     // One lexical pass: where each top-level member's value is, and a probe for the validator in

@@ -304,6 +304,8 @@ TEST(RawJson, KeepsTheTextAsWritten) {
             R"("s":"a \" b\u00e9 \n","o":{"x":null},"e":{}})");
   EXPECT_TRUE(r.isObject());
   EXPECT_EQ(RawJson(" 42 ").text(), "42");
+  EXPECT_EQ(RawJson("\xEF\xBB\xBF{\"a\":1}").text(), "{\"a\":1}");  // a leading BOM is dropped
+  EXPECT_FALSE(RawJson::parse("[1,\xEF\xBB\xBF 2]"));
   EXPECT_EQ(RawJson(R"({"a":1})").valueText(RawJson(R"({"a":1})").members()[0]), "1");
   EXPECT_TRUE(RawJson().isNull());
 }
