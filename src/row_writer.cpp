@@ -17,6 +17,38 @@ void RowWriter::json(const nlohmann::json& row) {
   keyFromJson_ = keyOf(row, keyColumns_);
 }
 
+void RowWriter::raw(const RawJson& row) {
+  fromJson_ = true;
+  keyFromJson_.clear();
+  if (!row.isObject()) {
+    invalid_ = "a row must be a JSON object";
+    return;
+  }
+  const auto& members = row.members();
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      if (members[j].name == members[i].name) {
+        invalid_ = "the row names column '" + members[i].name.substr(0, 200) + "' more than once";
+        return;
+      }
+    }
+    signature_ += members[i].name;
+    signature_.push_back('\0');
+  }
+  out_->assign(row.text());
+  // The key as keyOf() makes it: each column's scalar text after the separator; empty when a key
+  // column is absent or null.
+  for (const auto& column : keyColumns_) {
+    auto it = std::find_if(members.begin(), members.end(), [&](const RawJson::Member& m) { return m.name == column; });
+    if (it == members.end() || row.valueText(*it) == "null") {
+      keyFromJson_.clear();
+      return;
+    }
+    keyFromJson_.push_back(kKeySeparator);
+    keyFromJson_ += RawJson::scalarText(row.valueText(*it));
+  }
+}
+
 std::string RowWriter::key() const {
   if (fromJson_) return keyFromJson_;
   // Every part starts with the separator, so a present key is never empty, not even for ''.

@@ -9,6 +9,7 @@
 #include <pgrestify/options.hpp>
 #include <pgrestify/query.hpp>
 #include <pgrestify/repository.hpp>
+#include <pgrestify/raw_json.hpp>
 #include <pgrestify/result.hpp>
 #include <pgrestify/row.hpp>
 #include <pgrestify/transport.hpp>

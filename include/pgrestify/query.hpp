@@ -8,6 +8,7 @@
 #include <pgrestify/error.hpp>
 #include <pgrestify/filter.hpp>
 #include <pgrestify/options.hpp>
+#include <pgrestify/raw_json.hpp>
 #include <pgrestify/result.hpp>
 
 #include <nlohmann/json.hpp>
@@ -299,6 +300,8 @@ class QueryBuilder {
   /// Updates rows by key: each input row holds the match column(s) and its new values.
   template <std::ranges::input_range R>
   BulkResult<T> bulkUpdate(R&& rows, const BulkUpdateOptions& options = {}) const {
+    static_assert(!std::same_as<std::remove_cvref_t<std::ranges::range_reference_t<R>>, RawJson>,
+                  "pgrestify: RawJson rows are for bulkInsert/bulkUpsert; give nlohmann::json rows here");
     auto settings = detail::engineSettings(options);
     detail::validate(settings);
     detail::UpdateSpec spec;
@@ -316,6 +319,8 @@ class QueryBuilder {
   /// Deletes rows by key. Keys are values (numbers, strings, json) or objects holding the match columns.
   template <std::ranges::input_range R>
   BulkResult<T> bulkDelete(R&& keys, const BulkDeleteOptions& options = {}) const {
+    static_assert(!std::same_as<std::remove_cvref_t<std::ranges::range_reference_t<R>>, RawJson>,
+                  "pgrestify: RawJson rows are for bulkInsert/bulkUpsert; give nlohmann::json rows here");
     auto settings = detail::engineSettings(options);
     detail::validate(settings);
     detail::DeleteSpec spec;

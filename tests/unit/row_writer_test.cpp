@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <optional>
@@ -270,4 +271,116 @@ TEST(RowWriter, BulkInsertReportsUnserializableStructRows) {
   std::size_t sent = 0;
   for (const auto& q : fake->requests()) sent += json::parse(q.body()).size();
   EXPECT_EQ(sent, 3u);
+}
+
+// ---- exact numbers and raw JSON (issue #13 point 2) ----
+
+namespace rowtest {
+struct Exact {
+  long long id = 0;
+  RawJson amount;    // a numeric column: the digits as written
+  RawJson doc;       // a jsonb column: the JSON value
+  std::string text;  // a std::string holding JSON is a string
+};
+PGRESTIFY_ROW(Exact, id, amount, doc, text)
+}  // namespace rowtest
+
+TEST(RawJson, KeepsTheTextAsWritten) {
+  const std::string body = R"({ "n" : 12345678901234567890.123456789 , "t":[ 1e-400, -0.0, 1E400, 123456789012345678901234567890 ],
+              "s" : "a \" b\u00e9 \n" , "o":{"x" : null}, "e": {} })";
+  RawJson r("\n " + body + " \r\n");
+  EXPECT_EQ(r.text(), body);  // only the whitespace around the value is dropped
+  ASSERT_EQ(r.members().size(), 5u);
+  EXPECT_EQ(r.members()[0].name, "n");
+  EXPECT_EQ(r.valueText(r.members()[0]), "12345678901234567890.123456789");
+  EXPECT_EQ(r.valueText(r.members()[1]), "[ 1e-400, -0.0, 1E400, 123456789012345678901234567890 ]");
+  EXPECT_EQ(r.valueText(r.members()[2]), R"("a \" b\u00e9 \n")");
+  EXPECT_EQ(r.valueText(r.members()[3]), R"({"x" : null})");
+  EXPECT_EQ(r.members()[4].name, "e");
+  EXPECT_EQ(r.valueText(r.members()[4]), "{}");
+  EXPECT_EQ(RawJson::scalarText(r.valueText(r.members()[2])), "a \" b\xc3\xa9 \n");
+  EXPECT_EQ(RawJson::compact(r.text()),
+            R"({"n":12345678901234567890.123456789,"t":[1e-400,-0.0,1E400,123456789012345678901234567890],)"
+            R"("s":"a \" b\u00e9 \n","o":{"x":null},"e":{}})");
+  EXPECT_TRUE(r.isObject());
+  EXPECT_EQ(RawJson(" 42 ").text(), "42");
+  EXPECT_EQ(RawJson("\xEF\xBB\xBF{\"a\":1}").text(), "{\"a\":1}");  // a leading BOM is dropped
+  EXPECT_FALSE(RawJson::parse("[1,\xEF\xBB\xBF 2]"));
+  EXPECT_EQ(RawJson(R"({"a":1})").valueText(RawJson(R"({"a":1})").members()[0]), "1");
+  EXPECT_TRUE(RawJson().isNull());
+}
+
+TEST(RawJson, RejectsWhatIsNotOneValidJsonValue) {
+  for (const char* bad : {"", "{", "{\"a\":1} x", "[1,]", "nan", "{'a':1}", "\"\xc0\xaf\"", "01", "1.", "\"\\ud800\""}) {
+    std::string error;
+    EXPECT_FALSE(RawJson::parse(bad, &error)) << bad;
+    EXPECT_FALSE(error.empty()) << bad;
+    EXPECT_EQ(error.find("[json.exception"), std::string::npos) << error;
+    EXPECT_THROW(RawJson{std::string_view(bad)}, std::invalid_argument) << bad;
+  }
+}
+
+TEST(RawJson, ConvertsToNlohmannOnlyWhenExact) {
+  EXPECT_EQ(json(RawJson(R"({"a":[1,2.5,"x"]})")), json::parse(R"({"a":[1,2.5,"x"]})"));
+  for (const char* lossy : {"12345678901234567890.123456789", "1e-400", "0.10", "123456789012345678901234567890", "[1e400]"}) {
+    EXPECT_THROW((void)json(RawJson(lossy)), std::invalid_argument) << lossy;
+  }
+}
+
+TEST(RowWriter, RawJsonRowsAreWrittenVerbatimWithTheirColumnsAndKey) {
+  auto w = write(RawJson(R"({"k": 12345678901234567890.5, "v":"x", "j":{"a":-0.0}})"), {"k"});
+  EXPECT_EQ(w.invalid, "");
+  EXPECT_EQ(w.text, R"({"k": 12345678901234567890.5, "v":"x", "j":{"a":-0.0}})");
+  EXPECT_EQ(w.signature, std::string("k\0v\0j\0", 6));
+  EXPECT_EQ(w.key, std::string(1, detail::kKeySeparator) + "12345678901234567890.5");
+  // A string key is its characters, like keyOf() of a json row; a null or absent key is no key.
+  EXPECT_EQ(write(RawJson(R"({"k":"a\"b"})"), {"k"}).key, viaJson(json{{"k", "a\"b"}}, {"k"}).key);
+  EXPECT_EQ(write(RawJson(R"({"k":null})"), {"k"}).key, "");
+  EXPECT_EQ(write(RawJson(R"({"v":1})"), {"k"}).key, "");
+  EXPECT_EQ(write(RawJson("[1]"), {}).invalid, "a row must be a JSON object");
+  EXPECT_NE(write(RawJson(R"({"a":1,"a":2})"), {}).invalid.find("'a' more than once"), std::string::npos);
+}
+
+TEST(RowWriter, RawJsonMembersAreJsonValuesAndStringsStayStrings) {
+  rowtest::Exact row{7, RawJson("12345678901234567890.123456789"), RawJson(R"({"a": 1e-400})"), R"({"a":1})"};
+  auto w = direct(row, {"amount"});
+  EXPECT_EQ(w.invalid, "");
+  EXPECT_EQ(w.text,
+            R"({"id":7,"amount":12345678901234567890.123456789,"doc":{"a": 1e-400},"text":"{\"a\":1}"})");
+  EXPECT_EQ(w.key, std::string(1, detail::kKeySeparator) + "12345678901234567890.123456789");
+}
+
+// The library never changes the digits of a number it is given: integers at the limits of their
+// types and doubles are written so that they read back as the same value.
+TEST(RowWriter, NumbersKeepTheirValueOnBothPaths) {
+  const double doubles[] = {0.1, 1e-300, 5e-324, 1.7976931348623157e308, -0.0, 123456789.123456789, 1e22, 1e23};
+  for (double d : doubles) {
+    rowtest::Wide row;
+    row.ratio = d;
+    for (const auto& text : {direct(row).text, viaJson(json(row)).text}) {
+      const auto back = json::parse(text).at("ratio").get<double>();
+      EXPECT_EQ(std::memcmp(&back, &d, sizeof d), 0) << text;  // bit for bit (the sign of -0.0 too)
+    }
+  }
+  rowtest::Wide row;
+  row.big = std::numeric_limits<unsigned long long>::max();
+  row.negative = std::numeric_limits<std::int64_t>::min();
+  EXPECT_NE(direct(row).text.find("\"big\":18446744073709551615,"), std::string::npos);
+  EXPECT_NE(direct(row).text.find("\"negative\":-9223372036854775808,"), std::string::npos);
+  EXPECT_NE(viaJson(json(row)).text.find("\"big\":18446744073709551615,"), std::string::npos);
+}
+
+TEST(RowWriter, BulkInsertSendsRawJsonRowsVerbatim) {
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
+  auto client = fakeClient(fake);
+  std::vector<RawJson> rows = {RawJson(R"({"id":1,"n":12345678901234567890.123456789})"), RawJson("[1]"),
+                               RawJson(R"({"id":2, "n":1e-400, "j":{"x":-0.0}})")};
+  auto r = client.from("exact").bulkInsert(rows);
+  EXPECT_EQ(r.successful, 2u);
+  EXPECT_EQ(r.failed, 1u);
+  auto reqs = fake->requests();
+  ASSERT_EQ(reqs.size(), 1u);
+  EXPECT_EQ(reqs[0].body(), R"([{"id":1,"n":12345678901234567890.123456789},{"id":2, "n":1e-400, "j":{"x":-0.0}}])");
+  EXPECT_EQ(reqs[0].param("columns").value_or(""), "id,n,j");
 }

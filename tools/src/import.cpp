@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include "import.hpp"
 
+#include "column_types.hpp"
 #include "progress.hpp"
 #include "readers.hpp"
 
@@ -350,15 +351,23 @@ class RowStream {
  public:
   RowStream(RowReader& reader, Tracker& tracker) : reader_(reader), tracker_(tracker) {}
 
-  class iterator {
+  /// Iterates over the rows as V: RawJson (import rows, numbers as written) or nlohmann::json (keys).
+  template <class V>
+  class basic_iterator {
    public:
     using iterator_concept = std::input_iterator_tag;
-    using value_type = nlohmann::json;
+    using value_type = V;
     using difference_type = std::ptrdiff_t;
-    iterator() = default;
-    explicit iterator(RowStream* s) : s_(s) {}
-    const nlohmann::json& operator*() const { return s_->row_.value; }
-    iterator& operator++() {
+    basic_iterator() = default;
+    explicit basic_iterator(RowStream* s) : s_(s) {}
+    const V& operator*() const {
+      if constexpr (std::same_as<V, RawJson>) {
+        return s_->row_.raw;
+      } else {
+        return s_->row_.value;
+      }
+    }
+    basic_iterator& operator++() {
       ++s_->taken_;  // the engine moved past the current row: it is its row now
       s_->takenBytes_ = s_->row_.endOffset;
       s_->advance();
@@ -371,11 +380,23 @@ class RowStream {
     RowStream* s_ = nullptr;
   };
 
+  using iterator = basic_iterator<nlohmann::json>;
   iterator begin() {
     advance();
     return iterator(this);
   }
   std::default_sentinel_t end() { return {}; }
+
+  /// The same single pass with RawJson rows (import).
+  struct RawRange {
+    RowStream* s;
+    basic_iterator<RawJson> begin() {
+      s->advance();
+      return basic_iterator<RawJson>(s);
+    }
+    std::default_sentinel_t end() { return {}; }
+  };
+  RawRange raw() { return RawRange{this}; }
 
   /// Rows handed to the engine (the row read ahead by the iterator is not counted).
   std::size_t rows() const { return taken_; }
@@ -412,6 +433,7 @@ class RowStream {
 };
 static_assert(std::ranges::input_range<RowStream>);
 static_assert(!std::ranges::forward_range<RowStream>);
+static_assert(std::ranges::input_range<RowStream::RawRange>);
 
 enum class Kind { Import, Delete };
 
@@ -585,7 +607,12 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
     reader = makeKeyReader(*input, sink, del->trimKeys);
   } else {
     const auto format = formatOf(*import);
-    if (format == "csv") reader = makeCsvReader(*input, CsvOptions{import->nullString}, sink);
+    if (format == "csv") {
+      // json/jsonb columns take their fields as JSON values: the column types, read once.
+      auto json = jsonColumns(client, common.table, import->jsonColumns);
+      if (!json.warning.empty()) note("warning: " + json.warning);
+      reader = makeCsvReader(*input, CsvOptions{import->nullString, import->emptyIsNull, std::move(json.names)}, sink);
+    }
     else if (format == "ndjson") reader = makeNdjsonReader(*input, sink);
     else reader = makeJsonArrayReader(*input, sink);
   }
@@ -695,7 +722,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
       o.onBatchComplete = batchDone;
       o.stopToken = stop.get_token();
       retry(o.retry);
-      result = table.bulkInsert(stream, o);
+      result = table.bulkInsert(stream.raw(), o);
     } else {
       BulkDeleteOptions o;
       o.matchColumn = Columns(del->column);

@@ -64,6 +64,8 @@ struct ImportOptions {
   OnConflict onConflict = OnConflict::Error;
   std::vector<std::string> conflictColumns;
   std::string nullString;
+  bool emptyIsNull = false;              ///< CSV: every empty field is NULL, quoted or not
+  std::vector<std::string> jsonColumns;  ///< CSV: columns whose fields are JSON (besides json/jsonb ones)
 };
 
 struct DeleteOptions {

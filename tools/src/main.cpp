@@ -76,7 +76,14 @@ int main(int argc, char** argv) {
       ->delimiter(',')
       ->allow_extra_args(false);
   import->add_option("--null-string", imp.nullString,
-                     "CSV: a field equal to this is NULL (empty fields are always NULL)");
+                     "CSV: an unquoted field equal to this is NULL, as COPY's NULL option (default: the unquoted "
+                     "empty field; a quoted field is always a string)");
+  import->add_flag("--empty-as-null", imp.emptyIsNull, "CSV: every empty field is NULL, quoted (\"\") or not");
+  import->add_option("--json-columns", imp.jsonColumns,
+                     "CSV: columns whose fields are JSON values, comma-separated (json/jsonb columns are found "
+                     "from PostgREST's description of the table)")
+      ->delimiter(',')
+      ->allow_extra_args(false);
 
   DeleteOptions del;
   auto* remove = app.add_subcommand("delete", "Delete rows whose key column holds one of the keys of a file");

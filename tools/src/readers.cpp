@@ -5,6 +5,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -48,6 +49,13 @@ bool Input::readLine(std::string& line) {
 
 namespace {
 
+// A row's JSON text on one line (for the reject file and the spill file, which are line-based);
+// the row itself is sent as written.
+std::string oneLine(const std::string& json) {
+  if (json.find_first_of("\r\n") == std::string::npos) return json;
+  return RawJson::compact(json);
+}
+
 // The row as sent; an InputReject instead when a string is not valid UTF-8.
 bool finishRow(InputRow& row, const RejectSink& rejects, nlohmann::json raw) {
   try {
@@ -59,6 +67,11 @@ bool finishRow(InputRow& row, const RejectSink& rejects, nlohmann::json raw) {
   }
 }
 
+// Libcsv gives a field's text but not whether it was quoted, which COPY's conventions need (an
+// unquoted empty field is NULL, `""` is the empty string). The parser keeps that state in its
+// public `quoted` member and stores it back when csv_parse returns, so the input is fed in
+// segments that end before each delimiter or line break: before the character that ends a field
+// is fed, `quoted` tells whether that field was quoted.
 class CsvReader final : public RowReader {
  public:
   CsvReader(Input& input, CsvOptions options, RejectSink rejects)
@@ -87,9 +100,15 @@ class CsvReader final : public RowReader {
   std::optional<std::uint64_t> totalBytes() const override { return input_.size(); }
 
  private:
+  struct Field {
+    std::string text;
+    bool quoted = false;
+  };
+
   void feed() {
     if (!input_.readLine(line_)) {
       finished_ = true;
+      fieldQuoted_ = parser_.quoted != 0;
       if (csv_fini(&parser_, &CsvReader::onField, &CsvReader::onRecord, this) != 0) {
         throw InputError("malformed CSV at the end of the input (" +
                              std::string(csv_strerror(csv_error(&parser_))) + ", an unterminated quoted field?)",
@@ -101,8 +120,22 @@ class CsvReader final : public RowReader {
     const bool blank = line_.empty() || line_ == "\r";
     if (!recordLine_ && !blank) recordLine_ = input_.lineNumber();
     line_.push_back('\n');
-    if (csv_parse(&parser_, line_.data(), line_.size(), &CsvReader::onField, &CsvReader::onRecord, this) !=
-        line_.size()) {
+    const char* data = line_.data();
+    const std::size_t size = line_.size();
+    for (std::size_t i = 0; i < size;) {
+      std::size_t j = i;
+      while (j < size && data[j] != ',' && data[j] != '\n' && data[j] != '\r') ++j;
+      if (j > i) parse(data + i, j - i);
+      if (j < size) {
+        fieldQuoted_ = parser_.quoted != 0;  // of the field this character may end
+        parse(data + j, 1);
+      }
+      i = j + 1;
+    }
+  }
+
+  void parse(const char* data, std::size_t size) {
+    if (csv_parse(&parser_, data, size, &CsvReader::onField, &CsvReader::onRecord, this) != size) {
       throw InputError("malformed CSV (" + std::string(csv_strerror(csv_error(&parser_))) +
                            ": a quote inside an unquoted field, or text after a closing quote)",
                        input_.lineNumber());
@@ -112,38 +145,81 @@ class CsvReader final : public RowReader {
   static void onField(void* data, std::size_t size, void* self) {
     auto* r = static_cast<CsvReader*>(self);
     if (!r->recordLine_) r->recordLine_ = r->input_.lineNumber();
-    r->fields_.emplace_back(static_cast<const char*>(data), size);
+    r->fields_.push_back(Field{size ? std::string(static_cast<const char*>(data), size) : std::string(),
+                               r->fieldQuoted_});
   }
 
   static void onRecord(int, void* self) { static_cast<CsvReader*>(self)->record(); }
 
+  static nlohmann::json fieldsJson(const std::vector<Field>& fields) {
+    nlohmann::json a = nlohmann::json::array();
+    for (const auto& f : fields) a.push_back(f.text);
+    return a;
+  }
+
+  bool isNull(const Field& f) const {
+    if (!f.quoted && f.text == options_.nullString) return true;
+    return options_.emptyIsNull && f.text.empty();
+  }
+
   void record() {
     const std::size_t line = recordLine_ ? recordLine_ : input_.lineNumber();
     recordLine_ = 0;
-    std::vector<std::string> fields = std::move(fields_);
+    std::vector<Field> fields = std::move(fields_);
     fields_.clear();
     if (!headerDone_) {
-      header(std::move(fields), line);
+      std::vector<std::string> names;
+      for (auto& f : fields) names.push_back(std::move(f.text));
+      header(std::move(names), line);
       return;
     }
     if (fields.size() != columns_.size()) {
-      rejects_(InputReject{line, nlohmann::json(fields),
+      rejects_(InputReject{line, fieldsJson(fields),
                            "the record has " + std::to_string(fields.size()) + " field(s), the header " +
                                std::to_string(columns_.size())});
       return;
     }
+    std::string text = "{";
+    for (std::size_t n = 0; n < fields.size(); ++n) {
+      const std::size_t i = order_[n];
+      if (n) text.push_back(',');
+      text += quotedNames_[i];
+      text.push_back(':');
+      const Field& f = fields[i];
+      if (isNull(f)) {
+        text += "null";
+      } else if (jsonColumn_[i]) {
+        std::string error;
+        auto value = RawJson::parse(f.text, &error);
+        if (!value) {
+          rejects_(InputReject{line, fieldsJson(fields),
+                               "column '" + columns_[i] + "' is json: the field is not valid JSON (" + error + ")"});
+          return;
+        }
+        if (value->isNull()) {  // PostgREST stores a JSON null as SQL NULL: refuse to alter it
+          rejects_(InputReject{line, fieldsJson(fields),
+                               "column '" + columns_[i] +
+                                   "' is json: the JSON value null cannot be stored as sent (PostgREST makes it SQL "
+                                   "NULL); a NULL is written as an unquoted empty field"});
+          return;
+        }
+        text += value->text();
+      } else {
+        try {
+          text += nlohmann::json(f.text).dump();
+        } catch (const nlohmann::json::type_error&) {
+          rejects_(InputReject{line, fieldsJson(fields), "the record holds text that is not valid UTF-8"});
+          return;
+        }
+      }
+    }
+    text.push_back('}');
     InputRow row;
     row.line = line;
     row.endOffset = input_.bytesRead();
-    row.value = nlohmann::json::object();
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-      if (fields[i].empty() || (!options_.nullString.empty() && fields[i] == options_.nullString)) {
-        row.value[columns_[i]] = nullptr;
-      } else {
-        row.value[columns_[i]] = std::move(fields[i]);
-      }
-    }
-    if (finishRow(row, rejects_, nlohmann::json(row.value))) ready_.push_back(std::move(row));
+    row.raw = RawJson(text);  // built from valid JSON parts
+    row.text = oneLine(row.raw.text());
+    ready_.push_back(std::move(row));
   }
 
   void header(std::vector<std::string> names, std::size_t line) {
@@ -154,8 +230,20 @@ class CsvReader final : public RowReader {
       for (std::size_t j = 0; j < i; ++j) {
         if (names[j] == names[i]) throw InputError("the CSV header names column '" + names[i] + "' twice", line);
       }
+      try {
+        quotedNames_.push_back(nlohmann::json(names[i]).dump());
+      } catch (const nlohmann::json::type_error&) {
+        throw InputError("the CSV header holds text that is not valid UTF-8 (column " + std::to_string(i + 1) + ")",
+                         line);
+      }
+      jsonColumn_.push_back(options_.jsonColumns.count(names[i]) > 0);
     }
     columns_ = std::move(names);
+    // Columns in name order, as nlohmann::json objects have them (the reject file's `row` keeps
+    // the form it had before rows were written as text).
+    order_.resize(columns_.size());
+    for (std::size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+    std::sort(order_.begin(), order_.end(), [&](std::size_t a, std::size_t b) { return columns_[a] < columns_[b]; });
   }
 
   Input& input_;
@@ -163,8 +251,12 @@ class CsvReader final : public RowReader {
   RejectSink rejects_;
   csv_parser parser_{};
   std::string line_;
-  std::vector<std::string> fields_;
+  std::vector<Field> fields_;
+  bool fieldQuoted_ = false;
   std::vector<std::string> columns_;
+  std::vector<std::string> quotedNames_;  // each column name as a JSON string
+  std::vector<bool> jsonColumn_;
+  std::vector<std::size_t> order_;  // indexes of columns_ in name order
   std::deque<InputRow> ready_;
   std::size_t recordLine_ = 0;
   bool headerDone_ = false;
@@ -183,13 +275,17 @@ class NdjsonReader final : public RowReader {
       row = InputRow{};
       row.line = input_.lineNumber();
       row.endOffset = input_.bytesRead();
-      row.value = nlohmann::json::parse(line_, nullptr, /*allow_exceptions=*/false);
-      if (!row.value.is_object()) {
+      // Kept as written (RawJson): nlohmann::json would change the digits of numbers.
+      std::string error;
+      auto value = RawJson::parse(line_, &error);
+      if (!value || !value->isObject()) {
         rejects_(InputReject{row.line, nlohmann::json(line_),
-                             row.value.is_discarded() ? "the line is not valid JSON" : "the line is not a JSON object"});
+                             value ? "the line is not a JSON object" : "the line is not valid JSON (" + error + ")"});
         continue;
       }
-      if (finishRow(row, rejects_, nlohmann::json(line_))) return true;
+      row.raw = std::move(*value);
+      row.text = oneLine(row.raw.text());
+      return true;
     }
     return false;
   }
@@ -208,20 +304,24 @@ class JsonArrayReader final : public RowReader {
 
   bool next(InputRow& row) override {
     if (!parsed_) load();
-    while (position_ < document_.size()) {
-      auto& element = document_[position_++];
+    while (position_ < elements_.size()) {
+      const auto [offset, size] = elements_[position_++];
+      const std::string_view text = std::string_view(document_.text()).substr(offset, size);
       row = InputRow{};
       row.line = position_;  // element number, 1-based
-      row.endOffset = *size_ * position_ / document_.size();
-      if (!element.is_object()) {
-        rejects_(InputReject{row.line, element, "the element is not a JSON object"});
+      row.endOffset = *size_ * position_ / elements_.size();
+      if (text.find_first_not_of(" \t\r\n") == std::string_view::npos || text[text.find_first_not_of(" \t\r\n")] != '{') {
+        nlohmann::json shown = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+        if (shown.is_discarded()) shown = std::string(text.substr(0, 200));  // e.g. 1e400
+        rejects_(InputReject{row.line, std::move(shown), "the element is not a JSON object"});
         continue;
       }
-      row.value = std::move(element);
-      row.text = row.value.dump();  // parsed text is valid UTF-8
+      row.raw = RawJson(text);  // part of a valid document
+      row.text = oneLine(row.raw.text());
       return true;
     }
-    document_ = nlohmann::json();
+    document_ = RawJson();
+    elements_.clear();
     return false;
   }
   std::uint64_t bytesRead() const override { return parsed_ ? *size_ : 0; }
@@ -232,17 +332,42 @@ class JsonArrayReader final : public RowReader {
     parsed_ = true;
     std::string text((std::istreambuf_iterator<char>(input_.stream())), std::istreambuf_iterator<char>());
     size_ = text.size();
-    try {
-      document_ = nlohmann::json::parse(text);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw InputError(std::string("the input is not valid JSON: ") + e.what());
+    // Kept as written (RawJson): nlohmann::json would change the digits of numbers.
+    std::string error;
+    auto document = RawJson::parse(text, &error);
+    if (!document) throw InputError("the input is not valid JSON: " + error);
+    if (document->text().front() != '[') {
+      throw InputError("the JSON input is not an array (use --format ndjson for one object per line)");
     }
-    if (!document_.is_array()) throw InputError("the JSON input is not an array (use --format ndjson for one object per line)");
+    document_ = std::move(*document);
+    // The top-level elements of the array (each element's text may have whitespace around it).
+    const std::string& t = document_.text();
+    int depth = 0;
+    std::size_t start = 1;
+    auto element = [&](std::size_t end) {
+      if (t.find_first_not_of(" \t\r\n", start) < end) elements_.emplace_back(start, end - start);
+      start = end + 1;
+    };
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      const char c = t[i];
+      if (c == '"') {
+        for (++i; t[i] != '"'; ++i) {
+          if (t[i] == '\\') ++i;
+        }
+      } else if (c == '[' || c == '{') {
+        ++depth;
+      } else if (c == ']' || c == '}') {
+        if (--depth == 0) element(i);
+      } else if (c == ',' && depth == 1) {
+        element(i);
+      }
+    }
   }
 
   Input& input_;
   RejectSink rejects_;
-  nlohmann::json document_;
+  RawJson document_;
+  std::vector<std::pair<std::size_t, std::size_t>> elements_;  // offset and size in document_.text()
   std::size_t position_ = 0;
   std::optional<std::uint64_t> size_ = 0;
   bool parsed_ = false;

@@ -3,6 +3,8 @@
 // and key lists. Each produces one row at a time together with the input line it started on.
 #pragma once
 
+#include <pgrestify/raw_json.hpp>
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -10,6 +12,7 @@
 #include <istream>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -59,8 +62,10 @@ class InputError : public std::runtime_error {
 
 /// One input row.
 struct InputRow {
-  nlohmann::json value;       ///< an object (import) or a scalar key (delete)
-  std::string text;           ///< value.dump(): what is sent, and what the reject file shows
+  nlohmann::json value;       ///< a scalar key (delete; import readers leave it null)
+  RawJson raw;                ///< import: the row as a JSON object's text, numbers as written
+  std::string text;           ///< what is sent, and what the reject file shows: raw.text() for
+                              ///< import rows, value.dump() for keys
   std::size_t line = 0;       ///< input line the record starts on (1-based); for `json`, the element number (1-based)
   std::uint64_t endOffset = 0;  ///< input bytes consumed up to the end of this record
 };
@@ -87,17 +92,25 @@ class RowReader {
   virtual std::optional<std::uint64_t> totalBytes() const = 0;
 };
 
-/// How CSV values become JSON.
+/// How CSV values become JSON: PostgreSQL's COPY ... CSV conventions (docs/cli.md).
 struct CsvOptions {
-  std::string nullString;  ///< a field equal to this (besides the empty field) becomes null
+  /// COPY's NULL option: an UNQUOTED field equal to this is null; the same text quoted is a
+  /// string. Empty (the default): an unquoted empty field is null, `""` is the empty string.
+  std::string nullString;
+  /// Also null: every empty field, quoted or not (not COPY's convention; for files that write
+  /// empty values as `""`).
+  bool emptyIsNull = false;
+  /// Columns whose fields are JSON text (json/jsonb columns): sent as that JSON value, verbatim;
+  /// a field that is not valid JSON fails its row. Other fields are JSON strings.
+  std::set<std::string> jsonColumns;
 };
 
-/// RFC 4180 CSV with a header row, parsed by libcsv. Every value is a JSON string, except empty
-/// fields and fields equal to CsvOptions::nullString, which are null.
+/// RFC 4180 CSV with a header row, parsed by libcsv. Every value is a JSON string, except null
+/// fields (CsvOptions) and the fields of json columns.
 std::unique_ptr<RowReader> makeCsvReader(Input& input, CsvOptions options, RejectSink rejects);
-/// One JSON object per line; blank lines are skipped.
+/// One JSON object per line; blank lines are skipped. Rows are sent as written (RawJson).
 std::unique_ptr<RowReader> makeNdjsonReader(Input& input, RejectSink rejects);
-/// A JSON array of objects. The document is parsed whole (it is one value); use ndjson or csv for
+/// A JSON array of objects, each sent as written (RawJson). The document is read whole (it is one value); use ndjson or csv for
 /// inputs that do not fit in memory.
 std::unique_ptr<RowReader> makeJsonArrayReader(Input& input, RejectSink rejects);
 /// One key per line, each sent as a string exactly as written, except that a UTF-8 BOM at the start

@@ -66,7 +66,7 @@ help)
 
 csv_quoting)
   # Quoted commas, doubled quotes, newlines (LF and CRLF) inside fields, unicode, spaces kept,
-  # empty field and --null-string -> NULL, a CRLF line ending, a BOM on the header.
+  # empty field, "" and --null-string -> NULL with --empty-as-null (the pre-COPY rule), a CRLF line ending, a BOM on the header.
   printf '\xef\xbb\xbfname,email,status,role\r\n' > in.csv
   cat >> in.csv <<'CSV'
 "Smith, John",a@x.io,"said ""hi""",user
@@ -77,7 +77,7 @@ Zoë 東京 🚀,c@x.io,NULL,guest
   padded  ,d@x.io,"",user
 CSV
   printf '"crlf\r\ninside",e@x.io,ok,user\r\n' >> in.csv
-  run import --url "$URL" --table users --file in.csv --null-string NULL --reject-file rej.ndjson
+  run import --url "$URL" --table users --file in.csv --null-string NULL --empty-as-null --reject-file rej.ndjson
   eq "exit status" 0 "$RC"
   eq "summary" "5 rows: 5 written, 0 skipped, 0 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
   [[ $OUT =~ $summary_re ]] || fail "summary line format: $OUT"
