@@ -609,7 +609,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
     const auto format = formatOf(*import);
     if (format == "csv") {
       // json/jsonb columns take their fields as JSON values: the column types, read once.
-      auto json = jsonColumns(client, common.table, import->jsonColumns);
+      auto json = jsonColumns(*client, common.table, import->jsonColumns);
       if (!json.warning.empty()) note("warning: " + json.warning);
       reader = makeCsvReader(*input, CsvOptions{import->nullString, import->emptyIsNull, std::move(json.names)}, sink);
     }
