@@ -95,7 +95,11 @@ class InsertOperation final : public BulkOperation, public ResultNotes {
       if (spec_.returning) note += "; the rows that were written are those in `data`";
       result.warnings.push_back(std::move(note));
     }
-    if (spec_.returning) addReturningHint(result, "the written rows were asked back (returning)");
+    if (spec_.returning) {
+      addReturningHint(result,
+                       "the rows were asked back (returning): write them with returning = false, or through a "
+                       "repository from withoutReadBack(), or let the SELECT policy see them");
+    }
   }
 
   // Sending the batch again leaves the table as one send would only when every row carries its

@@ -80,7 +80,11 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
                                   " row(s) were accepted without an error but PostgreSQL did not report them as "
                                   "written (a trigger discarded them); they are counted in `skipped`");
       }
-      if (spec_.returning) addReturningHint(result, "write with returning = false to avoid it");
+      if (spec_.returning) {
+        addReturningHint(result,
+                         "the rows were asked back (returning): write them with returning = false, or through a "
+                         "repository from withoutReadBack()");
+      }
       return;
     }
     addReturningHint(result,
