@@ -129,10 +129,21 @@ TEST_F(KeySpelling, NumericKeys) {
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].indexes, std::vector<std::size_t>{3});
   EXPECT_EQ(sql("select string_agg(v, ',' order by k) from api.ks_num"), "p,q,r");
-  std::vector<json> keys = {"1.50", 2.0, "10.2500"};
+  // Same new values with one missing key: one grouped PATCH, the server writes 1.5, 2, 10.25.
+  std::vector<json> same = {{{"k", "1.50"}, {"v", "g"}}, {{"k", "7"}, {"v", "g"}}, {{"k", "2.0"}, {"v", "g"}},
+                            {{"k", "010.250"}, {"v", "g"}}};
+  auto g = client.from("ks_num").bulkUpdate(same, {.matchColumn = "k"});
+  EXPECT_EQ(g.successful, 3u);
+  ASSERT_EQ(g.errors.size(), 1u);
+  EXPECT_EQ(g.errors[0].kind, BulkErrorKind::NotFound) << g.errors[0].message;
+  EXPECT_EQ(g.errors[0].indexes, std::vector<std::size_t>{1});
+  EXPECT_EQ(sqlCount("select count(*) from api.ks_num where v = 'g'"), 3);
+  std::vector<json> keys = {"1.50", 2.0, "10.2500", "7"};
   auto d = client.from("ks_num").bulkDelete(keys, {.matchColumn = "k"});
   EXPECT_EQ(d.successful, 3u);
-  EXPECT_TRUE(d.ok());
+  ASSERT_EQ(d.errors.size(), 1u);
+  EXPECT_EQ(d.errors[0].kind, BulkErrorKind::NotFound) << d.errors[0].message;
+  EXPECT_EQ(d.errors[0].indexes, std::vector<std::size_t>{3});
   EXPECT_EQ(sqlCount("select count(*) from api.ks_num"), 0);
 }
 
