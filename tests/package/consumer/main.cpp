@@ -30,7 +30,7 @@ void check(bool ok, const std::string& what) {
   if (!ok) ++failures;
 }
 
-/// Answers every request as soon as it starts: GET returns two rows, POST returns 201.
+/// Answers every request as soon as it starts: GET returns two rows, POST returns 201 `*/<rows>`.
 class CannedTransport final : public pgrestify::Transport {
  public:
   std::unique_ptr<pgrestify::TransportSession> openSession() override { return std::make_unique<Session>(*this); }
@@ -46,7 +46,10 @@ class CannedTransport final : public pgrestify::Transport {
         response.status = 200;
         response.body = R"([{"id":1,"name":"a"},{"id":2,"name":"b"}])";
       } else {
+        // As PostgREST does for a write with `Prefer: count=exact`: the rows written, counted.
         response.status = 201;
+        auto rows = nlohmann::json::parse(request.body, nullptr, false);
+        response.headers.emplace_back("Content-Range", "*/" + std::to_string(rows.is_array() ? rows.size() : 0));
       }
       owner_.requests.push_back(std::move(request));
       done_.emplace_back(tag, std::move(response));
