@@ -162,5 +162,31 @@ TEST_F(KeySpelling, GroupedPatchDataIsInInputOrder) {
   EXPECT_EQ(counting_->count("PATCH"), 1u);
 }
 
+// Issue 13 point 5 (library part): a key too long for any URL fails alone, the others proceed.
+class KeyTooLong : public IntegrationTest {};
+
+TEST_F(KeyTooLong, FailsAloneAsInvalidRowOnTheRealServer) {
+  sql("insert into api.users (name, email) values ('a', 'a@x.io'), ('b', 'b@x.io'), ('c', 'c@x.io')");
+  auto client = makeClient();
+  const std::string huge(60000, 'k');  // over PostgREST's 50 KiB request-head limit on its own
+  std::vector<std::string> keys = {"a@x.io", huge, "b@x.io"};
+  auto d = client.from("users").bulkDelete(keys, {.matchColumn = "email"});
+  EXPECT_EQ(d.successful, 2u);
+  ASSERT_EQ(d.errors.size(), 1u);
+  EXPECT_EQ(d.errors[0].kind, BulkErrorKind::InvalidRow);
+  EXPECT_EQ(d.errors[0].indexes, std::vector<std::size_t>{1});
+  EXPECT_FALSE(d.errors[0].outcomeUnknown);
+  EXPECT_NE(d.errors[0].message.find("the key is 60009 bytes in a URL; maxUrlBytes allows"), std::string::npos)
+      << d.errors[0].message;
+  EXPECT_EQ(sql("select string_agg(email, ',') from api.users"), "c@x.io");
+  std::vector<json> rows = {{{"email", huge}, {"name", "x"}}, {{"email", "c@x.io"}, {"name", "x"}}};
+  auto u = client.from("users").bulkUpdate(rows, {.matchColumn = "email"});
+  EXPECT_EQ(u.successful, 1u);
+  ASSERT_EQ(u.errors.size(), 1u);
+  EXPECT_EQ(u.errors[0].kind, BulkErrorKind::InvalidRow);
+  EXPECT_EQ(u.errors[0].indexes, std::vector<std::size_t>{0});
+  EXPECT_EQ(sql("select name from api.users where email = 'c@x.io'"), "x");
+}
+
 }  // namespace
 }  // namespace pgrestify::test
