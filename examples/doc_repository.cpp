@@ -67,6 +67,17 @@ try {
 return users.size();
 }
 
+// Writes rows the role may not be allowed to read back; returns how many were written.
+std::size_t writeBlind(const pgrestify::Repository<User>& userRepo, const std::vector<User>& users) {
+  auto writer = userRepo.withoutReadBack();             // same table and client; readsBack() == false
+  try {
+    writer.bulkInsert(users, {.batchSize = 500});       // returns an empty vector
+    return users.size();
+  } catch (const pgrestify::BulkOperationError& e) {
+    return e.result().successful;                       // the other rows were written
+  }
+}
+
 // The criteria examples.
 void criteria(const pgrestify::Repository<User>& userRepo, const std::vector<long long>& ids) {
 userRepo.find({{"active", false}});                                   // active=eq.false
@@ -100,6 +111,10 @@ int main(int argc, char** argv) {
   auto created = repo.bulkCreateUsers({{.name = "c1", .email = "c1@example.com"}, {.name = "c2", .email = "c2@example.com"}});
   expect(created.size() == 2 && created[0].created_at.has_value(), "bulkCreateUsers: 2 rows with created_at");
   expect(repo.softDeleteUsersRpc({*created[0].id, *created[1].id, 999999}) == 2, "softDeleteUsersRpc: 2 users");
+
+  auto blind = example::numberedUsers<User>(0, 3, "w", "w", [](User& u, int i) { u.role = i == 3 ? "root" : "user"; });
+  expect(writeBlind(userRepo, blind) == 3, "writeBlind: 3 written, 1 failed");
+  expect(userRepo.count({{"email", pgrestify::like("w*")}}) == 3, "writeBlind: 3 rows in the table");
 
   return example::finish();
 }

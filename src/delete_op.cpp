@@ -11,10 +11,14 @@ namespace pgrestify::detail {
 
 namespace {
 
-class DeleteOperation final : public BulkOperation {
+class DeleteOperation final : public BulkOperation, public ResultNotes {
  public:
   DeleteOperation(const ClientState& client, DeleteSpec spec, RowSource source, std::optional<std::size_t> total)
-      : client_(client), spec_(std::move(spec)), source_(std::move(source)), total_(total) {
+      : client_(client),
+        spec_(std::move(spec)),
+        source_(std::move(source)),
+        total_(total),
+        matcher_(client, spec_.table, spec_.matchColumns) {
     checkIdentifier(spec_.table, "table name");
     checkMatchColumns(spec_.matchColumns);
     if (spec_.maxUrlBytes == 0) throw std::invalid_argument("pgrestify: maxUrlBytes must be greater than 0");
@@ -47,6 +51,8 @@ class DeleteOperation final : public BulkOperation {
     }
     row.data = keyElement(spec_.matchColumns, keyRow);
     row.size = percentEncode(row.data).size() + 3;
+    row.invalid = keyFitsUrl(row.data, budget_);
+    if (!row.invalid.empty()) row.data.clear();
     return true;
   }
 
@@ -61,7 +67,14 @@ class DeleteOperation final : public BulkOperation {
   }
 
   void accept(const Work& work, const HttpResponse& response, Outcome& out) const override {
-    matchReturned(work, response, spec_.matchColumns, spec_.returning, work.afterUnknown, out);
+    ExpectedAnswer expected;
+    expected.status = 200;  // DELETE with return=representation (the match columns at least)
+    expected.body = true;
+    matcher_.match(work, readAnswer(response, expected), spec_.returning, work.afterUnknown, out);
+  }
+
+  void annotate(BulkResult<nlohmann::json>& result) const override {
+    addReturningHint(result, "bulkDelete reads back the match columns of the deleted rows to tell which keys matched");
   }
 
   bool idempotent() const override { return true; }
@@ -77,6 +90,7 @@ class DeleteOperation final : public BulkOperation {
   std::size_t next_ = 0;
   std::string select_;
   std::size_t budget_ = 0;  // URL room for keys
+  KeyMatcher matcher_;
 };
 
 }  // namespace

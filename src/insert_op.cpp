@@ -11,7 +11,7 @@ namespace pgrestify::detail {
 
 namespace {
 
-class InsertOperation final : public BulkOperation {
+class InsertOperation final : public BulkOperation, public ResultNotes {
  public:
   InsertOperation(const ClientState& client, InsertSpec spec, RowWriterSource source, std::optional<std::size_t> total)
       : client_(client), spec_(std::move(spec)), source_(std::move(source)), total_(total), writer_(spec_.conflictColumns) {
@@ -22,10 +22,9 @@ class InsertOperation final : public BulkOperation {
       case OnConflict::Ignore: resolution_ = "resolution=ignore-duplicates"; break;
       case OnConflict::Update: resolution_ = "resolution=merge-duplicates"; break;
     }
-    // Only Ignore needs the server's count (rows inserted vs skipped); counting is not free.
-    prefer_ = spec_.returning ? "return=representation" : "return=minimal";
-    if (spec_.onConflict == OnConflict::Ignore) prefer_ += ",count=exact";
-    if (!resolution_.empty()) prefer_ += "," + resolution_;
+    // count=exact on every write (free on mutations, PostgREST reference §3.4): the count of rows
+    // PostgreSQL reports as written is what `successful` is.
+    prefer_ = preferOf(spec_.returning, resolution_);
   }
 
   bool nextRow(WorkRow& row) override {
@@ -66,16 +65,40 @@ class InsertOperation final : public BulkOperation {
   }
 
   void accept(const Work& work, const HttpResponse& response, Outcome& out) const override {
-    const std::size_t rows = work.rows.size();
-    long long n = affected(response);
-    if (spec_.returning) out.data = parseRows(response.body);
-    if (n < 0) n = spec_.returning ? static_cast<long long>(out.data.size()) : static_cast<long long>(rows);
-    std::size_t written = std::min(rows, static_cast<std::size_t>(n));
-    if (spec_.onConflict == OnConflict::Ignore) {
-      out.successful = written;
-      out.skipped = rows - written;
-    } else {
-      out.successful = rows;
+    ExpectedAnswer expected;
+    expected.status = 201;
+    // merge-duplicates: 200 when no row was newly inserted (all updated).
+    if (spec_.onConflict == OnConflict::Update) expected.otherStatus = 200;
+    expected.body = spec_.returning;
+    expected.maxCount = work.rows.size();
+    Answer answer = readAnswer(response, expected);
+    // What PostgreSQL reports as written, never more. The rest were accepted without an error but
+    // not written here: duplicates left alone (Ignore), or rows a BEFORE INSERT trigger discarded
+    // or redirected (returning NULL). They are counted skipped; which rows they were is only
+    // visible in the returned rows (see annotate()).
+    out.successful = answer.count;
+    out.skipped = work.rows.size() - answer.count;
+    if (spec_.returning) out.data = std::move(answer.rows);
+  }
+
+  void annotate(BulkResult<nlohmann::json>& result) const override {
+    if (result.skipped > 0) {
+      std::string note = std::to_string(result.skipped) + " row(s) were accepted without an error but PostgreSQL did "
+                         "not report them as written; they are counted in `skipped`: ";
+      if (spec_.onConflict == OnConflict::Ignore) {
+        note += "duplicates left alone, or rows a trigger discarded or redirected to another table (a BEFORE "
+                "INSERT trigger returning NULL); the two cannot be told apart";
+      } else {
+        note += "a trigger discarded them or redirected them to another table (a BEFORE INSERT trigger "
+                "returning NULL, trigger-based partitioning)";
+      }
+      if (spec_.returning) note += "; the rows that were written are those in `data`";
+      result.warnings.push_back(std::move(note));
+    }
+    if (spec_.returning) {
+      addReturningHint(result,
+                       "the rows were asked back (returning): write them with returning = false, or through a "
+                       "repository from withoutReadBack(), or let the SELECT policy see them");
     }
   }
 

@@ -4,8 +4,12 @@
 
 #include <pgrestify/filter.hpp>
 
+#include "key_match.hpp"
+
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace pgrestify::detail {
@@ -189,30 +193,267 @@ std::string keyElement(const std::vector<std::string>& columns, const nlohmann::
   return out;
 }
 
-// Which rows of a key-filtered request matched: by Content-Range when it says all did,
-// otherwise by comparing the returned keys.
-void matchReturned(const Work& work, const HttpResponse& response, const std::vector<std::string>& columns,
-                   bool returning, bool countMissingAsDone, Outcome& out) {
-  auto rows = parseRows(response.body);
-  long long n = affected(response);
-  if (n < 0) n = static_cast<long long>(rows.size());
-  std::unordered_set<std::string> matched;
-  for (const auto& r : rows) matched.insert(keyOf(r, columns));
-  // The keys are distinct within a request (the engine cuts at a repeated key). When as many rows
-  // as keys were affected and they carry as many distinct keys, every key matched (this also
-  // holds when the server writes a key differently, e.g. a timestamp). Otherwise compare keys: a
-  // key matching several rows (a non-unique match column) must not hide one that matched none.
-  const bool allMatched = static_cast<std::size_t>(n) == work.rows.size() && matched.size() == work.rows.size();
-  if (!allMatched) {
-    for (std::size_t i = 0; i < work.rows.size(); ++i) {
-      if (!matched.count(work.rows[i].key)) out.notFound.push_back(i);
-    }
-    if (countMissingAsDone) out.notFound.clear();  // retried after an unknown outcome: gone either way
-  }
-  out.successful = work.rows.size() - out.notFound.size();
-  if (returning) out.data = std::move(rows);
+namespace {
+
+// A header value as it may be quoted in a message: printable ASCII, at most 60 characters.
+std::string printable(std::string_view value) {
+  std::string out;
+  for (char c : value.substr(0, 60)) out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+  if (value.size() > 60) out += "...";
+  return out;
 }
 
+std::string mediaType(const HttpResponse& response) {
+  auto type = response.header("Content-Type");
+  if (!type) return {};
+  std::string_view t = *type;
+  t = t.substr(0, t.find(';'));
+  while (!t.empty() && t.back() == ' ') t.remove_suffix(1);
+  while (!t.empty() && t.front() == ' ') t.remove_prefix(1);
+  std::string out(t);
+  for (auto& c : out) c = static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return out;
+}
+
+bool blank(const std::string& body) {
+  return body.find_first_not_of(" \t\r\n") == std::string::npos;
+}
+
+std::optional<std::size_t> digits(std::string_view s) {
+  if (s.empty() || s.size() > 18) return std::nullopt;
+  std::size_t v = 0;
+  for (char c : s) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<std::size_t>(c - '0');
+  }
+  return v;
+}
+
+}  // namespace
+
+std::optional<std::size_t> contentRangeCount(std::string_view header) {
+  while (!header.empty() && header.front() == ' ') header.remove_prefix(1);
+  while (!header.empty() && header.back() == ' ') header.remove_suffix(1);
+  auto slash = header.find('/');
+  if (slash == std::string_view::npos) return std::nullopt;
+  auto total = digits(header.substr(slash + 1));
+  if (!total) return std::nullopt;
+  auto range = header.substr(0, slash);
+  if (range == "*") return total;
+  auto dash = range.find('-');
+  if (dash == std::string_view::npos) return std::nullopt;
+  auto first = digits(range.substr(0, dash));
+  auto last = digits(range.substr(dash + 1));
+  if (!first || !last || *first > *last || *last >= *total) return std::nullopt;
+  return total;
+}
+
+Answer readAnswer(const HttpResponse& response, const ExpectedAnswer& expected) {
+  std::string want = "status " + std::to_string(expected.status);
+  if (expected.otherStatus) want += " or " + std::to_string(expected.otherStatus);
+  want += " with a Content-Range";
+  want += expected.body ? " and a JSON array (application/json)" : " and no body";
+  const std::string type = mediaType(response);
+  std::string got = std::to_string(response.status) + " " + (type.empty() ? "without Content-Type" : printable(type));
+  auto fail = [&](const std::string& what) -> Answer {
+    throw std::runtime_error("the answer is not PostgREST's: expected " + want + ", got " + got +
+                             (what.empty() ? "" : " (" + what + ")"));
+  };
+  if (response.status != expected.status && (expected.otherStatus == 0 || response.status != expected.otherStatus)) {
+    return fail({});
+  }
+  auto range = response.header("Content-Range");
+  if (!range) return fail("no Content-Range");
+  auto count = contentRangeCount(*range);
+  if (!count) return fail("Content-Range '" + printable(*range) + "' has no count");
+  if (*count > expected.maxCount) {
+    return fail("a count of " + std::to_string(*count) + " for " + std::to_string(expected.maxCount) + " rows sent");
+  }
+  Answer answer;
+  answer.count = *count;
+  if (!expected.body) {
+    if (!blank(response.body)) return fail("a body where none was asked for");
+    return answer;
+  }
+  if (type != "application/json") return fail({});
+  auto j = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_array()) return fail("the body is not a JSON array");
+  for (const auto& row : j) {
+    if (!row.is_object()) return fail("the body is not an array of objects");
+  }
+  if (j.size() != *count) {
+    return fail(std::to_string(j.size()) + " rows in the body for a count of " + std::to_string(*count));
+  }
+  answer.rows.reserve(j.size());
+  for (auto& r : j) answer.rows.push_back(std::move(r));
+  return answer;
+}
+
+KeyMatcher::KeyMatcher(const ClientState& client, std::string table, std::vector<std::string> columns)
+    : client_(client), table_(std::move(table)), columns_(std::move(columns)) {}
+
+const std::vector<int>& KeyMatcher::types() const {
+  if (typesRead_) return types_;
+  typesRead_ = true;
+  types_.assign(columns_.size(), static_cast<int>(KeyType::Unknown));
+  try {
+    auto schema = client_.tableSchema(table_);
+    for (std::size_t i = 0; i < columns_.size(); ++i) {
+      if (const ColumnInfo* c = schema->column(columns_[i])) types_[i] = static_cast<int>(keyTypeOf(c->format));
+    }
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception&) {
+    // The description cannot be read (openapi-mode disabled, ...): types stay Unknown, matching
+    // falls back to the key text and the counts.
+  }
+  return types_;
+}
+
+std::optional<std::string> KeyMatcher::canonicalKey(const std::vector<std::string>& parts) const {
+  const auto& t = types();
+  if (parts.size() != t.size()) return std::nullopt;
+  std::string key;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    auto v = canonicalValue(static_cast<KeyType>(t[i]), parts[i]);
+    if (!v) return std::nullopt;
+    key.push_back(kKeySeparator);
+    key += *v;
+  }
+  return key;
+}
+
+namespace {
+
+// The parts of a key text built by keyOf (each part after a kKeySeparator).
+std::vector<std::string> keyParts(const std::string& key, std::size_t columns) {
+  std::vector<std::string> parts;
+  if (key.empty()) return parts;
+  if (columns == 1) {
+    parts.push_back(key.substr(1));
+    return parts;
+  }
+  std::size_t start = 1;
+  for (;;) {
+    auto end = key.find(kKeySeparator, start);
+    parts.push_back(key.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return parts;
+}
+
+}  // namespace
+
+void KeyMatcher::match(const Work& work, Answer answer, bool returning, bool countMissingAsDone, Outcome& out) const {
+  constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  auto& rows = answer.rows;
+  const std::size_t n = work.rows.size();
+  // 1. By the key text: the server usually writes a key as the caller did.
+  std::unordered_map<std::string, std::size_t> inputByText;
+  for (std::size_t i = 0; i < n; ++i) inputByText.emplace(work.rows[i].key, i);
+  std::vector<bool> matched(n, false);
+  std::vector<std::size_t> owner(rows.size(), kNone);  // input position each returned row belongs to
+  std::vector<std::string> rowKeys(rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    rowKeys[r] = keyOf(rows[r], columns_);
+    if (auto it = inputByText.find(rowKeys[r]); it != inputByText.end()) {
+      owner[r] = it->second;
+      matched[it->second] = true;
+    }
+  }
+  auto unmatchedInputs = [&] {
+    std::vector<std::size_t> u;
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!matched[i]) u.push_back(i);
+    }
+    return u;
+  };
+  auto orphans = [&] {
+    std::vector<std::size_t> o;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      if (owner[r] == kNone) o.push_back(r);
+    }
+    return o;
+  };
+  std::vector<std::size_t> unmatched = unmatchedInputs();
+  std::vector<std::size_t> stray = orphans();
+  // 2. Rows spelled differently (an uppercase UUID, `Z` for `+00:00`, 1.50 for 1.5...): by the
+  //    value the database compared, from each match column's type.
+  if (!unmatched.empty() && !stray.empty()) {
+    // Several spellings of one value may be among the keys: each of them matched the row.
+    std::unordered_map<std::string, std::vector<std::size_t>> inputsByValue;
+    // Every key, matched or not: a returned row spelled differently may belong to a matched key
+    // (a non-unique or case-insensitive match column), and must not be counted for another one.
+    for (std::size_t i = 0; i < n; ++i) {
+      if (auto k = canonicalKey(keyParts(work.rows[i].key, columns_.size()))) inputsByValue[*k].push_back(i);
+    }
+    if (!inputsByValue.empty()) {
+      for (std::size_t r = 0; r < rows.size(); ++r) {
+        if (rowKeys[r].empty()) continue;
+        auto k = canonicalKey(keyParts(rowKeys[r], columns_.size()));
+        if (!k) continue;
+        auto it = inputsByValue.find(*k);
+        if (it == inputsByValue.end()) continue;
+        if (owner[r] == kNone) owner[r] = it->second.front();
+        for (std::size_t i : it->second) matched[i] = true;
+      }
+      unmatched = unmatchedInputs();
+      stray = orphans();
+    }
+  }
+  // 3. Still rows no key claims (a type pgrestify cannot compare, or no description): every
+  //    returned row matched one of the keys sent, so as many distinct returned keys as unmatched
+  //    keys means each of them matched. Otherwise some of them were changed, but which is unknown.
+  if (!unmatched.empty() && !stray.empty()) {
+    std::unordered_set<std::string> distinct;
+    for (std::size_t r : stray) distinct.insert(rowKeys[r]);
+    if (distinct.size() != unmatched.size()) {
+      std::string names = joinIdentifiers(columns_);
+      throw std::runtime_error(
+          "the key could not be matched to the server's spelling: " + std::to_string(stray.size()) +
+          " returned row(s) spell " + names + " differently from the " + std::to_string(unmatched.size()) +
+          " unmatched key(s) of this request, and the column type is not one pgrestify can compare; some of "
+          "these keys were changed, which ones is unknown");
+    }
+    for (std::size_t i : unmatched) matched[i] = true;
+    unmatched.clear();
+  }
+  for (std::size_t i : unmatched) out.notFound.push_back(i);
+  if (countMissingAsDone) out.notFound.clear();  // retried after an unknown outcome: gone either way
+  out.successful = n - out.notFound.size();
+  if (!returning) return;
+  // In input order: the rows of each key after those of the keys before it (stable: rows of one
+  // key, and rows no key claims, keep the server's order; the latter come last).
+  std::vector<std::size_t> order(rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) order[r] = r;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return owner[a] < owner[b]; });
+  out.data.reserve(rows.size());
+  for (std::size_t r : order) out.data.push_back(std::move(rows[r]));
+}
+
+void addReturningHint(BulkResult<nlohmann::json>& result, std::string_view how) {
+  for (auto& e : result.errors) {
+    if (e.code != "42501" || e.message.find("row-level security") == std::string::npos) continue;
+    std::string hint = "PostgreSQL applies the table's SELECT policies to the rows a write returns (RETURNING), so a "
+                       "row this role may write but not see fails when it is read back; ";
+    hint += how;
+    e.hint = e.hint.empty() ? hint : e.hint + "; " + hint;
+  }
+}
+
+BulkResult<nlohmann::json> runOperation(Transport& transport, BulkOperation& op, const EngineSettings& settings) {
+  BulkResult<nlohmann::json> result = runBulk(transport, op, settings);
+  if (const auto* notes = dynamic_cast<const ResultNotes*>(&op)) notes->annotate(result);
+  return result;
+}
+
+std::string keyFitsUrl(const std::string& element, std::size_t budget) {
+  const std::size_t bytes = percentEncode(element).size() + 3;  // as WorkRow::size counts it
+  if (bytes <= budget) return {};
+  return "the key is " + std::to_string(bytes) + " bytes in a URL; maxUrlBytes allows " + std::to_string(budget) +
+         " for keys (the rest of the URL takes the remainder); it was not sent";
+}
 
 // Room left for keys in a URL of at most @p maxUrl bytes.
 std::size_t urlBudget(const ClientState& client, const std::string& table, std::size_t maxUrl,

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -63,9 +64,66 @@ void checkMatchColumns(const std::vector<std::string>& columns);
 void keyFilter(const std::vector<std::string>& columns, const std::vector<WorkRow>& rows, Params& params);
 /// Encodes a key for keyFilter: a list element, or an `and(...)` for composite keys.
 std::string keyElement(const std::vector<std::string>& columns, const nlohmann::json& row);
-/// Which rows of a key-filtered request matched (Content-Range, else the returned keys).
-void matchReturned(const Work& work, const HttpResponse& response, const std::vector<std::string>& columns,
-                   bool returning, bool countMissingAsDone, Outcome& out);
+/// What PostgREST 12.0.2 answers to a write the library sent (always with `Prefer: count=exact`).
+struct ExpectedAnswer {
+  int status = 201;             ///< the status expected
+  int otherStatus = 0;          ///< another acceptable status (merge-duplicates: 200 when nothing was inserted)
+  bool body = false;            ///< a JSON array of objects (return=representation), else no body
+  std::size_t maxCount = static_cast<std::size_t>(-1);  ///< the count can be no larger (rows sent, for inserts)
+};
+/// A checked answer: the Content-Range count and the returned rows.
+struct Answer {
+  std::size_t count = 0;
+  std::vector<nlohmann::json> rows;
+};
+/// Reads a 2xx answer, checking that it is PostgREST's answer to the request sent: the status,
+/// a `Content-Range` with a count, the count within bounds, and (when a body is expected)
+/// `Content-Type: application/json` with a JSON array of as many objects as counted, else no
+/// body. Throws std::runtime_error("the answer is not PostgREST's: expected ..., got ...") when
+/// not; the engine then fails the request's rows with outcomeUnknown (the server may or may not
+/// have written anything).
+Answer readAnswer(const HttpResponse& response, const ExpectedAnswer& expected);
+/// Parses a `Content-Range` of a mutation strictly: `*/N` or `A-B/N` (A <= B < N); nullopt else.
+std::optional<std::size_t> contentRangeCount(std::string_view header);
+
+/// Tells which input keys of a key-filtered PATCH/DELETE matched, by the value the database
+/// compared (see docs/bulk-operations.md, "Which keys matched"): first by the key text, then, for
+/// returned rows spelled differently, by each match column's canonical value for its type (read
+/// from the table's description, once, only when needed), then by counting. Thread-compatible:
+/// used from the engine's thread.
+class KeyMatcher {
+ public:
+  KeyMatcher(const ClientState& client, std::string table, std::vector<std::string> columns);
+  /// Fills out.notFound (positions in work.rows), out.successful and, when @p returning, out.data
+  /// ordered by input row (rows matched to one key in the server's order, after the rows of the
+  /// keys before it). Throws std::runtime_error when the returned rows cannot be told apart.
+  void match(const Work& work, Answer answer, bool returning, bool countMissingAsDone, Outcome& out) const;
+
+ private:
+  std::optional<std::string> canonicalKey(const std::vector<std::string>& parts) const;
+  const std::vector<int>& types() const;
+
+  const ClientState& client_;
+  std::string table_;
+  std::vector<std::string> columns_;
+  mutable bool typesRead_ = false;
+  mutable std::vector<int> types_;  // KeyType per column (src/key_match.hpp)
+};
+
+/// Adds to the hint of each row-level-security failure (42501 "... row-level security ...") why
+/// reading rows back can cause it: PostgreSQL applies the table's SELECT policies to RETURNING.
+/// @p how says how this call reads rows back and how to write without it.
+void addReturningHint(BulkResult<nlohmann::json>& result, std::string_view how);
+
+/// Implemented by the operations that add to the result after the engine ran (warnings, hints).
+class ResultNotes {
+ public:
+  virtual ~ResultNotes() = default;
+  virtual void annotate(BulkResult<nlohmann::json>& result) const = 0;
+};
+/// An InvalidRow message when the key element alone does not fit in @p budget bytes of URL
+/// ("the key is N bytes in a URL; maxUrlBytes allows M"), empty when it fits.
+std::string keyFitsUrl(const std::string& element, std::size_t budget);
 /// Room left for keys in a URL of at most @p maxUrl bytes.
 std::size_t urlBudget(const ClientState& client, const std::string& table, std::size_t maxUrl,
                       const std::string& select);

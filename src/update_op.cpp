@@ -15,10 +15,10 @@ namespace {
 // bulkUpdate. The whole input is planned up front: rows are grouped by identical new values
 // (one PATCH ?key=in.(...) per group), the rest go one PATCH each; a key repeated in the input is
 // applied in input order (its later rows come in a later wave, after the earlier one finished).
-class UpdateOperation final : public BulkOperation {
+class UpdateOperation final : public BulkOperation, public ResultNotes {
  public:
   UpdateOperation(const ClientState& client, UpdateSpec spec, RowSource source, std::optional<std::size_t> total)
-      : client_(client), spec_(std::move(spec)), total_(total) {
+      : client_(client), spec_(std::move(spec)), total_(total), matcher_(client, spec_.table, spec_.matchColumns) {
     checkIdentifier(spec_.table, "table name");
     checkMatchColumns(spec_.matchColumns);
     if (spec_.maxUrlBytes == 0) throw std::invalid_argument("pgrestify: maxUrlBytes must be greater than 0");
@@ -55,12 +55,42 @@ class UpdateOperation final : public BulkOperation {
   }
 
   void accept(const Work& work, const HttpResponse& response, Outcome& out) const override {
+    ExpectedAnswer expected;
     if (spec_.strategy == UpdateStrategy::Upsert) {
-      out.successful = work.rows.size();
-      if (spec_.returning) out.data = parseRows(response.body);
+      expected.status = 201;
+      expected.otherStatus = 200;  // merge-duplicates: 200 when no row was newly inserted
+      expected.body = spec_.returning;
+      expected.maxCount = work.rows.size();
+      Answer answer = readAnswer(response, expected);
+      // As for inserts: what PostgreSQL reports, never more (a trigger may discard rows).
+      out.successful = answer.count;
+      out.skipped = work.rows.size() - answer.count;
+      if (spec_.returning) out.data = std::move(answer.rows);
       return;
     }
-    matchReturned(work, response, spec_.matchColumns, spec_.returning, false, out);
+    expected.status = 200;  // PATCH with return=representation (the match columns at least)
+    expected.body = true;
+    matcher_.match(work, readAnswer(response, expected), spec_.returning, false, out);
+  }
+
+  void annotate(BulkResult<nlohmann::json>& result) const override {
+    if (spec_.strategy == UpdateStrategy::Upsert) {
+      if (result.skipped > 0) {
+        result.warnings.push_back(std::to_string(result.skipped) +
+                                  " row(s) were accepted without an error but PostgreSQL did not report them as "
+                                  "written (a trigger discarded them); they are counted in `skipped`");
+      }
+      if (spec_.returning) {
+        addReturningHint(result,
+                         "the rows were asked back (returning): write them with returning = false, or through a "
+                         "repository from withoutReadBack()");
+      }
+      return;
+    }
+    addReturningHint(result,
+                     "bulkUpdate by PATCH always reads back the match columns of the updated rows (to tell which keys "
+                     "matched), so an updated row must stay visible to the SELECT policy; the Upsert strategy with "
+                     "returning = false reads nothing back");
   }
 
   bool idempotent() const override { return true; }  // absolute values: applying twice is harmless
@@ -104,7 +134,10 @@ class UpdateOperation final : public BulkOperation {
       } else {
         in.element = keyElement(spec_.matchColumns, j);
         in.wave = occurrences[in.key]++;
-        if (spec_.strategy == UpdateStrategy::Upsert) {
+        if (spec_.strategy != UpdateStrategy::Upsert) in.invalid = keyFitsUrl(in.element, budget_);
+        if (!in.invalid.empty()) {
+          // the key alone does not fit in a URL
+        } else if (spec_.strategy == UpdateStrategy::Upsert) {
           std::string text;
           if (j.size() <= spec_.matchColumns.size()) {
             in.invalid = "the row has no columns to update besides the match column(s)";
@@ -195,6 +228,7 @@ class UpdateOperation final : public BulkOperation {
   KeySets keySets_;
   std::vector<WorkRow> planned_;
   std::size_t cursor_ = 0;
+  KeyMatcher matcher_;
 };
 
 }  // namespace

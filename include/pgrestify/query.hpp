@@ -314,7 +314,7 @@ class QueryBuilder {
     spec.maxBatchBytes = options.maxBatchBytes;
     spec.headers = headers_;
     auto op = detail::makeUpdateOperation(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows));
-    return detail::typedResult<T>(detail::runBulk(state_->transport(), *op, settings));
+    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
   }
   /// Deletes rows by key. Keys are values (numbers, strings, json) or objects holding the match columns.
   template <std::ranges::input_range R>
@@ -331,7 +331,7 @@ class QueryBuilder {
     spec.maxUrlBytes = options.maxUrlBytes;
     spec.headers = headers_;
     auto op = detail::makeDeleteOperation(*state_, std::move(spec), detail::rangeSource(keys), detail::rangeSize(keys));
-    return detail::typedResult<T>(detail::runBulk(state_->transport(), *op, settings));
+    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
   }
 
   const std::string& table() const noexcept { return table_; }
@@ -356,7 +356,7 @@ class QueryBuilder {
     }
     auto op =
         detail::makeInsertOperation(*state_, std::move(spec), detail::rowWriterSource(rows), detail::rangeSize(rows));
-    return detail::typedResult<T>(detail::runBulk(state_->transport(), *op, settings));
+    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
   }
 
   std::vector<T> insertRows(std::vector<nlohmann::json> rows) const {

@@ -164,6 +164,20 @@ class Repository {
   const std::string& table() const noexcept { return table_; }
   const std::shared_ptr<const detail::ClientState>& state() const noexcept { return state_; }
 
+  /// A copy of this repository whose bulk methods (bulkInsert, insertMany, bulkUpsert, bulkUpdate,
+  /// bulkDelete) do not ask the server for the rows they write: they return an empty vector and
+  /// still throw BulkOperationErrorOf<T> when a row failed. Needed on a table whose SELECT policy
+  /// (row-level security) hides rows the role may write: PostgreSQL checks rows returned by a write
+  /// against the SELECT policies, so reading them back fails the write. bulkUpdate and bulkDelete
+  /// by key still read back the match columns of the changed rows (to tell which keys matched).
+  Repository withoutReadBack() const {
+    Repository copy = *this;
+    copy.readBack_ = false;
+    return copy;
+  }
+  /// False for a repository from withoutReadBack().
+  bool readsBack() const noexcept { return readBack_; }
+
   /// A query builder on the table, for anything the criteria below cannot express (order, limit,
   /// select, like...). The counterpart of the reference's `createQueryBuilder()`.
   QueryBuilder<T> createQueryBuilder() const { return QueryBuilder<T>(state_, table_); }
@@ -179,42 +193,43 @@ class Repository {
 
   // ---- bulk writes (batched by the engine; throw BulkOperationErrorOf<T> when a row failed) ----
   //
-  // They always ask the server for the written rows and return them: `returning` in the options is
-  // ignored (treated as true); `select` narrows the returned columns. Use
-  // client.from<T>(table).bulkInsert(...) for counts without rows.
+  // They ask the server for the written rows and return them: `returning` in the options is
+  // ignored (treated as true); `select` narrows the returned columns. On a repository from
+  // withoutReadBack() they ask for nothing back and return an empty vector (failures still throw).
+  // Use client.from<T>(table).bulkInsert(...) for counts without rows.
 
   /// Inserts rows in batches; returns the inserted rows (with server-filled columns). With
   /// OnConflict::Ignore, the duplicates are skipped (not an error) and are not in the result.
   template <std::ranges::input_range R>
   std::vector<T> bulkInsert(R&& rows, BulkInsertOptions options = {}) const {
-    options.returning = true;
+    options.returning = readBack_;
     return finish("bulkInsert", jsonBuilder().bulkInsert(rows, options));
   }
   /// The reference docs' other name for bulkInsert (same batching, options and result).
   template <std::ranges::input_range R>
   std::vector<T> insertMany(R&& rows, BulkInsertOptions options = {}) const {
-    options.returning = true;
+    options.returning = readBack_;
     return finish("insertMany", jsonBuilder().bulkInsert(rows, options));
   }
   /// Inserts rows or updates the rows with the same conflict columns; returns the inserted and
   /// updated rows (with ignoreDuplicates, only the inserted ones).
   template <std::ranges::input_range R>
   std::vector<T> bulkUpsert(R&& rows, BulkUpsertOptions options = {}) const {
-    options.returning = true;
+    options.returning = readBack_;
     return finish("bulkUpsert", jsonBuilder().bulkUpsert(rows, options));
   }
   /// Updates rows by key (each input row holds the match column(s) and its new values); returns
   /// the updated rows. A key that matches no row is a failure (BulkErrorKind::NotFound).
   template <std::ranges::input_range R>
   std::vector<T> bulkUpdate(R&& rows, BulkUpdateOptions options = {}) const {
-    options.returning = true;
+    options.returning = readBack_;
     return finish("bulkUpdate", jsonBuilder().bulkUpdate(rows, options));
   }
   /// Deletes rows by key; returns the deleted rows. A key that matches no row is a failure
   /// (BulkErrorKind::NotFound); the other keys are still deleted.
   template <std::ranges::input_range R>
   std::vector<T> bulkDelete(R&& keys, BulkDeleteOptions options = {}) const {
-    options.returning = true;
+    options.returning = readBack_;
     return finish("bulkDelete", jsonBuilder().bulkDelete(keys, options));
   }
 
@@ -307,6 +322,7 @@ class Repository {
 
   std::shared_ptr<const detail::ClientState> state_;
   std::string table_;
+  bool readBack_ = true;
 };
 
 /// Base of user-defined repositories (the reference's `CustomRepositoryBase<T>`): every

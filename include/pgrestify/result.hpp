@@ -32,7 +32,7 @@ struct BulkError {
   std::string details;
   std::string hint;
   int attempts = 0;                  ///< requests made for these rows
-  bool outcomeUnknown = false;       ///< the server may have committed the rows (timeout after sending)
+  bool outcomeUnknown = false;       ///< the server may have committed the rows (timeout after sending, an answer that is not PostgREST's)
   TransportErrorKind transport = TransportErrorKind::None;
 };
 
@@ -40,10 +40,15 @@ struct BulkError {
 /// input row is counted exactly once in `count` or in `notProcessed`.
 template <class T>
 struct BulkResult {
-  std::vector<T> data;            ///< rows returned by the server when `returning`, in input order of their batches
+  /// Rows returned by the server when `returning`, in input order of their batches (update and
+  /// delete: in the order of the input keys they matched).
+  std::vector<T> data;
   std::size_t count = 0;          ///< rows processed
-  std::size_t successful = 0;     ///< rows written (inserted / updated / deleted)
-  std::size_t skipped = 0;        ///< rows left alone as duplicates (OnConflict::Ignore)
+  /// Rows PostgreSQL reported as written (inserted / updated; update and delete: keys that matched).
+  std::size_t successful = 0;
+  /// Rows accepted without an error but not reported as written: duplicates left alone
+  /// (OnConflict::Ignore), or rows a trigger discarded or redirected (see `warnings`).
+  std::size_t skipped = 0;
   std::size_t failed = 0;         ///< rows that failed; each is in exactly one of `errors`
   std::size_t notProcessed = 0;   ///< rows never attempted (cancelled, deadline, stopOnError)
   std::vector<BulkError> errors;  ///< sorted by first row index
@@ -53,7 +58,8 @@ struct BulkResult {
   std::size_t retries = 0;
   std::chrono::milliseconds elapsed{0};
   /// Problems that lost no row, e.g. a returned row that did not convert to T (it is left out of
-  /// `data`; the row itself was written and is counted in `successful`).
+  /// `data`; the row itself was written and is counted in `successful`), or rows counted in
+  /// `skipped` that may have been discarded or redirected by a trigger rather than duplicates.
   std::vector<std::string> warnings;
 
   /// True when every input row was written or skipped.

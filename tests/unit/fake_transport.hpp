@@ -79,6 +79,10 @@ struct RecordedRequest {
 // ---- response helpers ----
 inline HttpResponse status(int code, std::string body = {}, Headers headers = {}) {
   HttpResponse r;
+  // PostgREST labels every JSON body (the library checks it on writes): so does the fake.
+  if (!body.empty() && (body.front() == '[' || body.front() == '{') && !findHeader(headers, "Content-Type")) {
+    headers.emplace_back("Content-Type", "application/json; charset=utf-8");
+  }
   r.status = code;
   r.body = std::move(body);
   r.headers = std::move(headers);

@@ -68,8 +68,8 @@ TEST(Requests, InsertDefaults) {
   EXPECT_FALSE(q.param("on_conflict"));
   EXPECT_FALSE(q.param("select"));
   // The rows' key sets differ: missing=default makes absent keys take the column default.
-  // No count=exact: without Ignore every row of a 2xx answer was written.
-  EXPECT_EQ(preferTokens(q), (std::set<std::string>{"return=minimal", "missing=default"}));
+  // count=exact always: `successful` is the count PostgreSQL reports (a trigger may discard rows).
+  EXPECT_EQ(preferTokens(q), (std::set<std::string>{"return=minimal", "count=exact", "missing=default"}));
   EXPECT_EQ(q.header("Content-Type").value_or(""), "application/json");
   EXPECT_FALSE(q.header("Content-Profile"));
   EXPECT_FALSE(q.header("Authorization"));
@@ -88,9 +88,9 @@ TEST(Requests, InsertReturningSelectAndMissingNull) {
   auto reqs = fake->requests();
   ASSERT_EQ(reqs.size(), 2u);
   // One key set per batch: no row lacks a listed column, so missing=default is not needed.
-  EXPECT_EQ(preferTokens(reqs[0]), (std::set<std::string>{"return=representation"}));
+  EXPECT_EQ(preferTokens(reqs[0]), (std::set<std::string>{"return=representation", "count=exact"}));
   EXPECT_EQ(reqs[0].param("select"), std::optional<std::string>("*"));
-  EXPECT_EQ(preferTokens(reqs[1]), (std::set<std::string>{"return=representation"}));
+  EXPECT_EQ(preferTokens(reqs[1]), (std::set<std::string>{"return=representation", "count=exact"}));
   EXPECT_EQ(reqs[1].param("select"), std::optional<std::string>("id,name"));
 
   // Rows whose key sets differ: Missing::Default asks for the column default, Missing::Null does not.
@@ -99,8 +99,8 @@ TEST(Requests, InsertReturningSelectAndMissingNull) {
   client.from("t").bulkInsert(ragged);
   reqs = fake->requests();
   ASSERT_EQ(reqs.size(), 4u);
-  EXPECT_EQ(preferTokens(reqs[2]), (std::set<std::string>{"return=minimal"}));
-  EXPECT_EQ(preferTokens(reqs[3]), (std::set<std::string>{"return=minimal", "missing=default"}));
+  EXPECT_EQ(preferTokens(reqs[2]), (std::set<std::string>{"return=minimal", "count=exact"}));
+  EXPECT_EQ(preferTokens(reqs[3]), (std::set<std::string>{"return=minimal", "count=exact", "missing=default"}));
 }
 
 TEST(Requests, InsertOnConflictIgnore) {
@@ -125,7 +125,7 @@ TEST(Requests, UpsertMergeCompositeKey) {
   ASSERT_EQ(reqs.size(), 2u);
   EXPECT_EQ(reqs[0].param("on_conflict"), std::optional<std::string>("warehouse,sku"));
   EXPECT_EQ(preferTokens(reqs[0]),
-            (std::set<std::string>{"return=minimal", "resolution=merge-duplicates"}));
+            (std::set<std::string>{"return=minimal", "count=exact", "resolution=merge-duplicates"}));
   EXPECT_TRUE(preferTokens(reqs[1]).count("resolution=ignore-duplicates"));
 }
 

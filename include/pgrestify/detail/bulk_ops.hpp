@@ -65,6 +65,11 @@ std::unique_ptr<BulkOperation> makeUpdateOperation(const ClientState& client, Up
 std::unique_ptr<BulkOperation> makeDeleteOperation(const ClientState& client, DeleteSpec spec, RowSource source,
                                                    std::optional<std::size_t> total);
 
+/// Runs @p op through the engine (runBulk) and adds what the operation has to say about the
+/// outcome: `warnings` (rows accepted but not reported written) and hints (row-level security and
+/// RETURNING). What the query builder's bulk calls use.
+BulkResult<nlohmann::json> runOperation(Transport& transport, BulkOperation& op, const EngineSettings& settings);
+
 /// Serializes a row for a request body. Returns the error text when the row cannot be sent
 /// (not an object, NaN/Infinity, invalid UTF-8), empty on success.
 std::string serializeRow(const nlohmann::json& row, std::string& out);

@@ -30,8 +30,8 @@ void check(bool ok, const std::string& what) {
   if (!ok) ++failures;
 }
 
-/// Answers every request as soon as it starts: GET returns two rows (as PostgREST does: JSON
-/// Content-Type and Content-Range), POST returns 201.
+/// Answers every request as soon as it starts, as PostgREST 12 does: GET returns two rows (JSON
+/// Content-Type and Content-Range), POST returns 201 `*/<rows>`.
 class CannedTransport final : public pgrestify::Transport {
  public:
   std::unique_ptr<pgrestify::TransportSession> openSession() override { return std::make_unique<Session>(*this); }
@@ -49,7 +49,10 @@ class CannedTransport final : public pgrestify::Transport {
         // What PostgREST 12 sends with rows (simple calls refuse other answers).
         response.headers = {{"Content-Type", "application/json; charset=utf-8"}, {"Content-Range", "0-1/*"}};
       } else {
+        // As PostgREST does for a write with `Prefer: count=exact`: the rows written, counted.
         response.status = 201;
+        auto rows = nlohmann::json::parse(request.body, nullptr, false);
+        response.headers.emplace_back("Content-Range", "*/" + std::to_string(rows.is_array() ? rows.size() : 0));
       }
       owner_.requests.push_back(std::move(request));
       done_.emplace_back(tag, std::move(response));
