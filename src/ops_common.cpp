@@ -169,7 +169,7 @@ void keyFilter(const std::vector<std::string>& columns, const std::vector<WorkRo
     // PostgREST 12 reads `in.("")` as an empty list; `in.("","")` matches the empty string.
     if (rows.size() == 1 && rows[0].data == "\"\"") list += ",\"\"";
     list.push_back(')');
-    params.emplace_back(columns[0], std::move(list));
+    params.emplace_back(quoteIdentifier(columns[0]), std::move(list));  // as and(...) quotes composite keys
     return;
   }
   std::string tree = "(";

@@ -239,6 +239,22 @@ TEST(Requests, DeleteNumericKeysBare) {
   EXPECT_EQ(fake->requests().at(0).param("id"), std::optional<std::string>("in.(1,2,3)"));
 }
 
+TEST(Requests, MatchColumnsThatNeedQuotingAreQuotedInTheKeyFilter) {
+  // A match column is a column name, quoted for PostgREST's grammar like the composite keys'
+  // and(...) elements and select=: `first name=in.(...)` would not name the column.
+  auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) {
+    return status(200, R"([{"first name":"a"},{"first name":"b"}])", {{"Content-Range", "*/2"}});
+  });
+  auto client = fakeClient(fake);
+  std::vector<std::string> keys = {"a", "b"};
+  auto r = client.from("people").bulkDelete(keys, {.matchColumn = "first name"});
+  EXPECT_EQ(r.successful, 2u);
+  expectAccounted(r, 2);
+  auto q = fake->requests().at(0);
+  EXPECT_EQ(q.param("\"first name\""), std::optional<std::string>(R"(in.("a","b"))"));
+  EXPECT_FALSE(q.param("first name").has_value());
+}
+
 TEST(Requests, UpdateGroupsIdenticalValuesAndPatchesByKey) {
   auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) {
     // Echo the keys of the filter as matched rows.

@@ -608,8 +608,25 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
   } else {
     const auto format = formatOf(*import);
     if (format == "csv") {
-      // json/jsonb columns take their fields as JSON values: the column types, read once.
-      auto json = jsonColumns(*client, common.table, import->jsonColumns);
+      // json/jsonb columns take their fields as JSON values: the column types, read once. Nothing
+      // is written yet, so an interruption while the server is silent ends the tool at once.
+      JsonColumns json;
+      {
+        struct sigaction sa {};
+        sa.sa_handler = onSignal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, nullptr);
+        sigaction(SIGTERM, &sa, nullptr);
+        std::jthread watch([&](std::stop_token own) {
+          while (!own.stop_requested() && gSignal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          if (gSignal != 0) transport->abandon();
+        });
+        json = jsonColumns(*client, common.table, import->jsonColumns);
+      }
+      if (gSignal != 0) {
+        note("interrupted while reading the table's description; nothing was sent");
+        return early(kExitInterrupted);
+      }
       if (!json.warning.empty()) note("warning: " + json.warning);
       reader = makeCsvReader(*input, CsvOptions{import->nullString, import->emptyIsNull, std::move(json.names)}, sink);
     }

@@ -486,9 +486,27 @@ interrupt)
   # The first SIGINT ends the tool within about a second, with a summary, even while requests
   # wait for a server that never answers; their rows are failed with an unknown outcome.
   : "${PGRESTIFY_TEST_SILENT_URL:?no silent test server}"
+  # A CSV import first reads the table's description (json columns): interrupted there, nothing
+  # was sent and the tool ends at once.
   python3 -c 'print("name,email")
 for i in range(50): print(f"s{i},s{i}@x.io")' > in.csv
   "$BIN" import --url "$PGRESTIFY_TEST_SILENT_URL" --table users --file in.csv --batch-size 10 --concurrency 2 \
+    --reject-file rej.ndjson >out.txt 2>err.txt &
+  pid=$!
+  sleep 1
+  t0=$(date +%s.%N)
+  kill -INT $pid
+  set +e
+  wait $pid
+  RC=$?
+  set -e
+  took=$(python3 -c "print(round($(date +%s.%N) - $t0, 1))")
+  eq "silent description: status" 130 "$RC"
+  python3 -c "import sys; sys.exit(0 if $took < 2.5 else 1)" || fail "silent description: SIGINT took $took s"
+  eq "silent description: summary" "0 rows: 0 written, 0 skipped, 0 failed" "$(sed -E 's/ in [0-9.]+ s.*//' out.txt)"
+  # NDJSON needs no description: two batches of 10 wait for answers when the signal comes.
+  python3 -c 'for i in range(50): print(f"{{\"name\": \"s{i}\", \"email\": \"s{i}@x.io\"}}")' > in.ndjson
+  "$BIN" import --url "$PGRESTIFY_TEST_SILENT_URL" --table users --file in.ndjson --batch-size 10 --concurrency 2 \
     --reject-file rej.ndjson >out.txt 2>err.txt &
   pid=$!
   sleep 1
