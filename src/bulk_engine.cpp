@@ -178,6 +178,9 @@ class Engine {
     sortByKey(w.rows);
     f.report.batchIndex = w.family;
     f.report.rows = f.rows;
+    f.report.indexes.reserve(w.rows.size());
+    for (const auto& r : w.rows) f.report.indexes.push_back(r.index);
+    std::sort(f.report.indexes.begin(), f.report.indexes.end());
     for (const auto& r : w.rows) {
       if (r.key.empty()) continue;
       keyOwner_[r.key] = w.family;

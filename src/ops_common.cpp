@@ -423,11 +423,15 @@ void KeyMatcher::match(const Work& work, Answer answer, bool returning, bool cou
   if (countMissingAsDone) out.notFound.clear();  // retried after an unknown outcome: gone either way
   out.successful = n - out.notFound.size();
   if (!returning) return;
-  // In input order: the rows of each key after those of the keys before it (stable: rows of one
-  // key, and rows no key claims, keep the server's order; the latter come last).
+  // In input order: the rows of each key after those of the keys before it in the caller's input
+  // (the engine sends a request's keys sorted, so their positions in work.rows are not input
+  // order); stable: rows of one key, and rows no key claims, keep the server's order; the latter
+  // come last.
+  auto inputIndex = [&](std::size_t r) { return owner[r] == kNone ? kNone : work.rows[owner[r]].index; };
   std::vector<std::size_t> order(rows.size());
   for (std::size_t r = 0; r < rows.size(); ++r) order[r] = r;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return owner[a] < owner[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return inputIndex(a) < inputIndex(b); });
   out.data.reserve(rows.size());
   for (std::size_t r : order) out.data.push_back(std::move(rows[r]));
 }

@@ -97,6 +97,8 @@ struct BatchReport {
   std::size_t skipped = 0;
   std::size_t failed = 0;
   std::size_t requests = 0;  ///< requests this batch needed (retries and isolation splits included)
+  std::vector<std::size_t> indexes;  ///< input indexes of the batch's rows, ascending (not contiguous when
+                                     ///< key sets interleave; rows refused as InvalidRow belong to no batch)
 };
 
 using ProgressCallback = std::function<void(const BulkProgress&)>;

@@ -16,7 +16,7 @@ JsonColumns jsonColumns(const Client& client, const std::string& table, const st
   try {
     auto schema = client.state()->tableSchema(table);
     if (!schema->found) {
-      out.warning = "table '" + table + "' is not in PostgREST's description of the schema" + fallback;
+      out.tableMissing = true;
       return out;
     }
     for (const auto& c : schema->columns) {

@@ -13,12 +13,13 @@ namespace pgrestify::cli {
 
 struct JsonColumns {
   std::set<std::string> names;  ///< columns whose CSV fields are sent as JSON values
-  std::string warning;          ///< non-empty when the description could not be used
+  std::string warning;          ///< non-empty when the description could not be read
+  bool tableMissing = false;    ///< the description does not list the table (not exposed to this role)
 };
 
 /// The json/jsonb columns of @p table by its description, plus @p declared (--json-columns).
-/// When the description cannot be read (or does not list the table), `warning` says so and
-/// only the declared columns are JSON.
+/// When the description cannot be read, `warning` says so and only the declared columns are JSON;
+/// when it does not list the table, `tableMissing` is set.
 JsonColumns jsonColumns(const Client& client, const std::string& table, const std::vector<std::string>& declared);
 
 }  // namespace pgrestify::cli

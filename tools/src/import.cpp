@@ -26,6 +26,7 @@
 #include <stop_token>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace pgrestify::cli {
 
@@ -253,6 +254,13 @@ class RejectWriter {
   std::size_t lost_ = 0;
 };
 
+/// A table that PostgREST's description does not list.
+std::string notExposedMessage(const CommonOptions& common) {
+  return "table '" + common.table + "' is not exposed by PostgREST" +
+         (common.schema.empty() ? std::string() : " in schema '" + common.schema + "'") +
+         " (no such table or view, or no privilege on it)";
+}
+
 nlohmann::json errorJson(const BulkError& e) {
   nlohmann::json j;
   switch (e.kind) {
@@ -275,8 +283,8 @@ nlohmann::json errorJson(const BulkError& e) {
 /// Keeps each input row (line number, text) until the engine reports its batch complete, so that
 /// failures can be traced back to input lines without holding the whole input: rows of batches
 /// that had no failure are dropped, rows of batches that had one go to a temporary spill file.
-/// Relies on what the engine guarantees: batch N holds the input rows that follow those of
-/// batch N-1, and onBatchComplete reports each batch with its row and failure counts.
+/// Relies on what the engine guarantees: onBatchComplete reports each batch, with the input
+/// indexes of its rows and its failure count, once every row of it has its final outcome.
 class Tracker {
  public:
   struct Row {
@@ -291,31 +299,34 @@ class Tracker {
   Tracker(const Tracker&) = delete;
   Tracker& operator=(const Tracker&) = delete;
 
-  void add(std::size_t line, std::string text) {
-    window_.push_back(Row{line, std::move(text)});
-  }
+  void add(std::size_t line, std::string text) { window_.emplace(nextIndex_++, Row{line, std::move(text)}); }
 
+  /// Every row of the batch has its final outcome: rows of a batch with failures go to the spill
+  /// file, the others are dropped. Rows are found by their input index (a batch's rows are not
+  /// contiguous when key sets interleave; a row refused before sending belongs to no batch and
+  /// stays until the end).
   void batchDone(const BatchReport& report) {
-    done_[report.batchIndex] = {report.rows, report.failed};
-    for (auto it = done_.find(nextBatch_); it != done_.end(); it = done_.find(nextBatch_)) {
-      const auto [rows, failed] = it->second;
-      done_.erase(it);
-      ++nextBatch_;
-      for (std::size_t i = 0; i < rows && !window_.empty(); ++i) {
-        Row& row = window_.front();
-        if (failed > 0) {
-          std::fprintf(spill_, "%zu %zu ", firstIndex_, row.line);
-          std::fwrite(row.text.data(), 1, row.text.size(), spill_);
-          std::fputc('\n', spill_);
-        }
-        window_.pop_front();
-        ++firstIndex_;
+    for (std::size_t index : report.indexes) {
+      auto it = window_.find(index);
+      if (it == window_.end()) continue;
+      if (report.failed > 0) {
+        std::fprintf(spill_, "%zu %zu ", index, it->second.line);
+        std::fwrite(it->second.text.data(), 1, it->second.text.size(), spill_);
+        std::fputc('\n', spill_);
       }
+      window_.erase(it);
     }
   }
 
-  /// Line of the first row without a final outcome, 0 when there is none.
-  std::size_t firstOpenLine() const { return window_.empty() ? 0 : window_.front().line; }
+  /// Line of the first kept row without a final outcome (@p final_ says which kept rows have one),
+  /// 0 when there is none.
+  template <class Final>
+  std::size_t firstOpenLine(Final&& final_) const {
+    for (const auto& [index, row] : window_) {
+      if (!final_(index)) return row.line;
+    }
+    return 0;
+  }
 
   /// Calls @p fn(index, line, text) for every kept row (spilled ones, then the still open ones).
   template <class Fn>
@@ -333,16 +344,13 @@ class Tracker {
       if (!text.empty() && text.back() == '\n') text.pop_back();
       fn(index, line, text);
     }
-    std::size_t i = firstIndex_;
-    for (const auto& row : window_) fn(i++, row.line, row.text);
+    for (const auto& [index, row] : window_) fn(index, row.line, row.text);
   }
 
  private:
   std::FILE* spill_;
-  std::deque<Row> window_;
-  std::size_t firstIndex_ = 0;  // engine index of window_.front()
-  std::map<std::size_t, std::pair<std::size_t, std::size_t>> done_;  // finished out of order
-  std::size_t nextBatch_ = 0;
+  std::map<std::size_t, Row> window_;  // input index -> row, until its batch is done
+  std::size_t nextIndex_ = 0;
 };
 
 /// The input as a single-pass range of JSON rows: reads one record at a time from the reader,
@@ -627,6 +635,10 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
         note("interrupted while reading the table's description; nothing was sent");
         return early(kExitInterrupted);
       }
+      if (json.tableMissing) {
+        note(notExposedMessage(common));
+        return early(kExitSetup);
+      }
       if (!json.warning.empty()) note("warning: " + json.warning);
       reader = makeCsvReader(*input, CsvOptions{import->nullString, import->emptyIsNull, std::move(json.names)}, sink);
     }
@@ -759,9 +771,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
         dynamic_cast<const std::invalid_argument*>(&e)) {
       try {  // "no primary key" for a table that does not exist: say so
         if (!client->state()->tableSchema(common.table)->found) {
-          what = "table '" + common.table + "' is not exposed by PostgREST" +
-                 (common.schema.empty() ? std::string() : " in schema '" + common.schema + "'") +
-                 " (no such table or view, or no privilege on it)";
+          what = notExposedMessage(common);
         }
       } catch (const std::exception&) {
       }
@@ -793,6 +803,8 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
     if (e.outcomeUnknown) unknown += e.indexes.size();
     for (auto i : e.indexes) failedRows.emplace(i, &e);
   }
+  std::unordered_set<std::size_t> finalRows;  // rows with a final outcome that no batch report named
+  for (const auto& [index, e] : failedRows) finalRows.insert(index);
   tracker.forEach([&](std::size_t index, std::size_t line, const std::string& text) {
     auto it = failedRows.find(index);
     if (it == failedRows.end()) return;
@@ -829,8 +841,8 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
     status = kExitInput;
   }
   if (wasInterrupted) {
-    std::string where = tracker.firstOpenLine() ? "line " + std::to_string(tracker.firstOpenLine())
-                                                : "the first unread line";
+    const std::size_t open = tracker.firstOpenLine([&](std::size_t index) { return finalRows.count(index) > 0; });
+    std::string where = open ? "line " + std::to_string(open) : "the first unread line";
     note("interrupted: every input row before " + where +
          " was written, skipped or rejected; resume from there (with --on-conflict ignore when rows after it may "
          "have been written)" +
