@@ -4,39 +4,11 @@
 # failing alone, quoted identifiers). Same conventions as cli_test.sh:
 #   cli_adversarial_test.sh CASE PGRESTIFY_BINARY ENV_FILE
 set -euo pipefail
-CASE=${1:?case}
-BIN=${2:?pgrestify binary}
-ENV_FILE=${3:?env file}
-if [[ -f $ENV_FILE ]]; then
-  set -a
-  # shellcheck disable=SC1090
-  source "$ENV_FILE"
-  set +a
-fi
-: "${PGRESTIFY_TEST_URL:?no test server (PGRESTIFY_TEST_URL)}"
+RUN_TIMEOUT=120
+# shellcheck source=tools/tests/cli_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh" pgrestify-cli-adv-test "$@"
 : "${PGRESTIFY_TEST_ECHO_URL:?no echo test server (PGRESTIFY_TEST_ECHO_URL)}"
-URL=$PGRESTIFY_TEST_URL
 ECHO=$PGRESTIFY_TEST_ECHO_URL
-PSQL=${PGRESTIFY_TEST_PSQL:-psql}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgrestify-cli-adv-test.XXXXXX")
-[[ -n ${KEEP:-} ]] || trap 'rm -rf "$WORK"' EXIT; [[ -z ${KEEP:-} ]] || echo "work dir $WORK"
-cd "$WORK"
-
-FAILS=0
-fail() { printf 'FAIL [%s]: %s\n' "$CASE" "$*" >&2; FAILS=$((FAILS + 1)); }
-sql() { "$PSQL" "$PGRESTIFY_TEST_PG_URI" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
-eq() { # NAME EXPECTED ACTUAL
-  if [[ "$2" != "$3" ]]; then fail "$1: expected [$2], got [$3]"; fi
-}
-reset() { curl -fsS -X POST "$URL/rpc/reset_tables" >/dev/null; }
-run() {
-  set +e
-  timeout 120 "$BIN" "$@" >out.txt 2>err.txt
-  RC=$?
-  set -e
-  OUT=$(cat out.txt)
-  ERR=$(cat err.txt)
-}
 # no_secret NAME SECRET...: none of the secrets is in the output, the messages or the reject file
 no_secret() {
   local name=$1 s

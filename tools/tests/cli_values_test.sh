@@ -10,36 +10,8 @@
 #                    a value the column cannot take fails its row with PostgreSQL's error
 # Each case creates its own tables (api.cv_*) and drops them at the end.
 set -euo pipefail
-CASE=${1:?case}
-BIN=${2:?pgrestify binary}
-ENV_FILE=${3:?env file}
-if [[ -f $ENV_FILE ]]; then
-  set -a
-  # shellcheck disable=SC1090
-  source "$ENV_FILE"
-  set +a
-fi
-: "${PGRESTIFY_TEST_URL:?no test server (PGRESTIFY_TEST_URL)}"
-URL=$PGRESTIFY_TEST_URL
-PSQL=${PGRESTIFY_TEST_PSQL:-psql}
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/pgrestify-cli-values.XXXXXX")
-[[ -n ${KEEP:-} ]] || trap 'rm -rf "$WORK"' EXIT; [[ -z ${KEEP:-} ]] || echo "work dir $WORK"
-cd "$WORK"
-
-FAILS=0
-fail() { printf 'FAIL [%s]: %s\n' "$CASE" "$*" >&2; FAILS=$((FAILS + 1)); }
-sql() { "$PSQL" "$PGRESTIFY_TEST_PG_URI" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
-eq() { # NAME EXPECTED ACTUAL
-  if [[ "$2" != "$3" ]]; then fail "$1: expected [$2], got [$3]"; fi
-}
-run() { # ARGS...: runs the tool, sets RC, OUT (stdout), ERR (stderr)
-  set +e
-  "$BIN" "$@" >out.txt 2>err.txt
-  RC=$?
-  set -e
-  OUT=$(cat out.txt)
-  ERR=$(cat err.txt)
-}
+# shellcheck source=tools/tests/cli_common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cli_common.sh" pgrestify-cli-values "$@"
 summary() { sed -E 's/ in .*//' <<<"$OUT"; }
 reject_field() { # FILE N KEY.PATH: a field of the N-th (1-based) reject record
   python3 -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1], newline="\n")]; v=r[int(sys.argv[2])-1]
@@ -171,10 +143,15 @@ csv_conventions)
   msg3=$(reject_field rej.ndjson 3 error.message)
   [[ $msg3 == "column 'k' is json: the field is not valid JSON ("* ]] || fail "invalid json message (k): $msg3"
 
-  # Without PostgREST's description of the table the tool warns that json fields go as strings
-  # unless --json-columns names them (here the table is not exposed at all, so its rows fail too).
+  # A table the description does not list (no such table, or no privilege on it): nothing is sent.
   run import --url "$URL" --table cv_not_exposed --file a.csv --reject-file rej.ndjson
-  [[ $ERR == *"warning: table 'cv_not_exposed' is not in PostgREST's description"*"--json-columns"* ]] ||
+  [[ $ERR == *"table 'cv_not_exposed' is not exposed by PostgREST"* ]] || fail "not exposed: $ERR"
+  eq "not exposed: exit status" 4 "$RC"
+  # Without PostgREST's description of the table (a server whose GET / fails) the tool warns that
+  # json fields go as strings unless --json-columns names them (that server fails the rows too).
+  : "${PGRESTIFY_TEST_ECHO_URL:?no echo test server}"
+  run import --url "$PGRESTIFY_TEST_ECHO_URL/error" --table cv_conv --file a.csv --reject-file rej.ndjson
+  [[ $ERR == *"warning: cannot read the column types of 'cv_conv'"*"--json-columns"* ]] ||
     fail "no warning without a description: $ERR"
   eq "no description: exit status" 1 "$RC"
   sql "DROP TABLE api.cv_conv"
