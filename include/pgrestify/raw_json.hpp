@@ -171,6 +171,12 @@ class RawJson {
     if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);  // a UTF-8 BOM, as nlohmann skips it
     while (!text.empty() && space(text.front())) text.remove_prefix(1);
     while (!text.empty() && space(text.back())) text.remove_suffix(1);
+    // JSON text never holds a NUL byte (in a string it must be escaped), and nlohmann's parser
+    // would take one for the end of the input and accept what comes before it.
+    if (text.find('\0') != std::string_view::npos) {
+      error = "a NUL byte is not valid in JSON text";
+      return false;
+    }
     // One lexical pass: where each top-level member's value is, and a probe for the validator in
     // which every number is 0 (nlohmann refuses numbers beyond a double, such as 1e400, which
     // PostgreSQL's numeric and jsonb take).

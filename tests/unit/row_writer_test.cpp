@@ -320,6 +320,18 @@ TEST(RawJson, RejectsWhatIsNotOneValidJsonValue) {
   }
 }
 
+TEST(RawJson, RejectsANulByteWhereverItIs) {
+  // nlohmann's parser takes a NUL byte for the end of the input: "21\0junk" would pass as 21 and
+  // the junk would be sent (found by fuzz.run.csv_reader; corpus file crash-nul-in-json-field).
+  using namespace std::string_literals;
+  for (const std::string& bad : {"21\0\0``"s, "{\"a\":1}\0"s, "\"a\0b\""s, "[1,\0 2]"s}) {
+    std::string error;
+    EXPECT_FALSE(RawJson::parse(bad, &error)) << bad.size();
+    EXPECT_FALSE(error.empty());
+    EXPECT_THROW(RawJson{std::string_view(bad)}, std::invalid_argument);
+  }
+}
+
 TEST(RawJson, ConvertsToNlohmannOnlyWhenExact) {
   EXPECT_EQ(json(RawJson(R"({"a":[1,2.5,"x"]})")), json::parse(R"({"a":[1,2.5,"x"]})"));
   for (const char* lossy : {"12345678901234567890.123456789", "1e-400", "0.10", "123456789012345678901234567890", "[1e400]"}) {

@@ -217,7 +217,13 @@ class CsvReader final : public RowReader {
     InputRow row;
     row.line = line;
     row.endOffset = input_.bytesRead();
-    row.raw = RawJson(text);  // built from valid JSON parts
+    std::string error;
+    auto raw = RawJson::parse(text, &error);  // built from valid JSON parts; checked all the same
+    if (!raw) {
+      rejects_(InputReject{line, fieldsJson(fields), "the record does not make a valid JSON row (" + error + ")"});
+      return;
+    }
+    row.raw = std::move(*raw);
     row.text = oneLine(row.raw.text());
     ready_.push_back(std::move(row));
   }
