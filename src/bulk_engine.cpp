@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The bulk engine: batching, concurrency, retries, isolation and aggregation for every bulk call.
-#include <pgrestify/detail/bulk_engine.hpp>
+#include "bulk_engine.hpp"
+#include "retry.hpp"
 
 #include <algorithm>
 #include <cstdio>

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
-#include <pgrestify/detail/bulk_engine.hpp>
-#include <pgrestify/detail/client_state.hpp>
+#include "error_info.hpp"
+
+#include "client_state.hpp"
+
+#include <pgrestify/client.hpp>
 #include <pgrestify/detail/encode.hpp>
 #include <pgrestify/version.hpp>
 
@@ -470,4 +473,36 @@ std::shared_ptr<const TableSchema> ClientState::tableSchema(const std::string& t
   return schemas_.emplace(table, std::move(schema)).first->second;
 }
 
+nlohmann::json requestRows(const ClientState& client, std::string_view method, std::string_view table,
+                           const Params& params, std::string_view prefer, std::string body, const Headers& extra,
+                           HttpResponse* answer) {
+  return client.sendForRows(client.makeRequest(method, table, params, prefer, std::move(body), extra), answer);
+}
+
+std::vector<std::string> exposedPrimaryKey(const ClientState& client, const std::string& table) {
+  if (!client.tableSchema(table)->found) throw std::invalid_argument(notExposed(table));
+  return client.primaryKey(table);
+}
+
 }  // namespace pgrestify::detail
+
+namespace pgrestify {
+
+Client::Client(ClientOptions options) : ClientHandle(std::make_shared<detail::ClientState>(std::move(options))) {}
+
+HttpResponse Client::send(HttpRequest request) const {
+  const auto& state = detail::HandleAccess::state(*this);
+  return state->send(state->resolve(std::move(request)));
+}
+
+const ClientOptions& ClientHandle::options() const { return state_->options(); }
+
+std::shared_ptr<const TableSchema> ClientHandle::describeTable(const std::string& table) const {
+  return state_->tableSchema(table);
+}
+
+nlohmann::json ClientHandle::rpc(const std::string& function, const nlohmann::json& args) const {
+  return state_->sendJson(state_->makeRpcRequest(function, args.dump()));
+}
+
+}  // namespace pgrestify

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Failure classification, backoff and error-to-row location for the bulk engine.
-#include <pgrestify/detail/bulk_engine.hpp>
+#include "retry.hpp"
+
 #include <pgrestify/detail/encode.hpp>
 
 #include <algorithm>
@@ -8,17 +9,6 @@
 #include <cmath>
 
 namespace pgrestify::detail {
-
-ErrorInfo errorInfo(const HttpResponse& response) {
-  if (response.transportFailed()) {
-    ErrorInfo info;
-    info.transport = response.error;
-    info.message = response.errorMessage;
-    info.bodySent = response.bodySent;
-    return info;
-  }
-  return parseErrorBody(response.status, response.body);
-}
 
 namespace {
 

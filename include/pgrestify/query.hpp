@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <pgrestify/detail/bulk_engine.hpp>
+#include <pgrestify/client_handle.hpp>
 #include <pgrestify/detail/bulk_ops.hpp>
-#include <pgrestify/detail/client_state.hpp>
 #include <pgrestify/detail/encode.hpp>
 #include <pgrestify/error.hpp>
 #include <pgrestify/filter.hpp>
@@ -133,8 +132,11 @@ std::vector<T> rowsOf(nlohmann::json&& body) {
 template <class T = nlohmann::json>
 class QueryBuilder {
  public:
-  QueryBuilder(std::shared_ptr<const detail::ClientState> state, std::string table)
-      : state_(std::move(state)), table_(std::move(table)) {
+  /// A query on @p table through @p client (what Client::from does).
+  /// @throws std::invalid_argument for a handle of no client or an invalid table name.
+  QueryBuilder(const ClientHandle& client, std::string table)
+      : state_(detail::HandleAccess::state(client)), table_(std::move(table)) {
+    if (!state_) throw std::invalid_argument("pgrestify: a query needs a client");
     detail::checkIdentifier(table_, "table name");
   }
 
@@ -204,7 +206,7 @@ class QueryBuilder {
 
   // ---- reads (throw pgrestify::Error) ----
   std::vector<T> find() const {
-    return detail::rowsOf<T>(state_->sendForRows(state_->makeRequest("GET", table_, readParams(), "", {}, headers_)));
+    return detail::rowsOf<T>(detail::requestRows(*state_, "GET", table_, readParams(), "", {}, headers_));
   }
   std::optional<T> findOne() const {
     QueryBuilder copy = *this;
@@ -220,7 +222,7 @@ class QueryBuilder {
     auto params = filterParams();
     params.emplace_back("limit", "0");
     HttpResponse response;
-    state_->sendForRows(state_->makeRequest("GET", table_, params, "count=exact", {}, headers_), &response);
+    detail::requestRows(*state_, "GET", table_, params, "count=exact", {}, headers_, &response);
     auto range = response.header("Content-Range");
     long long n = range ? detail::contentRangeTotal(*range) : -1;
     if (n < 0) throw Error(ErrorInfo{response.status, "", "the server did not report a count", "", "", {}, false});
@@ -256,8 +258,7 @@ class QueryBuilder {
     if (auto e = detail::serializeRow(body, text); !e.empty()) throw std::invalid_argument("pgrestify: " + e);
     auto params = filterParams();
     addSelect(params);
-    return detail::rowsOf<T>(state_->sendForRows(
-        state_->makeRequest("PATCH", table_, params, "return=representation", std::move(text), headers_)));
+    return detail::rowsOf<T>(detail::requestRows(*state_, "PATCH", table_, params, "return=representation", std::move(text), headers_));
   }
   /// DELETE the filtered rows; returns them. Same guard as update().
   std::vector<T> remove() const {
@@ -265,7 +266,7 @@ class QueryBuilder {
     auto params = filterParams();
     addSelect(params);
     return detail::rowsOf<T>(
-        state_->sendForRows(state_->makeRequest("DELETE", table_, params, "return=representation", {}, headers_)));
+        detail::requestRows(*state_, "DELETE", table_, params, "return=representation", {}, headers_));
   }
 
   // ---- bulk operations (never throw for row or batch failures) ----
@@ -313,8 +314,8 @@ class QueryBuilder {
     spec.maxUrlBytes = options.maxUrlBytes;
     spec.maxBatchBytes = options.maxBatchBytes;
     spec.headers = headers_;
-    auto op = detail::makeUpdateOperation(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    return detail::typedResult<T>(
+        detail::runUpdate(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows), settings));
   }
   /// Deletes rows by key. Keys are values (numbers, strings, json) or objects holding the match columns.
   template <std::ranges::input_range R>
@@ -330,8 +331,8 @@ class QueryBuilder {
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxUrlBytes = options.maxUrlBytes;
     spec.headers = headers_;
-    auto op = detail::makeDeleteOperation(*state_, std::move(spec), detail::rangeSource(keys), detail::rangeSize(keys));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    return detail::typedResult<T>(
+        detail::runDelete(*state_, std::move(spec), detail::rangeSource(keys), detail::rangeSize(keys), settings));
   }
 
   const std::string& table() const noexcept { return table_; }
@@ -347,16 +348,14 @@ class QueryBuilder {
     detail::validate(settings);
     if (spec.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
     if (spec.onConflict != OnConflict::Error && spec.conflictColumns.empty()) {
-      if (!state_->tableSchema(table_)->found) throw std::invalid_argument(detail::notExposed(table_));
-      spec.conflictColumns = state_->primaryKey(table_);
+      spec.conflictColumns = detail::exposedPrimaryKey(*state_, table_);
       if (spec.conflictColumns.empty()) {
         throw std::invalid_argument("pgrestify: table '" + table_ +
                                     "' has no primary key PostgREST reports; set conflictColumns");
       }
     }
-    auto op =
-        detail::makeInsertOperation(*state_, std::move(spec), detail::rowWriterSource(rows), detail::rangeSize(rows));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    return detail::typedResult<T>(
+        detail::runInsert(*state_, std::move(spec), detail::rowWriterSource(rows), detail::rangeSize(rows), settings));
   }
 
   std::vector<T> insertRows(std::vector<nlohmann::json> rows) const {
@@ -378,8 +377,8 @@ class QueryBuilder {
     detail::Params params;
     params.emplace_back("columns", detail::joinIdentifiers(columns));
     addSelect(params);
-    return detail::rowsOf<T>(state_->sendForRows(state_->makeRequest(
-        "POST", table_, params, "return=representation,missing=default", std::move(body), headers_)));
+    return detail::rowsOf<T>(detail::requestRows(*state_, 
+        "POST", table_, params, "return=representation,missing=default", std::move(body), headers_));
   }
 
   void guard(const char* what) const {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The retry policy pieces: classify(), Retry-After, backoffDelay(), locateRow().
 #include "fake_transport.hpp"
+#include "retry.hpp"
 
 #include <gtest/gtest.h>
 

@@ -5,6 +5,11 @@
 
 #include "fake_transport.hpp"
 
+// The engine's internals (src/, not installed).
+#include "bulk_engine.hpp"
+#include "operations.hpp"
+#include "retry.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>

@@ -5,7 +5,6 @@
 #include "progress.hpp"
 #include "readers.hpp"
 
-#include <pgrestify/detail/client_state.hpp>
 #include <pgrestify/error.hpp>
 
 #include <fcntl.h>
@@ -770,7 +769,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
     if (kind == Kind::Import && import->onConflict != OnConflict::Error && import->conflictColumns.empty() &&
         dynamic_cast<const std::invalid_argument*>(&e)) {
       try {  // "no primary key" for a table that does not exist: say so
-        if (!client->state()->tableSchema(common.table)->found) {
+        if (!client->describeTable(common.table)->found) {
           what = notExposedMessage(common);
         }
       } catch (const std::exception&) {

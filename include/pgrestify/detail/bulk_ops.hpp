@@ -1,24 +1,65 @@
 // SPDX-License-Identifier: MIT
-// The four bulk operations as BulkOperation implementations (src/insert_op.cpp, src/update_op.cpp,
-// src/delete_op.cpp). They only turn rows into requests and answers into outcomes; batching,
-// retries and aggregation are the engine's.
+// What the query builder's and repository's bulk calls hand to the compiled part: the engine
+// settings, the specs of the four operations, the input as a row source, and one entry point per
+// operation that runs it through the one bulk engine (src/bulk_engine.hpp; the operations are
+// src/insert_op.cpp, src/update_op.cpp, src/delete_op.cpp).
 #pragma once
 
-#include <pgrestify/detail/bulk_engine.hpp>
 #include <pgrestify/detail/row_writer.hpp>
 #include <pgrestify/options.hpp>
+#include <pgrestify/result.hpp>
+#include <pgrestify/transport.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
-#include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <vector>
 
 namespace pgrestify::detail {
 
 class ClientState;
+
+/// Engine settings common to every bulk operation.
+struct EngineSettings {
+  std::size_t batchSize = kDefaultBatchSize;
+  std::size_t concurrency = kDefaultConcurrency;
+  bool isolateFailures = true;
+  bool stopOnError = false;
+  RetryPolicy retry;
+  ProgressCallback onProgress;
+  BatchCallback onBatchComplete;
+  std::stop_token stopToken;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  /// Time source and sleep of the engine (backoffs, budgets, deadline, elapsed); empty = the real
+  /// steady_clock and std::this_thread::sleep_for. Tests inject a fake clock.
+  std::function<std::chrono::steady_clock::time_point()> clock;
+  std::function<void(std::chrono::milliseconds)> sleep;
+};
+
+/// Copies the common fields of any bulk options struct.
+template <class Options>
+EngineSettings engineSettings(const Options& o) {
+  EngineSettings s;
+  s.batchSize = o.batchSize;
+  s.concurrency = o.concurrency;
+  s.isolateFailures = o.isolateFailures;
+  s.stopOnError = o.stopOnError;
+  s.retry = o.retry;
+  s.onProgress = o.onProgress;
+  s.onBatchComplete = o.onBatchComplete;
+  s.stopToken = o.stopToken;
+  s.deadline = o.deadline;
+  return s;
+}
+
+/// Throws std::invalid_argument for settings no request should be sent with.
+void validate(const EngineSettings& settings);
+
 
 /// Produces the next input row as JSON; returns false at the end of the input.
 using RowSource = std::function<bool(nlohmann::json& row)>;
@@ -58,20 +99,17 @@ struct DeleteSpec {
   Headers headers;
 };
 
-std::unique_ptr<BulkOperation> makeInsertOperation(const ClientState& client, InsertSpec spec, RowWriterSource source,
-                                                   std::optional<std::size_t> total);
-std::unique_ptr<BulkOperation> makeUpdateOperation(const ClientState& client, UpdateSpec spec, RowSource source,
-                                                   std::optional<std::size_t> total);
-std::unique_ptr<BulkOperation> makeDeleteOperation(const ClientState& client, DeleteSpec spec, RowSource source,
-                                                   std::optional<std::size_t> total);
-
-/// Runs @p op through the engine (runBulk) and adds what the operation has to say about the
-/// outcome: `warnings` (rows accepted but not reported written) and hints (row-level security and
-/// RETURNING). What the query builder's bulk calls use.
-BulkResult<nlohmann::json> runOperation(Transport& transport, BulkOperation& op, const EngineSettings& settings);
-
-/// Serializes a row for a request body. Returns the error text when the row cannot be sent
-/// (not an object, NaN/Infinity, invalid UTF-8), empty on success.
-std::string serializeRow(const nlohmann::json& row, std::string& out);
+/// Runs a bulk insert/upsert of @p source's rows through the engine and returns the aggregate,
+/// with what the operation has to say about the outcome (`warnings`: rows accepted but not
+/// reported written; hints about row-level security and RETURNING). @p total is the input size
+/// when known. Throws std::invalid_argument for invalid settings before any request.
+BulkResult<nlohmann::json> runInsert(const ClientState& client, InsertSpec spec, RowWriterSource source,
+                                     std::optional<std::size_t> total, const EngineSettings& settings);
+/// Like runInsert, for bulkUpdate.
+BulkResult<nlohmann::json> runUpdate(const ClientState& client, UpdateSpec spec, RowSource source,
+                                     std::optional<std::size_t> total, const EngineSettings& settings);
+/// Like runInsert, for bulkDelete.
+BulkResult<nlohmann::json> runDelete(const ClientState& client, DeleteSpec spec, RowSource source,
+                                     std::optional<std::size_t> total, const EngineSettings& settings);
 
 }  // namespace pgrestify::detail

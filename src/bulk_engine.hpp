@@ -3,8 +3,10 @@
 // concurrently on one transport session driven from the calling thread, retries what is safe to
 // retry, splits and isolates failures, and aggregates the outcome. Every bulk operation
 // (insert, upsert, update, delete), the repository and the CLI go through runBulk().
+// Internal: not installed.
 #pragma once
 
+#include <pgrestify/detail/bulk_ops.hpp>
 #include <pgrestify/options.hpp>
 #include <pgrestify/result.hpp>
 #include <pgrestify/transport.hpp>
@@ -14,12 +16,8 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <optional>
-#include <stop_token>
 #include <string>
-#include <string_view>
-#include <utility>
 #include <vector>
 
 namespace pgrestify::detail {
@@ -93,42 +91,6 @@ class BulkOperation {
   virtual bool dataFollowsRows(const HttpRequest& request) const { return request.method == "POST"; }
 };
 
-/// Engine settings common to every bulk operation.
-struct EngineSettings {
-  std::size_t batchSize = kDefaultBatchSize;
-  std::size_t concurrency = kDefaultConcurrency;
-  bool isolateFailures = true;
-  bool stopOnError = false;
-  RetryPolicy retry;
-  ProgressCallback onProgress;
-  BatchCallback onBatchComplete;
-  std::stop_token stopToken;
-  std::optional<std::chrono::steady_clock::time_point> deadline;
-  /// Time source and sleep of the engine (backoffs, budgets, deadline, elapsed); empty = the real
-  /// steady_clock and std::this_thread::sleep_for. Tests inject a fake clock.
-  std::function<std::chrono::steady_clock::time_point()> clock;
-  std::function<void(std::chrono::milliseconds)> sleep;
-};
-
-/// Copies the common fields of any bulk options struct.
-template <class Options>
-EngineSettings engineSettings(const Options& o) {
-  EngineSettings s;
-  s.batchSize = o.batchSize;
-  s.concurrency = o.concurrency;
-  s.isolateFailures = o.isolateFailures;
-  s.stopOnError = o.stopOnError;
-  s.retry = o.retry;
-  s.onProgress = o.onProgress;
-  s.onBatchComplete = o.onBatchComplete;
-  s.stopToken = o.stopToken;
-  s.deadline = o.deadline;
-  return s;
-}
-
-/// Throws std::invalid_argument for settings no request should be sent with.
-void validate(const EngineSettings& settings);
-
 /// Runs a bulk operation to the end (or to cancellation) and returns the aggregate.
 /// Rows are returned as JSON (`data`), in input order of their batches.
 /// Throws std::invalid_argument for invalid settings (before any request). Never throws for row
@@ -137,55 +99,5 @@ void validate(const EngineSettings& settings);
 /// When the input size is unknown (a generator) and the call is cancelled, rows never read from
 /// the input are not counted in `notProcessed`.
 BulkResult<nlohmann::json> runBulk(Transport& transport, BulkOperation& op, const EngineSettings& settings);
-
-// ---- retry policy pieces (src/retry.cpp), exposed for unit tests ----
-
-/// What to do with a failed request.
-enum class Decision {
-  Retry,          ///< not executed: send again after a backoff (maxAttempts, then retryBudget)
-  RetryUnknown,   ///< may have been executed; send again (only chosen for idempotent writes)
-  RetryConflict,  ///< deadlock/serialization failure (rolled back): send again (conflictBudget), never isolate
-  Split,          ///< too large or too slow: send the halves
-  Isolate,        ///< a data error in some row: find the row(s)
-  IsolateColumn,  ///< a column some rows carry is refused (PGRST204, 428C9): fail those rows, resend the rest
-  Fail,           ///< final
-  FailUnknown,    ///< final, and the server may have committed the rows
-};
-
-/// Classifies a failed answer (not 2xx) or transport failure.
-Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idempotent, const RetryPolicy& policy);
-
-/// The error fields for a failed response (parses the body, or describes the transport failure).
-ErrorInfo errorInfo(const HttpResponse& response);
-
-/// PostgREST's answer when its database connection broke while the statement ran: 400 with an
-/// error object whose `code` and `message` are empty strings (src/error.cpp). Unknown outcome.
-bool lostDatabaseConnection(int status, std::string_view body);
-
-/// `Retry-After` as a delay: delta-seconds, or an HTTP-date (IMF-fixdate, "Wed, 21 Oct 2015
-/// 07:28:00 GMT") taken relative to @p now (a date in the past is 0). At most 24 hours.
-std::optional<std::chrono::milliseconds> parseRetryAfter(
-    std::string_view value, std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
-
-/// Backoff before retry number @p retry (1 = first retry): uniform in [0, min(maxBackoff,
-/// initialBackoff * multiplier^(retry-1))] using @p random01 in [0,1), and at least the
-/// server's Retry-After (capped by maxRetryAfter).
-std::chrono::milliseconds backoffDelay(const RetryPolicy& policy, int retry,
-                                       std::optional<std::chrono::milliseconds> retryAfter, double random01);
-
-/// Backoff before retry number @p retry after a deadlock/serialization failure: uniform in
-/// [1 ms, min(maxBackoff, 500 ms, 10 ms * 2^(retry-1))] using @p random01. Conflicts clear in
-/// milliseconds; the other writer's transaction is about to commit.
-std::chrono::milliseconds conflictDelay(const RetryPolicy& policy, int retry, double random01);
-
-/// The column an error refuses, from PGRST204 (`Column 'x' of relation 't' does not exist`, or
-/// 12.0.3+ `Could not find the 'x' column of 't' in the schema cache`) or 428C9 (`cannot insert a
-/// non-DEFAULT value into column "x"`, `column "x" can only be updated to DEFAULT`).
-std::optional<std::string> refusedColumn(const ErrorInfo& info);
-
-/// Finds the row an error is about from `details` such as `Key (a, b)=(1, x) already exists.` or
-/// `Key (user_id)=(7) is not present in table "users".`; returns the position in @p rows of the
-/// LAST row whose values match (the earlier duplicate is the one that was written first).
-std::optional<std::size_t> locateRow(const ErrorInfo& info, const std::vector<nlohmann::json>& rows);
 
 }  // namespace pgrestify::detail

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
-// Shared state behind Client, QueryBuilder and Repository (src/client.cpp).
+// Shared state behind Client, QueryBuilder and Repository (src/client.cpp). Internal: not
+// installed; the installed templates reach it through the functions in include/pgrestify/client_handle.hpp.
 #pragma once
 
+#include <pgrestify/client_handle.hpp>
 #include <pgrestify/client_options.hpp>
 #include <pgrestify/transport.hpp>
 
@@ -16,32 +18,6 @@
 #include <vector>
 
 namespace pgrestify::detail {
-
-/// Query parameters (key, value), not yet encoded.
-using Params = std::vector<std::pair<std::string, std::string>>;
-
-/// One column of a table as PostgREST's OpenAPI description gives it.
-struct ColumnInfo {
-  std::string name;
-  std::string format;        ///< PostgreSQL type name: "uuid", "timestamp with time zone", "jsonb", "text[]"...
-  std::string type;          ///< OpenAPI type: "string", "integer", "number", "boolean", "array"...
-  bool primaryKey = false;   ///< part of the primary key (`<pk/>` in the description)
-  bool required = false;     ///< NOT NULL without a default (in the definition's `required` list)
-};
-
-/// A table (or view) as PostgREST's OpenAPI description gives it.
-struct TableSchema {
-  bool found = false;               ///< the table is exposed by PostgREST
-  std::vector<ColumnInfo> columns;  ///< in the description's order
-
-  /// The column named @p name, or nullptr.
-  const ColumnInfo* column(std::string_view name) const {
-    for (const auto& c : columns) {
-      if (c.name == name) return &c;
-    }
-    return nullptr;
-  }
-};
 
 /// Thread-safe: every member function may be called from several threads at once.
 class ClientState {
@@ -95,13 +71,6 @@ class ClientState {
   mutable std::mutex mutex_;
   mutable std::map<std::string, std::shared_ptr<const TableSchema>> schemas_;
 };
-
-/// The message for a table PostgREST's OpenAPI description does not list (TableSchema::found false).
-inline std::string notExposed(const std::string& table) {
-  return "pgrestify: table '" + table +
-         "' is not exposed by PostgREST (unknown table, or not in its schema cache: after creating it, reload "
-         "PostgREST's schema cache with NOTIFY pgrst, 'reload schema')";
-}
 
 /// Throws Error/TransportError for a response that is not 2xx.
 void throwIfFailed(const HttpResponse& response);
