@@ -84,7 +84,7 @@ using Clock = std::chrono::steady_clock;
 std::atomic<int> gSignal{0};
 static_assert(std::atomic<int>::is_always_lock_free, "used in a signal handler");
 
-// The first SIGINT/SIGTERM asks for a stop (see run()); a second one ends the tool at once. That
+// The first SIGINT/SIGTERM asks for a stop (see InterruptMonitor); a second one ends the tool at once. That
 // exit is status 5 (the report is incomplete), not death by the signal: a shell would show 130,
 // which means "interrupted, the summary and reject file cover every row".
 extern "C" void onSignal(int sig) {
