@@ -46,26 +46,12 @@ void addCommon(CLI::App& cmd, CommonOptions& o, const char* fileHelp) {
       ->check(CLI::Range(0.1, 86400.0));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const StandardStreams streams = guardStandardStreams();  // before anything opens a file
-  CLI::App app{"pgrestify " PGRESTIFY_VERSION_STRING
-               ": stream CSV/NDJSON/JSON files into PostgREST tables, or delete rows by key.\n"
-               "Exit status: 0 all rows written or skipped, 1 some rows failed (see the reject file),\n"
-               "2 invalid command line (nothing sent), 3 input could not be read to its end,\n"
-               "4 setup error (nothing sent), 5 rows were sent but the report is incomplete (reject records\n"
-               "or summary could not be written), 130 interrupted. See docs/cli.md.",
-               "pgrestify"};
-  app.require_subcommand(1);
-  app.set_version_flag("--version", PGRESTIFY_VERSION_STRING);
-
-  ImportOptions imp;
+/// `pgrestify import`; @p onConflict receives the --on-conflict word.
+CLI::App* addImport(CLI::App& app, ImportOptions& imp, std::string& onConflict) {
   auto* import = app.add_subcommand("import", "Insert (or upsert) the rows of a CSV, NDJSON or JSON file");
   addCommon(*import, imp.common, "Input file; '-' reads standard input");
   import->add_option("--format", imp.format, "Input format (default: from the extension: .ndjson/.jsonl, .json, else csv)")
       ->check(CLI::IsMember({"csv", "ndjson", "json"}));
-  std::string onConflict = "error";
   import->add_option("--on-conflict", onConflict,
                      "A row whose conflict columns match an existing row: error (reject it), ignore (skip it, "
                      "counted as skipped), update (upsert: overwrite the existing row)")
@@ -84,13 +70,37 @@ int main(int argc, char** argv) {
                      "from PostgREST's description of the table)")
       ->delimiter(',')
       ->allow_extra_args(false);
+  return import;
+}
 
-  DeleteOptions del;
+/// `pgrestify delete`.
+void addDelete(CLI::App& app, DeleteOptions& del) {
   auto* remove = app.add_subcommand("delete", "Delete rows whose key column holds one of the keys of a file");
   addCommon(*remove, del.common, "Key file, one key per line; '-' reads standard input");
   remove->add_option("--column", del.column, "Key column to match")->capture_default_str();
   remove->add_flag("--trim-keys", del.trimKeys,
                    "Strip spaces and tabs around each key (by default a key is matched exactly as written)");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const StandardStreams streams = guardStandardStreams();  // before anything opens a file
+  CLI::App app{"pgrestify " PGRESTIFY_VERSION_STRING
+               ": stream CSV/NDJSON/JSON files into PostgREST tables, or delete rows by key.\n"
+               "Exit status: 0 all rows written or skipped, 1 some rows failed (see the reject file),\n"
+               "2 invalid command line (nothing sent), 3 input could not be read to its end,\n"
+               "4 setup error (nothing sent), 5 rows were sent but the report is incomplete (reject records\n"
+               "or summary could not be written), 130 interrupted. See docs/cli.md.",
+               "pgrestify"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", PGRESTIFY_VERSION_STRING);
+
+  ImportOptions imp;
+  std::string onConflict = "error";
+  auto* import = addImport(app, imp, onConflict);
+  DeleteOptions del;
+  addDelete(app, del);
 
   try {
     app.parse(argc, argv);
