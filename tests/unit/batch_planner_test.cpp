@@ -2,7 +2,7 @@
 // The batch planner alone (src/batch_planner.*): how rows become batches, and the ordering
 // guarantees the engine relies on (keys never in two concurrent batches, barriers, cutting by rows
 // and bytes, groups apart, lock ordering, every row in exactly one batch).
-#include "../../src/batch_planner.hpp"
+#include "batch_planner.hpp"
 
 #include <gtest/gtest.h>
 
