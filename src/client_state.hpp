@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-// Shared state behind Client, QueryBuilder and Repository (src/client.cpp). Internal: not
+// Shared state behind Client, QueryBuilder and Repository (src/client_state.cpp). Internal: not
 // installed; the installed templates reach it through the functions in include/pgrestify/client_handle.hpp.
 #pragma once
 

@@ -4,7 +4,6 @@
 // installed; unit-tested on their own.
 #pragma once
 
-#include "bulk_engine.hpp"
 #include "error_info.hpp"
 
 #include <pgrestify/error.hpp>
