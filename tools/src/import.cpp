@@ -101,6 +101,11 @@ class SetupError : public std::runtime_error {
 
 std::string errnoText(int err) { return std::strerror(err); }
 
+/// --timeout as a duration.
+std::chrono::milliseconds requestTimeout(const CommonOptions& common) {
+  return std::chrono::milliseconds(static_cast<long long>(common.timeout.value_or(60.0) * 1000.0));
+}
+
 /// The transport of the tool: libcurl, plus two things the tool needs to keep its promises:
 ///  - it knows whether a write request was ever started (after that, exit status 4, "nothing
 ///    was sent", is no longer true);
@@ -163,6 +168,9 @@ class ToolTransport final : public Transport {
       return out;
     }
     std::size_t inFlight() const override { return tags_.size() + abandonedNow_.size(); }
+    // abort()/abortAll() are deliberately not forwarded: when the stop token fires (first signal)
+    // the engine asks to abort the requests in flight, but the tool gives their answers the grace
+    // period of docs/cli.md ("Signals") and then abandons them itself (abandon()).
 
    private:
     ToolTransport& owner_;
@@ -560,8 +568,13 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
     return kExitSetup;  // the rows that fail would have nowhere to go (and this could not be said)
   }
   auto transport = std::make_shared<ToolTransport>([&] {
+    // --timeout is the bulk call's per-request timeout (BulkInsertOptions/BulkDeleteOptions::timeout,
+    // below); here it also bounds the requests made before the bulk call (the table description).
+    // One connection per request in flight (--concurrency up to 256; the transport would raise its
+    // per-host limit for the call anyway).
     CurlTransportOptions t;
-    if (common.timeout) t.timeout = std::chrono::milliseconds(static_cast<long long>(*common.timeout * 1000.0));
+    if (common.timeout) t.timeout = requestTimeout(common);
+    t.maxConnections = common.concurrency;
     return makeCurlTransport(t);
   }());
   std::optional<Client> client;
@@ -750,6 +763,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
       o.onProgress = progress;
       o.onBatchComplete = batchDone;
       o.stopToken = stop.get_token();
+      if (common.timeout) o.timeout = requestTimeout(common);
       retry(o.retry);
       result = table.bulkInsert(stream.raw(), o);
     } else {
@@ -760,6 +774,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
       o.onProgress = progress;
       o.onBatchComplete = batchDone;
       o.stopToken = stop.get_token();
+      if (common.timeout) o.timeout = requestTimeout(common);
       retry(o.retry);
       result = table.bulkDelete(stream, o);
     }
