@@ -31,6 +31,7 @@ void validate(const EngineSettings& s) {
   if (s.batchSize == 0) throw std::invalid_argument("pgrestify: batchSize must be greater than 0");
   if (s.concurrency == 0) throw std::invalid_argument("pgrestify: concurrency must be greater than 0");
   if (s.retry.maxAttempts < 1) throw std::invalid_argument("pgrestify: retry.maxAttempts must be at least 1");
+  if (s.requestTimeout && s.requestTimeout->count() < 0) throw std::invalid_argument("pgrestify: timeout must not be negative");
   if (!(s.retry.multiplier >= 1.0)) throw std::invalid_argument("pgrestify: retry.multiplier must be at least 1");
   if (s.retry.initialBackoff.count() < 0 || s.retry.maxBackoff.count() < 0 || s.retry.maxRetryAfter.count() < 0 ||
       s.retry.retryBudget.count() < 0 || s.retry.conflictBudget.count() < 0) {
@@ -306,11 +307,54 @@ class Engine {
 
   // A stop request or the deadline ends every wait, backoffs included: the run loop waits at most
   // kMaxWait at a time and checks here before anything else.
+  // Requests in flight at a stop get kAbortGrace to answer (their answers are used: rows that were
+  // written are counted written), then they are aborted.
   void checkStop() {
-    if (stopping_) return;
-    if (s_.stopToken.stop_requested() || (s_.deadline && now() >= *s_.deadline)) {
+    if (!stopping_ && (s_.stopToken.stop_requested() || (s_.deadline && now() >= *s_.deadline))) {
       stopping_ = true;
+      stoppedAt_ = now();
       ledger_.cancelled();
+    }
+    if (stopping_ && !abortedInFlight_ && now() - stoppedAt_ >= kAbortGrace) {
+      abortedInFlight_ = true;
+      abortInFlight();
+    }
+  }
+
+  // Cancelled with requests still in flight after kAbortGrace: answers that have already arrived
+  // are used, the other requests are given up at once (TransportSession::abortAll) instead of
+  // waiting for their answers. An aborted request whose whole body may have reached the server fails with
+  // outcomeUnknown; one cut off before that (never executed) leaves its rows not processed. An
+  // answer that arrives anyway (a transport without abort support) is handled as usual; a retry
+  // it asks for is not sent (stopping_), see finish().
+  void abortInFlight() {
+    if (!session_ || inflight_.empty()) return;
+    bool aborted = false;
+    while (!inflight_.empty()) {
+      auto done = session_->poll(aborted ? kMaxWait : std::chrono::milliseconds(0));
+      if (done.empty() && !aborted) {
+        session_->abortAll();
+        aborted = true;
+        continue;
+      }
+      for (auto& [tag, response] : done) {
+        auto it = inflight_.find(tag);
+        if (it == inflight_.end()) continue;
+        Work w = std::move(it->second);
+        inflight_.erase(it);
+        if (!response.aborted) {
+          handle(std::move(w), response);
+        } else if (response.bodySent || w.afterUnknown) {
+          ErrorInfo info;
+          info.transport = TransportErrorKind::Other;
+          info.message = std::string(s_.stopToken.stop_requested() ? "cancelled" : "deadline passed") +
+                         " while the request was in flight: " + response.errorMessage;
+          fail(w, info, true);
+        } else {
+          ledger_.notProcessed(w.rows.size());  // like the queued work finish() drops
+        }
+        progress();
+      }
     }
   }
 
@@ -363,6 +407,7 @@ class Engine {
     }
     ++w.attempts;
     w.dataFollowsRows = op_.dataFollowsRows(req);
+    if (s_.requestTimeout && !req.timeout) req.timeout = s_.requestTimeout;
     if (!session_) {
       transportThrew(w, sessionError_);
       return;
@@ -401,6 +446,8 @@ class Engine {
   }
 
   static constexpr std::chrono::milliseconds kMaxWait{50};
+  // How long requests in flight at a stop or deadline may still answer before they are aborted.
+  static constexpr std::chrono::milliseconds kAbortGrace{1000};
 
   void waitAndHandle() {
     auto wait = kMaxWait;
@@ -698,6 +745,8 @@ class Engine {
   std::optional<std::size_t> total_;
   std::size_t pulled_ = 0;
   bool stopping_ = false;
+  bool abortedInFlight_ = false;
+  Clock::time_point stoppedAt_{};
   std::uint64_t nextTag_ = 1;
   std::deque<Work> ready_;
   std::vector<Work> delayed_;

@@ -170,6 +170,8 @@ class RedactingTransport final : public Transport {
       return done;
     }
     std::size_t inFlight() const override { return inner_->inFlight(); }
+    void abort(std::uint64_t tag) override { inner_->abort(tag); }
+    void abortAll() override { inner_->abortAll(); }
 
    private:
     std::unique_ptr<TransportSession> inner_;
@@ -259,6 +261,13 @@ ClientState::ClientState(ClientOptions options) : options_(std::move(options)) {
     t.verifyTls = options_.verifyTls;
     t.caInfo = options_.caInfo;
     t.userAgent = options_.userAgent;
+    t.maxConnections = options_.maxConnections;
+    t.clientCert = options_.clientCert;
+    t.clientKey = options_.clientKey;
+    t.keyPassword = options_.keyPassword;
+    t.caPath = options_.caPath;
+    t.minTlsVersion = options_.minTlsVersion;
+    t.proxy = options_.proxy;
     transport_ = makeCurlTransport(t);
   }
   transport_ = std::make_shared<RedactingTransport>(std::move(transport_), options_.secretHeaders);

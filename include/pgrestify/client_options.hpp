@@ -24,12 +24,25 @@ struct ClientOptions {
   std::string userAgent;           ///< empty = "pgrestify/<version>"
   bool verifyTls = true;           ///< TLS peer verification; turn off only for testing
   std::string caInfo;              ///< CA bundle path, empty = system default
-  std::shared_ptr<Transport> transport;  ///< empty = the libcurl transport built from the fields above
+  std::shared_ptr<Transport> transport;  ///< empty = the libcurl transport built from the other fields
   /// Names of further headers that carry credentials (case-insensitive). Their values are redacted
   /// from errors like those of the built-in list (Authorization, Proxy-Authorization, apikey,
   /// X-Api-Key, Api-Key, X-Auth-Token, X-Access-Token, X-Amz-Security-Token, Cookie, Set-Cookie,
   /// X-CSRF-Token, X-Supabase-Api-Key); see docs/reliability.md.
   std::vector<std::string> secretHeaders;
+  /// Connections per host one bulk call opens (the libcurl transport's pool per session). A bulk
+  /// call whose `concurrency` is above it raises the limit for that call, so requests are never
+  /// queued inside libcurl (see docs/api.md).
+  std::size_t maxConnections = 16;
+  std::string clientCert;          ///< client certificate file (PEM) for mutual TLS
+  std::string clientKey;           ///< private key file (PEM) of clientCert; empty = in clientCert
+  std::string keyPassword;         ///< pass phrase of clientKey (never logged, never in a message)
+  std::string caPath;              ///< directory of CA certificates (caInfo is a CA file)
+  TlsVersion minTlsVersion = TlsVersion::Default;  ///< lowest TLS version accepted from the server
+  /// Proxy URL ("http://user:secret@proxy:3128"; http, https, socks4, socks4a, socks5, socks5h);
+  /// its credentials never appear in a message. Empty = libcurl's default (http_proxy,
+  /// https_proxy and no_proxy environment variables).
+  std::string proxy;
 };
 
 }  // namespace pgrestify

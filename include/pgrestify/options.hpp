@@ -131,8 +131,10 @@ struct BulkInsertOptions {
   std::string select;            ///< columns returned when `returning` ("*" when empty)
   ProgressCallback onProgress;
   BatchCallback onBatchComplete;
-  std::stop_token stopToken;     ///< request cancellation: in-flight batches finish, no new ones start
+  std::stop_token stopToken;     ///< cancellation: no new batch starts; requests in flight get 1 s to answer, then are aborted
   std::optional<std::chrono::steady_clock::time_point> deadline;  ///< like stopToken, at a time
+  /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 /// Options of bulkUpsert (insert, or update the row that has the same conflict columns).
@@ -152,6 +154,8 @@ struct BulkUpsertOptions {
   BatchCallback onBatchComplete;
   std::stop_token stopToken;
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 /// Options of bulkUpdate. Each input row carries the match column(s) and the new values.
@@ -171,6 +175,8 @@ struct BulkUpdateOptions {
   BatchCallback onBatchComplete;
   std::stop_token stopToken;
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 /// Options of bulkDelete. Input is a range of keys (or of rows holding the match columns).
@@ -188,6 +194,8 @@ struct BulkDeleteOptions {
   BatchCallback onBatchComplete;
   std::stop_token stopToken;
   std::optional<std::chrono::steady_clock::time_point> deadline;
+  /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 }  // namespace pgrestify

@@ -278,9 +278,18 @@ void checkStandardStreams(const CommonOptions& common) {
   }
 }
 
+/// --timeout as a duration.
+std::chrono::milliseconds requestTimeout(const CommonOptions& common) {
+  return std::chrono::milliseconds(static_cast<long long>(common.timeout.value_or(60.0) * 1000.0));
+}
+
 std::shared_ptr<ToolTransport> openTransport(const CommonOptions& common) {
+  // --timeout is the bulk call's per-request timeout (callOptions below); here it also bounds the
+  // requests made before the bulk call (the table description). One connection per request in
+  // flight (--concurrency up to 256; the transport would raise its per-host limit for the call anyway).
   CurlTransportOptions t;
-  if (common.timeout) t.timeout = std::chrono::milliseconds(static_cast<long long>(*common.timeout * 1000.0));
+  if (common.timeout) t.timeout = requestTimeout(common);
+  t.maxConnections = common.concurrency;
   return std::make_shared<ToolTransport>(makeCurlTransport(t));
 }
 
@@ -358,6 +367,7 @@ Options callOptions(const CommonOptions& common, const CallHooks& hooks) {
   o.onProgress = hooks.onProgress;
   o.onBatchComplete = hooks.onBatchComplete;
   o.stopToken = hooks.stop;
+  if (common.timeout) o.timeout = requestTimeout(common);
   if (common.retries) o.retry.maxAttempts = *common.retries + 1;
   if (common.retryBudget) {
     o.retry.retryBudget = std::chrono::milliseconds(static_cast<long long>(*common.retryBudget * 1000.0));

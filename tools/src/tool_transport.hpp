@@ -78,6 +78,9 @@ class ToolTransport final : public Transport {
       return out;
     }
     std::size_t inFlight() const override { return tags_.size() + abandonedNow_.size(); }
+    // abort()/abortAll() are deliberately not forwarded: when the stop token fires (first signal)
+    // the engine asks to abort the requests in flight, but the tool gives their answers the grace
+    // period of docs/cli.md ("Signals") and then abandons them itself (abandon()).
 
    private:
     ToolTransport& owner_;

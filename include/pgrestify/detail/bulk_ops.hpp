@@ -39,6 +39,8 @@ struct EngineSettings {
   /// steady_clock and std::this_thread::sleep_for. Tests inject a fake clock.
   std::function<std::chrono::steady_clock::time_point()> clock;
   std::function<void(std::chrono::milliseconds)> sleep;
+  /// Whole-request timeout set on every request (HttpRequest::timeout); empty = the transport's.
+  std::optional<std::chrono::milliseconds> requestTimeout;
 };
 
 /// Copies the common fields of any bulk options struct.
@@ -54,6 +56,7 @@ EngineSettings engineSettings(const Options& o) {
   s.onBatchComplete = o.onBatchComplete;
   s.stopToken = o.stopToken;
   s.deadline = o.deadline;
+  s.requestTimeout = o.timeout;
   return s;
 }
 
