@@ -196,6 +196,18 @@ class QueryBuilder {
     headers_.emplace_back(std::move(name), std::move(value));
     return *this;
   }
+  /// The schema of this query's requests, simple and bulk, instead of ClientOptions::schema: sent
+  /// as Accept-Profile (reads) or Content-Profile (writes). The schema must be one PostgREST
+  /// exposes (`db-schemas`); another is refused by PostgREST (406, PGRST106). Throws
+  /// std::invalid_argument for an empty name or one with CR/LF.
+  QueryBuilder& schema(std::string name) {
+    if (name.empty()) throw std::invalid_argument("pgrestify: schema() needs a schema name");
+    detail::checkHeader("Accept-Profile", name);
+    std::erase_if(headers_, [](const auto& h) { return h.first == "Accept-Profile"; });
+    headers_.emplace_back("Accept-Profile", name);  // ClientState::makeRequest reads it as the schema
+    schema_ = std::move(name);
+    return *this;
+  }
   /// Allows update()/remove() without a filter on the table (they refuse otherwise).
   QueryBuilder& allRows() {
     allRows_ = true;
@@ -314,7 +326,7 @@ class QueryBuilder {
     spec.maxBatchBytes = options.maxBatchBytes;
     spec.headers = headers_;
     auto op = detail::makeUpdateOperation(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    return detail::typedResult<T>(state_->runBulk(*op, settings));
   }
   /// Deletes rows by key. Keys are values (numbers, strings, json) or objects holding the match columns.
   template <std::ranges::input_range R>
@@ -331,7 +343,7 @@ class QueryBuilder {
     spec.maxUrlBytes = options.maxUrlBytes;
     spec.headers = headers_;
     auto op = detail::makeDeleteOperation(*state_, std::move(spec), detail::rangeSource(keys), detail::rangeSize(keys));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    return detail::typedResult<T>(state_->runBulk(*op, settings));
   }
 
   const std::string& table() const noexcept { return table_; }
@@ -347,8 +359,8 @@ class QueryBuilder {
     detail::validate(settings);
     if (spec.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
     if (spec.onConflict != OnConflict::Error && spec.conflictColumns.empty()) {
-      if (!state_->tableSchema(table_)->found) throw std::invalid_argument(detail::notExposed(table_));
-      spec.conflictColumns = state_->primaryKey(table_);
+      if (!state_->tableSchema(table_, schema_)->found) throw std::invalid_argument(detail::notExposed(table_));
+      spec.conflictColumns = state_->primaryKey(table_, schema_);
       if (spec.conflictColumns.empty()) {
         throw std::invalid_argument("pgrestify: table '" + table_ +
                                     "' has no primary key PostgREST reports; set conflictColumns");
@@ -356,7 +368,7 @@ class QueryBuilder {
     }
     auto op =
         detail::makeInsertOperation(*state_, std::move(spec), detail::rowWriterSource(rows), detail::rangeSize(rows));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    return detail::typedResult<T>(state_->runBulk(*op, settings));
   }
 
   std::vector<T> insertRows(std::vector<nlohmann::json> rows) const {
@@ -413,6 +425,7 @@ class QueryBuilder {
   std::optional<std::size_t> offset_;
   Headers headers_;
   bool allRows_ = false;
+  std::string schema_;  ///< schema(); empty = the client's
 };
 
 }  // namespace pgrestify

@@ -177,10 +177,22 @@ class Repository {
   }
   /// False for a repository from withoutReadBack().
   bool readsBack() const noexcept { return readBack_; }
+  /// A copy of this repository whose requests (simple and bulk) go to the table in schema @p name
+  /// instead of ClientOptions::schema (QueryBuilder::schema; Accept-/Content-Profile).
+  Repository schema(std::string name) const {
+    Repository copy = *this;
+    QueryBuilder<nlohmann::json>(state_, table_).schema(name);  // validates the name
+    copy.schema_ = std::move(name);
+    return copy;
+  }
 
   /// A query builder on the table, for anything the criteria below cannot express (order, limit,
   /// select, like...). The counterpart of the reference's `createQueryBuilder()`.
-  QueryBuilder<T> createQueryBuilder() const { return QueryBuilder<T>(state_, table_); }
+  QueryBuilder<T> createQueryBuilder() const {
+    QueryBuilder<T> q(state_, table_);
+    if (!schema_.empty()) q.schema(schema_);
+    return q;
+  }
 
   // ---- reads (throw pgrestify::Error) ----
 
@@ -243,8 +255,8 @@ class Repository {
   T save(const Row& entity) const {
     nlohmann::json row = entity;
     if (!row.is_object()) throw std::invalid_argument("pgrestify: save() needs an object");
-    if (!state_->tableSchema(table_)->found) throw std::invalid_argument(detail::notExposed(table_));
-    auto key = state_->primaryKey(table_);
+    if (!state_->tableSchema(table_, schema_)->found) throw std::invalid_argument(detail::notExposed(table_));
+    auto key = state_->primaryKey(table_, schema_);
     if (key.empty()) {
       throw std::invalid_argument("pgrestify: save() needs a primary key and table '" + table_ +
                                   "' has none that PostgREST reports; use insert/update instead");
@@ -299,7 +311,11 @@ class Repository {
   }
 
  private:
-  QueryBuilder<nlohmann::json> jsonBuilder() const { return QueryBuilder<nlohmann::json>(state_, table_); }
+  QueryBuilder<nlohmann::json> jsonBuilder() const {
+    QueryBuilder<nlohmann::json> q(state_, table_);
+    if (!schema_.empty()) q.schema(schema_);
+    return q;
+  }
 
   std::vector<T> finish(const char* operation, BulkResult<nlohmann::json>&& result) const {
     if (!result.ok()) {
@@ -323,6 +339,7 @@ class Repository {
   std::shared_ptr<const detail::ClientState> state_;
   std::string table_;
   bool readBack_ = true;
+  std::string schema_;  ///< schema(); empty = the client's
 };
 
 /// Base of user-defined repositories (the reference's `CustomRepositoryBase<T>`): every

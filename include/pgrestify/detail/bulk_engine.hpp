@@ -5,6 +5,7 @@
 // (insert, upsert, update, delete), the repository and the CLI go through runBulk().
 #pragma once
 
+#include <pgrestify/client_options.hpp>
 #include <pgrestify/options.hpp>
 #include <pgrestify/result.hpp>
 #include <pgrestify/transport.hpp>
@@ -52,6 +53,7 @@ struct Work {
   std::optional<std::chrono::steady_clock::time_point> unavailableSince;
   /// First deadlock/serialization failure of this work (RetryPolicy::conflictBudget).
   std::optional<std::chrono::steady_clock::time_point> conflictSince;
+  bool reauthorized = false;  ///< sent again once already after `401 PGRST301` with a fresh token
 };
 
 /// What a successful (2xx) answer meant for a Work.
@@ -108,6 +110,12 @@ struct EngineSettings {
   /// steady_clock and std::this_thread::sleep_for. Tests inject a fake clock.
   std::function<std::chrono::steady_clock::time_point()> clock;
   std::function<void(std::chrono::milliseconds)> sleep;
+  /// Client hooks (ClientState::runBulk); empty = none. `renewToken` is asked after `401 PGRST301`
+  /// with the Authorization value the request carried: true = build the request again (with the
+  /// fresh token) and send it once more. `observer` receives each request's event, with `path`
+  /// holding the request URL without its query (the client makes it relative).
+  std::function<bool(std::string_view usedAuthorization)> renewToken;
+  std::function<void(RequestEvent&)> observer;
 };
 
 /// Copies the common fields of any bulk options struct.
@@ -148,6 +156,7 @@ enum class Decision {
   Split,          ///< too large or too slow: send the halves
   Isolate,        ///< a data error in some row: find the row(s)
   IsolateColumn,  ///< a column some rows carry is refused (PGRST204, 428C9): fail those rows, resend the rest
+  Reauthorize,    ///< 401 PGRST301 (JWT expired/invalid), not executed: resend once with a fresh token, else final
   Fail,           ///< final
   FailUnknown,    ///< final, and the server may have committed the rows
 };
