@@ -414,17 +414,79 @@ class Engine {
     }
     const auto tag = nextTag_++;
     const std::size_t bytes = req.body.size() + req.url.size();
+    if (s_.observer || s_.renewToken) noteSent(tag, req, bytes);
     try {
       session_->start(tag, std::move(req));
     } catch (const std::bad_alloc&) {
       throw;
     } catch (const std::exception& e) {
+      sent_.erase(tag);
       transportThrew(w, std::string("the transport failed to start the request: ") + e.what());
       return;
     }
     ledger_.requestSent(w.family, bytes);
     inflight_.emplace(tag, std::move(w));
   }
+
+  // ---- client hooks (ClientState::runBulk): the observer and the token renewal ----
+  // What a request was sent with, kept only when a hook is set (cheap otherwise).
+  struct Sent {
+    Clock::time_point at;  // the real clock: durations are measured, not simulated
+    std::string method;
+    std::string url;  // without the query (values may be anything)
+    std::string authorization;
+    std::size_t bytes = 0;
+  };
+
+  void noteSent(std::uint64_t tag, const HttpRequest& req, std::size_t bytes) {
+    Sent s;
+    s.at = Clock::now();
+    s.method = req.method;
+    s.url = req.url.substr(0, req.url.find_first_of("?#"));
+    if (s_.renewToken) s.authorization = std::string(findHeader(req.headers, "Authorization").value_or(""));
+    s.bytes = bytes;
+    sent_[tag] = std::move(s);
+  }
+
+  // Called for each answer before it is handled; keeps the Authorization value for decide().
+  void answered(std::uint64_t tag, const Work& w, const HttpResponse& response) {
+    usedAuthorization_.clear();
+    auto it = sent_.find(tag);
+    if (it == sent_.end()) return;
+    Sent s = std::move(it->second);
+    sent_.erase(it);
+    usedAuthorization_ = std::move(s.authorization);
+    if (!s_.observer) return;
+    RequestEvent e;
+    e.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - s.at);
+    e.method = std::move(s.method);
+    e.path = std::move(s.url);
+    e.status = response.status;
+    if (!response.ok()) e.code = errorInfo(response).code;
+    e.rows = w.rows.size();
+    e.bytesSent = s.bytes;
+    e.bytesReceived = response.body.size();
+    e.attempt = w.attempts;
+    e.retry = w.attempts > 1;
+    auto f = families_.find(w.family);
+    e.split = f != families_.end() && f->second.rows != w.rows.size();
+    e.bulk = true;
+    s_.observer(e);
+  }
+
+  // `401 PGRST301`: PostgREST refused the JWT before running the request. With a token provider
+  // that gives a fresh token, the work is sent once more (built anew with it).
+  bool reauthorize(Work& w) {
+    if (!s_.renewToken || w.reauthorized || stopping_) return false;
+    if (!s_.renewToken(usedAuthorization_)) return false;
+    w.reauthorized = true;
+    ++result_.retries;
+    ready_.push_front(std::move(w));
+    return true;
+  }
+
+  std::unordered_map<std::uint64_t, Sent> sent_;
+  std::string usedAuthorization_;
 
   // The operation could not build a request for these rows: nothing was sent. Bisect to the row(s)
   // responsible, which are reported as InvalidRow.
@@ -467,6 +529,7 @@ class Engine {
       if (it == inflight_.end()) continue;
       Work w = std::move(it->second);
       inflight_.erase(it);
+      if (s_.observer || s_.renewToken) answered(tag, w, response);
       handle(std::move(w), response);
       progress();
     }
@@ -503,7 +566,11 @@ class Engine {
   // budgets (mayRetry) and the backoff; split(), isolate() and isolateColumn() separate the rows.
   void failed(Work w, const HttpResponse& response) {
     ErrorInfo info = errorInfo(response);
-    const Decision d = decide(w, response, info);
+    Decision d = decide(w, response, info);
+    if (d == Decision::Reauthorize) {
+      if (reauthorize(w)) return;
+      d = Decision::Fail;
+    }
     switch (d) {
       case Decision::Retry:
       case Decision::RetryUnknown:
@@ -519,6 +586,7 @@ class Engine {
       case Decision::IsolateColumn:
         isolateColumn(std::move(w), info);
         return;
+      case Decision::Reauthorize:
       case Decision::Fail:
         fail(w, info, w.afterUnknown);
         return;

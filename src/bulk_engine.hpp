@@ -50,6 +50,7 @@ struct Work {
   std::optional<std::chrono::steady_clock::time_point> unavailableSince;
   /// First deadlock/serialization failure of this work (RetryPolicy::conflictBudget).
   std::optional<std::chrono::steady_clock::time_point> conflictSince;
+  bool reauthorized = false;  ///< sent again once already after `401 PGRST301` with a fresh token
 };
 
 /// What a successful (2xx) answer meant for a Work.

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The shared state behind every Client (src/client_state.hpp): composing requests, the redaction
-// decorator around the transport, checking that answers are PostgREST's, the table-description cache.
-#include "error_info.hpp"
-
+// decorator around the transport, checking that answers are PostgREST's, the table-description cache,
+// the token provider and the request observer.
 #include "client_state.hpp"
+#include "error_info.hpp"
+#include "operations.hpp"
 
 #include <pgrestify/detail/encode.hpp>
 #include <pgrestify/version.hpp>
@@ -183,6 +184,17 @@ class RedactingTransport final : public Transport {
   std::shared_ptr<const std::vector<std::string>> declared_;
 };
 
+// The provider's token as an Authorization value ("Bearer <token>"), empty for an empty token.
+// Throws std::invalid_argument for a token that cannot be a header value (CR/LF).
+std::string fetchAuthorization(const TokenProvider& provider) {
+  std::string token = provider();
+  if (token.empty()) return {};
+  if (token.find_first_of("\r\n") != std::string::npos || token.find('\0') != std::string::npos) {
+    throw std::invalid_argument("pgrestify: the token provider returned a token with CR, LF or NUL (not sent)");
+  }
+  return "Bearer " + token;
+}
+
 // "GET /users" for messages: the method and the path below the base URL, without the query.
 std::string describeRequest(const HttpRequest& request, const std::string& baseUrl) {
   std::string_view url = request.url;
@@ -247,6 +259,16 @@ ClientState::ClientState(ClientOptions options) : options_(std::move(options)) {
     checkUserHeader(name, value);
     baseHeaders_.emplace_back(name, value);
   }
+  if (options_.tokenProvider) {
+    if (!options_.bearerToken.empty()) {
+      throw std::invalid_argument("pgrestify: set ClientOptions::bearerToken or ClientOptions::tokenProvider, not both");
+    }
+    if (findHeader(options_.headers, "Authorization")) {
+      throw std::invalid_argument(
+          "pgrestify: ClientOptions::headers sets Authorization, and ClientOptions::tokenProvider sets it too: give "
+          "only one");
+    }
+  }
   if (!options_.bearerToken.empty()) {
     checkHeader("Authorization", options_.bearerToken);
     baseHeaders_.emplace_back("Authorization", "Bearer " + options_.bearerToken);
@@ -286,13 +308,23 @@ HttpRequest ClientState::makeRequest(std::string_view method, std::string_view t
     req.url += buildQuery(params);
   }
   req.headers = baseHeaders_;
-  if (!options_.schema.empty()) {
-    req.headers.emplace_back(isWrite(method) ? "Content-Profile" : "Accept-Profile", options_.schema);
+  if (options_.tokenProvider) {
+    if (std::string auth = authorization(); !auth.empty()) req.headers.emplace_back("Authorization", std::move(auth));
+  }
+  // QueryBuilder::schema puts the schema of one query into @p extra as Accept-Profile.
+  std::string_view schema = options_.schema;
+  for (const auto& [name, value] : extra) {
+    if (equalsIgnoreCase(name, "Accept-Profile")) schema = value;
+  }
+  if (!schema.empty()) {
+    checkHeader("Accept-Profile", schema);
+    req.headers.emplace_back(isWrite(method) ? "Content-Profile" : "Accept-Profile", std::string(schema));
   }
   req.headers.emplace_back("Accept", "application/json");
   if (isWrite(method)) req.headers.emplace_back("Content-Type", "application/json");
   if (!prefer.empty()) req.headers.emplace_back("Prefer", std::string(prefer));
   for (const auto& [name, value] : extra) {
+    if (equalsIgnoreCase(name, "Accept-Profile")) continue;
     checkUserHeader(name, value);
     req.headers.emplace_back(name, value);
   }
@@ -307,7 +339,116 @@ HttpRequest ClientState::makeRpcRequest(std::string_view function, std::string b
   return req;
 }
 
-HttpResponse ClientState::send(HttpRequest request) const { return transport_->send(std::move(request)); }
+std::string ClientState::authorization() const {
+  if (!options_.tokenProvider) return {};
+  {
+    std::lock_guard lock(tokenMutex_);
+    if (tokenFetched_) return authorization_;
+  }
+  std::lock_guard renew(renewMutex_);  // one call of the provider at a time
+  {
+    std::lock_guard lock(tokenMutex_);
+    if (tokenFetched_) return authorization_;
+  }
+  std::string value = fetchAuthorization(options_.tokenProvider);
+  std::lock_guard lock(tokenMutex_);
+  authorization_ = std::move(value);
+  tokenFetched_ = true;
+  return authorization_;
+}
+
+bool ClientState::renewToken(std::string_view used) const {
+  if (!options_.tokenProvider || used.empty()) return false;
+  std::lock_guard renew(renewMutex_);
+  {
+    std::lock_guard lock(tokenMutex_);
+    // Another request was refused with the same token and renewed it already: send again.
+    if (used != authorization_) return used == previous_ && !authorization_.empty();
+  }
+  std::string value;
+  try {
+    value = fetchAuthorization(options_.tokenProvider);
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception&) {
+    return false;  // the request stays refused (401); the provider's text is not reported (it may quote the token)
+  }
+  std::lock_guard lock(tokenMutex_);
+  if (value.empty() || value == authorization_) return false;  // nothing new: sending again cannot help
+  previous_ = std::move(authorization_);
+  authorization_ = std::move(value);
+  tokenFetched_ = true;
+  return true;
+}
+
+std::string ClientState::eventPath(std::string_view url) const {
+  if (url.rfind(baseUrl_, 0) == 0) url.remove_prefix(baseUrl_.size());
+  url = url.substr(0, url.find_first_of("?#"));
+  if (url.empty()) return "/";
+  return std::string(url);
+}
+
+void ClientState::observe(std::string_view method, std::string_view url, std::size_t bytesSent,
+                          const HttpResponse& response, std::chrono::steady_clock::time_point start, int attempt) const {
+  RequestEvent e;
+  e.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
+  e.method = std::string(method);
+  e.path = eventPath(url);
+  e.status = response.status;
+  if (!response.ok()) e.code = errorInfo(response).code;
+  e.bytesSent = bytesSent;
+  e.bytesReceived = response.body.size();
+  e.attempt = attempt;
+  e.retry = attempt > 1;
+  options_.onRequest(e);
+}
+
+HttpResponse ClientState::send(HttpRequest request) const {
+  // With a token provider, a request carrying the client's token is kept to be sent again once
+  // after `401 PGRST301` with a fresh token (PostgREST refused it before running it).
+  std::optional<HttpRequest> again;
+  std::string used;
+  if (options_.tokenProvider) {
+    if (auto auth = findHeader(request.headers, "Authorization")) {
+      used = std::string(*auth);
+      again = request;
+    }
+  }
+  const bool observing = static_cast<bool>(options_.onRequest);
+  std::string method, url;
+  std::size_t bytes = 0;
+  if (observing) {
+    method = request.method;
+    url = request.url.substr(0, request.url.find_first_of("?#"));
+    bytes = request.url.size() + request.body.size();
+  }
+  auto start = std::chrono::steady_clock::now();
+  HttpResponse response = transport_->send(std::move(request));
+  if (observing) observe(method, url, bytes, response, start, 1);
+  if (again && response.status == 401 && errorInfo(response).code == "PGRST301" && renewToken(used)) {
+    for (auto& [name, value] : again->headers) {
+      if (equalsIgnoreCase(name, "Authorization")) value = authorization();
+    }
+    start = std::chrono::steady_clock::now();
+    response = transport_->send(std::move(*again));
+    if (observing) observe(method, url, bytes, response, start, 2);
+  }
+  return response;
+}
+
+BulkResult<nlohmann::json> ClientState::runBulk(BulkOperation& op, EngineSettings settings) const {
+  if (options_.tokenProvider) {
+    authorization();  // the first token, before any request (an exception from the provider propagates)
+    settings.renewToken = [this](std::string_view used) { return renewToken(used); };
+  }
+  if (options_.onRequest) {
+    settings.observer = [this](RequestEvent& e) {
+      e.path = eventPath(e.path);
+      options_.onRequest(e);
+    };
+  }
+  return runOperation(*transport_, op, settings);
+}
 
 HttpRequest ClientState::resolve(HttpRequest request) const {
   const bool absolute = request.url.rfind("http://", 0) == 0 || request.url.rfind("https://", 0) == 0;
@@ -324,6 +465,9 @@ HttpRequest ClientState::resolve(HttpRequest request) const {
   Headers headers;
   for (const auto& [name, value] : baseHeaders_) {
     if (!findHeader(request.headers, name)) headers.emplace_back(name, value);
+  }
+  if (options_.tokenProvider && !findHeader(request.headers, "Authorization")) {
+    if (std::string auth = authorization(); !auth.empty()) headers.emplace_back("Authorization", std::move(auth));
   }
   if (!options_.schema.empty() && !findHeader(request.headers, "Accept-Profile") &&
       !findHeader(request.headers, "Content-Profile")) {
@@ -412,21 +556,23 @@ nlohmann::json ClientState::sendForRows(HttpRequest request, HttpResponse* answe
   return j;
 }
 
-std::vector<std::string> ClientState::primaryKey(const std::string& table) const {
+std::vector<std::string> ClientState::primaryKey(const std::string& table, const std::string& schema) const {
   std::vector<std::string> pk;
-  for (const auto& c : tableSchema(table)->columns) {
+  for (const auto& c : tableSchema(table, schema)->columns) {
     if (c.primaryKey) pk.push_back(c.name);
   }
   return pk;
 }
 
-std::shared_ptr<const TableSchema> ClientState::tableSchema(const std::string& table) const {
+std::shared_ptr<const TableSchema> ClientState::tableSchema(const std::string& table, const std::string& schema) const {
+  // Cached by schema and table ('\n' cannot be in a schema name sent as a header).
+  const std::string cacheKey = schema.empty() ? table : schema + "\n" + table;
   {
     std::lock_guard lock(mutex_);
-    auto it = schemas_.find(table);
+    auto it = schemas_.find(cacheKey);
     if (it != schemas_.end()) return it->second;
   }
-  HttpRequest req = makeRequest("GET", "", {}, "", "");
+  HttpRequest req = makeRequest("GET", "", {}, "", "", schema.empty() ? Headers{} : Headers{{"Accept-Profile", schema}});
   for (auto& [name, value] : req.headers) {
     if (name == "Accept") value = "application/openapi+json";
   }
@@ -443,7 +589,7 @@ std::shared_ptr<const TableSchema> ClientState::tableSchema(const std::string& t
                           quoted(response.header("Content-Type")) +
                           (doc.is_object() ? ", a JSON object without them" : ", a body that is not a JSON object"));
   }
-  auto schema = std::make_shared<TableSchema>();
+  auto tableInfo = std::make_shared<TableSchema>();
   const nlohmann::json* definition = nullptr;
   if (doc.is_object()) {
     auto defs = doc.find("definitions");
@@ -453,7 +599,7 @@ std::shared_ptr<const TableSchema> ClientState::tableSchema(const std::string& t
     }
   }
   if (definition) {
-    schema->found = true;
+    tableInfo->found = true;
     std::vector<std::string> required;
     if (auto r = definition->find("required"); r != definition->end() && r->is_array()) {
       for (const auto& name : *r) {
@@ -475,12 +621,12 @@ std::shared_ptr<const TableSchema> ClientState::tableSchema(const std::string& t
           column.primaryKey = text("description").find("<pk/>") != std::string::npos;
         }
         column.required = std::find(required.begin(), required.end(), column.name) != required.end();
-        schema->columns.push_back(std::move(column));
+        tableInfo->columns.push_back(std::move(column));
       }
     }
   }
   std::lock_guard lock(mutex_);
-  return schemas_.emplace(table, std::move(schema)).first->second;
+  return schemas_.emplace(cacheKey, std::move(tableInfo)).first->second;
 }
 
 nlohmann::json requestRows(const ClientState& client, std::string_view method, std::string_view table,
@@ -489,9 +635,10 @@ nlohmann::json requestRows(const ClientState& client, std::string_view method, s
   return client.sendForRows(client.makeRequest(method, table, params, prefer, std::move(body), extra), answer);
 }
 
-std::vector<std::string> exposedPrimaryKey(const ClientState& client, const std::string& table) {
-  if (!client.tableSchema(table)->found) throw std::invalid_argument(notExposed(table));
-  return client.primaryKey(table);
+std::vector<std::string> exposedPrimaryKey(const ClientState& client, const std::string& table,
+                                           const std::string& schema) {
+  if (!client.tableSchema(table, schema)->found) throw std::invalid_argument(notExposed(table));
+  return client.primaryKey(table, schema);
 }
 
 }  // namespace pgrestify::detail

@@ -5,10 +5,12 @@
 
 #include <pgrestify/client_handle.hpp>
 #include <pgrestify/client_options.hpp>
+#include <pgrestify/result.hpp>
 #include <pgrestify/transport.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,19 +21,36 @@
 
 namespace pgrestify::detail {
 
+class BulkOperation;
+struct EngineSettings;
+
 /// Thread-safe: every member function may be called from several threads at once.
 class ClientState {
  public:
   /// Validates @p options (URL present, header values without CR/LF) and creates the transport.
   explicit ClientState(ClientOptions options);
 
-  /// Builds a request for `/table?params` with the client's headers and the profile header.
+  /// Builds a request for `/table?params` with the client's headers (the current bearer token)
+  /// and the profile header. An `Accept-Profile` entry in @p extra (put there by
+  /// QueryBuilder::schema, the only way past checkUserHeader) names the schema for this request
+  /// instead of ClientOptions::schema, sent as Accept-Profile (reads) or Content-Profile (writes).
   HttpRequest makeRequest(std::string_view method, std::string_view table, const Params& params,
                           std::string_view prefer, std::string body, const Headers& extra = {}) const;
   /// Builds `POST /rpc/<function>` with @p body (JSON arguments).
   HttpRequest makeRpcRequest(std::string_view function, std::string body) const;
-  /// Sends and waits; never throws for HTTP or transport failures.
+  /// Sends and waits; never throws for HTTP or transport failures. With a token provider, a
+  /// `401 PGRST301` answer to a request carrying the client's token is sent once more with a fresh
+  /// token. Each request sent is reported to ClientOptions::onRequest.
   HttpResponse send(HttpRequest request) const;
+  /// Runs a bulk operation through the engine (runOperation) with the client's hooks: the token
+  /// renewal on `401 PGRST301` and ClientOptions::onRequest.
+  BulkResult<nlohmann::json> runBulk(BulkOperation& op, EngineSettings settings) const;
+  /// With a token provider: after a `401 PGRST301` to a request that carried @p usedAuthorization
+  /// (its Authorization value), makes sure the cached token is newer than that one, asking the
+  /// provider once if no other request did already. True when the request should be sent again
+  /// (built anew). False without a provider, for a request that did not carry the client's token,
+  /// or when the provider fails or gives the same token.
+  bool renewToken(std::string_view usedAuthorization) const;
   /// What Client::send does to a raw request: a relative URL (not starting with http:// or
   /// https://) is resolved against the base URL and gets the client's headers (ClientOptions::
   /// headers, the bearer token, the schema's profile header) unless the request sets the same
@@ -52,12 +71,13 @@ class ClientState {
   nlohmann::json sendForRows(HttpRequest request, HttpResponse* answer = nullptr) const;
   /// The table's primary-key columns, from PostgREST's OpenAPI description (cached). Empty when
   /// the table has none or is unknown.
-  std::vector<std::string> primaryKey(const std::string& table) const;
+  std::vector<std::string> primaryKey(const std::string& table, const std::string& schema = {}) const;
   /// The table's columns and their types, from PostgREST's OpenAPI description (`GET /` with
   /// `Accept: application/openapi+json`, read once per table and cached). `found` is false when
   /// the table is not exposed. Throws Error/TransportError when the description cannot be read
   /// (for example a server run with `openapi-mode = "disabled"`).
-  std::shared_ptr<const TableSchema> tableSchema(const std::string& table) const;
+  /// @p schema, when given, is the schema to describe instead of ClientOptions::schema.
+  std::shared_ptr<const TableSchema> tableSchema(const std::string& table, const std::string& schema = {}) const;
 
   Transport& transport() const { return *transport_; }
   const ClientOptions& options() const { return options_; }
@@ -67,8 +87,23 @@ class ClientState {
   ClientOptions options_;
   std::string baseUrl_;
   std::shared_ptr<Transport> transport_;
+  /// The Authorization value to send ("Bearer <token>"), empty for none.
+  std::string authorization() const;
+  /// Reports a finished request to ClientOptions::onRequest.
+  void observe(std::string_view method, std::string_view url, std::size_t bytesSent, const HttpResponse& response,
+               std::chrono::steady_clock::time_point start, int attempt) const;
+  /// A URL as RequestEvent::path gives it: below the base URL, without query or fragment.
+  std::string eventPath(std::string_view url) const;
+
   Headers baseHeaders_;
   mutable std::mutex mutex_;
+  // The token provider's cached token: tokenMutex_ guards authorization_/previous_; renewMutex_
+  // serializes calls of the provider (never held while a request is sent).
+  mutable std::mutex tokenMutex_;
+  mutable std::mutex renewMutex_;
+  mutable bool tokenFetched_ = false;
+  mutable std::string authorization_;  ///< "Bearer <token>" or empty
+  mutable std::string previous_;       ///< the value before the last renewal
   mutable std::map<std::string, std::shared_ptr<const TableSchema>> schemas_;
 };
 

@@ -455,19 +455,19 @@ BulkResult<nlohmann::json> runOperation(Transport& transport, BulkOperation& op,
 BulkResult<nlohmann::json> runInsert(const ClientState& client, InsertSpec spec, RowWriterSource source,
                                      std::optional<std::size_t> total, const EngineSettings& settings) {
   auto op = makeInsertOperation(client, std::move(spec), std::move(source), total);
-  return runOperation(client.transport(), *op, settings);
+  return client.runBulk(*op, settings);
 }
 
 BulkResult<nlohmann::json> runUpdate(const ClientState& client, UpdateSpec spec, RowSource source,
                                      std::optional<std::size_t> total, const EngineSettings& settings) {
   auto op = makeUpdateOperation(client, std::move(spec), std::move(source), total);
-  return runOperation(client.transport(), *op, settings);
+  return client.runBulk(*op, settings);
 }
 
 BulkResult<nlohmann::json> runDelete(const ClientState& client, DeleteSpec spec, RowSource source,
                                      std::optional<std::size_t> total, const EngineSettings& settings) {
   auto op = makeDeleteOperation(client, std::move(spec), std::move(source), total);
-  return runOperation(client.transport(), *op, settings);
+  return client.runBulk(*op, settings);
 }
 
 std::string keyFitsUrl(const std::string& element, std::size_t budget) {

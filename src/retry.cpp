@@ -53,6 +53,9 @@ Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idem
   }
   const int status = response.status;
   const auto& code = info.code;
+  // The JWT expired (or is invalid): PostgREST refused the request before running it. With a
+  // token provider the engine sends it once more with a fresh token; without, it is final.
+  if (status == 401 && code == "PGRST301") return Decision::Reauthorize;
   if (status == 503 || status == 429) return Decision::Retry;  // PGRST000-002, 08*, 53*: not executed
   if (status == 504 && code == "PGRST003") return Decision::Retry;  // no pool connection: not executed
   // Deadlock or serialization failure: rolled back, caused by another writer, not by the rows.

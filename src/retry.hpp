@@ -26,6 +26,7 @@ enum class Decision {
   Retry,          ///< not executed: send again after a backoff (maxAttempts, then retryBudget)
   RetryUnknown,   ///< may have been executed; send again (only chosen for idempotent writes)
   RetryConflict,  ///< deadlock/serialization failure (rolled back): send again (conflictBudget), never isolate
+  Reauthorize,    ///< 401 PGRST301 (JWT expired/invalid), not executed: resend once with a fresh token, else final
   Split,          ///< too large or too slow: send the halves
   Isolate,        ///< a data error in some row: find the row(s)
   IsolateColumn,  ///< a column some rows carry is refused (PGRST204, 428C9): fail those rows, resend the rest

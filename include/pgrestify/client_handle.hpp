@@ -93,10 +93,11 @@ nlohmann::json requestRows(const ClientState& client, std::string_view method, s
                            const Params& params, std::string_view prefer, std::string body, const Headers& extra,
                            HttpResponse* answer = nullptr);
 
-/// The table's primary-key columns from PostgREST's description (cached); empty when it has none.
-/// Throws std::invalid_argument (notExposed) when PostgREST does not expose the table, and
-/// Error/TransportError when the description cannot be read.
-std::vector<std::string> exposedPrimaryKey(const ClientState& client, const std::string& table);
+/// The table's primary-key columns from PostgREST's description (cached) of @p schema (empty = the
+/// client's); empty when it has none. Throws std::invalid_argument (notExposed) when PostgREST
+/// does not expose the table, and Error/TransportError when the description cannot be read.
+std::vector<std::string> exposedPrimaryKey(const ClientState& client, const std::string& table,
+                                           const std::string& schema = {});
 
 /// The message for a table PostgREST's OpenAPI description does not list.
 inline std::string notExposed(const std::string& table) {

@@ -4,11 +4,35 @@
 #include <pgrestify/transport.hpp>
 
 #include <chrono>
+#include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 namespace pgrestify {
+
+/// One request the client sent and its answer, as ClientOptions::onRequest sees it. Credentials
+/// never appear here: no header, no query string, no body, no message.
+struct RequestEvent {
+  std::string method;                  ///< "GET", "POST", "PATCH", "DELETE"
+  std::string path;                    ///< below the base URL, without the query: "/users", "/rpc/f"
+  int status = 0;                      ///< HTTP status; 0 when the transport failed
+  std::string code;                    ///< PostgREST/PostgreSQL error code ("PGRST301", "23505"); empty on 2xx
+  std::size_t rows = 0;                ///< input rows the request carried (bulk calls); 0 for simple calls
+  std::size_t bytesSent = 0;           ///< URL and body
+  std::size_t bytesReceived = 0;       ///< answer body
+  std::chrono::microseconds duration{0};  ///< from handing the request to the transport to its answer
+  int attempt = 1;                     ///< 1 for the first send of these rows, 2+ for sends again
+  bool retry = false;                  ///< sent again after a failure (retry, or after a fresh token)
+  bool split = false;                  ///< part of a batch that was split or isolated after a failure
+  bool bulk = false;                   ///< sent by a bulk call (bulkInsert/Upsert/Update/Delete)
+};
+
+/// Returns the current bearer token (ClientOptions::tokenProvider).
+using TokenProvider = std::function<std::string()>;
+/// Receives one RequestEvent per request (ClientOptions::onRequest).
+using RequestObserver = std::function<void(const RequestEvent&)>;
 
 /// Settings of a Client. Only `url` is required.
 struct ClientOptions {
@@ -43,6 +67,18 @@ struct ClientOptions {
   /// its credentials never appear in a message. Empty = libcurl's default (http_proxy,
   /// https_proxy and no_proxy environment variables).
   std::string proxy;
+  /// Asked for the bearer token instead of `bearerToken` (give one of the two): once, when the
+  /// first request is built, and again only when PostgREST answers `401` with code `PGRST301`
+  /// (expired or invalid JWT); that request is then sent once more with the fresh token (safe:
+  /// PostgREST refused it before running it). The value is cached in between; concurrent requests
+  /// refused with the same token ask once. Calls are serialized, from the thread making the call.
+  /// An exception from the first call propagates out of the call needing the token (nothing is
+  /// sent); one when asked for a fresh token leaves the request refused (401). See docs/service.md.
+  TokenProvider tokenProvider;
+  /// Called once for every request of simple and bulk calls, after its answer, from the thread
+  /// making the call (not under a lock; keep it quick; an exception from it propagates out of the
+  /// call, like one from onProgress). Receives no credentials. See docs/service.md.
+  RequestObserver onRequest;
 };
 
 }  // namespace pgrestify

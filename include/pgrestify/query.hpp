@@ -198,6 +198,18 @@ class QueryBuilder {
     headers_.emplace_back(std::move(name), std::move(value));
     return *this;
   }
+  /// The schema of this query's requests, simple and bulk, instead of ClientOptions::schema: sent
+  /// as Accept-Profile (reads) or Content-Profile (writes). The schema must be one PostgREST
+  /// exposes (`db-schemas`); another is refused by PostgREST (406, PGRST106). Throws
+  /// std::invalid_argument for an empty name or one with CR/LF.
+  QueryBuilder& schema(std::string name) {
+    if (name.empty()) throw std::invalid_argument("pgrestify: schema() needs a schema name");
+    detail::checkHeader("Accept-Profile", name);
+    std::erase_if(headers_, [](const auto& h) { return h.first == "Accept-Profile"; });
+    headers_.emplace_back("Accept-Profile", name);  // ClientState::makeRequest reads it as the schema
+    schema_ = std::move(name);
+    return *this;
+  }
   /// Allows update()/remove() without a filter on the table (they refuse otherwise).
   QueryBuilder& allRows() {
     allRows_ = true;
@@ -348,7 +360,7 @@ class QueryBuilder {
     detail::validate(settings);
     if (spec.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
     if (spec.onConflict != OnConflict::Error && spec.conflictColumns.empty()) {
-      spec.conflictColumns = detail::exposedPrimaryKey(*state_, table_);
+      spec.conflictColumns = detail::exposedPrimaryKey(*state_, table_, schema_);
       if (spec.conflictColumns.empty()) {
         throw std::invalid_argument("pgrestify: table '" + table_ +
                                     "' has no primary key PostgREST reports; set conflictColumns");
@@ -412,6 +424,7 @@ class QueryBuilder {
   std::optional<std::size_t> offset_;
   Headers headers_;
   bool allRows_ = false;
+  std::string schema_;  ///< schema(); empty = the client's
 };
 
 }  // namespace pgrestify

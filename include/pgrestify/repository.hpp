@@ -196,10 +196,22 @@ class Repository {
   }
   /// False for a repository from withoutReadBack().
   bool readsBack() const noexcept { return readBack_; }
+  /// A copy of this repository whose requests (simple and bulk) go to the table in schema @p name
+  /// instead of ClientOptions::schema (QueryBuilder::schema; Accept-/Content-Profile).
+  Repository schema(std::string name) const {
+    Repository copy = *this;
+    QueryBuilder<nlohmann::json>(client_, table_).schema(name);  // validates the name
+    copy.schema_ = std::move(name);
+    return copy;
+  }
 
   /// A query builder on the table, for anything the criteria below cannot express (order, limit,
   /// select, like...). The counterpart of the reference's `createQueryBuilder()`.
-  QueryBuilder<T> createQueryBuilder() const { return QueryBuilder<T>(client_, table_); }
+  QueryBuilder<T> createQueryBuilder() const {
+    QueryBuilder<T> q(client_, table_);
+    if (!schema_.empty()) q.schema(schema_);
+    return q;
+  }
 
   // ---- reads (throw pgrestify::Error) ----
 
@@ -262,7 +274,7 @@ class Repository {
   T save(const Row& entity) const {
     nlohmann::json row = entity;
     if (!row.is_object()) throw std::invalid_argument("pgrestify: save() needs an object");
-    auto key = detail::exposedPrimaryKey(*state_, table_);
+    auto key = detail::exposedPrimaryKey(*state_, table_, schema_);
     if (key.empty()) {
       throw std::invalid_argument("pgrestify: save() needs a primary key and table '" + table_ +
                                   "' has none that PostgREST reports; use insert/update instead");
@@ -317,7 +329,11 @@ class Repository {
   }
 
  private:
-  QueryBuilder<nlohmann::json> jsonBuilder() const { return QueryBuilder<nlohmann::json>(client_, table_); }
+  QueryBuilder<nlohmann::json> jsonBuilder() const {
+    QueryBuilder<nlohmann::json> q(client_, table_);
+    if (!schema_.empty()) q.schema(schema_);
+    return q;
+  }
 
   // The rows the server returned, as T. A returned row that does not convert to T (the rows ARE
   // written) is named in `warnings` and makes the call throw BulkOperationErrorOf<T>, like a failure.
@@ -344,6 +360,7 @@ class Repository {
   std::shared_ptr<const detail::ClientState> state_;
   std::string table_;
   bool readBack_ = true;
+  std::string schema_;  ///< schema(); empty = the client's
 };
 
 /// Base of user-defined repositories (the reference's `CustomRepositoryBase<T>`): every

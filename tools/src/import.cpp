@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "import.hpp"
+#include "token_command.hpp"
 
 #include "column_types.hpp"
 #include "progress.hpp"
@@ -761,6 +762,12 @@ Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transp
   ClientOptions o;
   o.url = common.url;
   o.bearerToken = common.token;
+  if (!common.tokenCommand.empty()) {
+    if (!common.token.empty()) {
+      throw SetupError("--token-command and --token (or PGRESTIFY_TOKEN) both give the token: give only one. Nothing was sent");
+    }
+    o.tokenProvider = tokenCommandProvider(common.tokenCommand);
+  }
   o.schema = common.schema;
   if (common.timeout) o.timeout = std::chrono::milliseconds(static_cast<long long>(*common.timeout * 1000.0));
   o.transport = std::move(transport);
@@ -787,8 +794,8 @@ Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transp
                          "and --schema instead. Nothing was sent");
       }
     }
-    if (!common.token.empty() && lower(name) == "authorization") {
-      throw SetupError(which + " sets Authorization, and --token (or PGRESTIFY_TOKEN) sets it too: give only one. "
+    if ((!common.token.empty() || !common.tokenCommand.empty()) && lower(name) == "authorization") {
+      throw SetupError(which + " sets Authorization, and --token/--token-command (or PGRESTIFY_TOKEN) sets it too: give only one. "
                                "Nothing was sent");
     }
     auto value = h.substr(colon + 1);

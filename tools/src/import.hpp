@@ -46,6 +46,7 @@ struct CommonOptions {
   std::string file;
   std::string schema;
   std::string token;
+  std::string tokenCommand;          ///< --token-command: run by /bin/sh for the token, again after 401 PGRST301
   std::vector<std::string> headers;  ///< "Name: value"
   std::size_t batchSize = kDefaultBatchSize;
   std::size_t concurrency = kDefaultConcurrency;

@@ -5,6 +5,7 @@
 // src/insert_op.cpp, src/update_op.cpp, src/delete_op.cpp).
 #pragma once
 
+#include <pgrestify/client_options.hpp>
 #include <pgrestify/detail/row_writer.hpp>
 #include <pgrestify/options.hpp>
 #include <pgrestify/result.hpp>
@@ -18,6 +19,7 @@
 #include <optional>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgrestify::detail {
@@ -41,6 +43,12 @@ struct EngineSettings {
   std::function<void(std::chrono::milliseconds)> sleep;
   /// Whole-request timeout set on every request (HttpRequest::timeout); empty = the transport's.
   std::optional<std::chrono::milliseconds> requestTimeout;
+  /// Client hooks (ClientState::runBulk); empty = none. `renewToken` is asked after `401 PGRST301`
+  /// with the Authorization value the request carried: true = build the request again (with the
+  /// fresh token) and send it once more. `observer` receives each request's event, with `path`
+  /// holding the request URL without its query (the client makes it relative).
+  std::function<bool(std::string_view usedAuthorization)> renewToken;
+  std::function<void(RequestEvent&)> observer;
 };
 
 /// Copies the common fields of any bulk options struct.
