@@ -82,6 +82,11 @@ class Ledger {
     ++batches_.at(index).report.requests;
   }
   void retryScheduled() { ++result_.retries; }
+  /// Rows of batch @p index as it was cut (0 once it is finished).
+  std::size_t batchRows(std::uint64_t index) const {
+    auto it = batches_.find(index);
+    return it == batches_.end() ? 0 : it->second.report.rows;
+  }
   void cancelled() { result_.cancelled = true; }
 
   /// A row the operation refused before sending (WorkRow::invalid), read while batch
@@ -468,8 +473,8 @@ class Engine {
     e.bytesReceived = response.body.size();
     e.attempt = w.attempts;
     e.retry = w.attempts > 1;
-    auto f = families_.find(w.family);
-    e.split = f != families_.end() && f->second.rows != w.rows.size();
+    const std::size_t cut = ledger_.batchRows(w.family);
+    e.split = cut != 0 && cut != w.rows.size();
     e.bulk = true;
     s_.observer(e);
   }
@@ -480,7 +485,7 @@ class Engine {
     if (!s_.renewToken || w.reauthorized || stopping_) return false;
     if (!s_.renewToken(usedAuthorization_)) return false;
     w.reauthorized = true;
-    ++result_.retries;
+    ledger_.retryScheduled();
     ready_.push_front(std::move(w));
     return true;
   }
