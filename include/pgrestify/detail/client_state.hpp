@@ -82,6 +82,10 @@ class ClientState {
   /// the table is not exposed. Throws Error/TransportError when the description cannot be read
   /// (for example a server run with `openapi-mode = "disabled"`).
   std::shared_ptr<const TableSchema> tableSchema(const std::string& table) const;
+  /// Whether PostgREST's OpenAPI description lists `/rpc/<name>` (a function the client's role may
+  /// call in the client's schema). Read once per client and name, and cached; false without caching
+  /// when the description cannot be read.
+  bool exposesFunction(const std::string& name) const;
 
   Transport& transport() const { return *transport_; }
   const ClientOptions& options() const { return options_; }
@@ -94,6 +98,7 @@ class ClientState {
   Headers baseHeaders_;
   mutable std::mutex mutex_;
   mutable std::map<std::string, std::shared_ptr<const TableSchema>> schemas_;
+  mutable std::map<std::string, bool> functions_;
 };
 
 /// The message for a table PostgREST's OpenAPI description does not list (TableSchema::found false).
