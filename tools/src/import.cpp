@@ -22,6 +22,7 @@
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <ranges>
 #include <set>
 #include <stop_token>
 #include <thread>
@@ -531,8 +532,10 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
         unknown ? " (" + std::to_string(unknown) + " with an unknown outcome)" : std::string();
     const std::string unsentText = unsent ? ", " + std::to_string(unsent) + " not sent" : std::string();
     std::snprintf(text, sizeof text,
-                  kind == Kind::Import ? "%zu rows: %zu written, %zu skipped, %zu failed%s%s in %.1f s (%.0f rows/s)\n"
-                                       : "%zu rows: %zu deleted, %zu not found, %zu failed%s%s in %.1f s (%.0f rows/s)\n",
+                  kind == Kind::Import && import->update
+                      ? "%zu rows: %zu updated, %zu not found, %zu failed%s%s in %.1f s (%.0f rows/s)\n"
+                  : kind == Kind::Import ? "%zu rows: %zu written, %zu skipped, %zu failed%s%s in %.1f s (%.0f rows/s)\n"
+                                         : "%zu rows: %zu deleted, %zu not found, %zu failed%s%s in %.1f s (%.0f rows/s)\n",
                   rows, ok, skipped, failed, unknownText.c_str(), unsentText.c_str(), seconds, rate);
     display.clear();
     std::clearerr(stdout);
@@ -741,7 +744,22 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
         policy.retryBudget = std::chrono::milliseconds(static_cast<long long>(*common.retryBudget * 1000.0));
       }
     };
-    if (kind == Kind::Import) {
+    if (kind == Kind::Import && import->update) {
+      BulkUpdateOptions o;
+      o.matchColumn = Columns(import->update->key);
+      o.strategy = import->update->strategy;
+      o.batchSize = common.batchSize;
+      o.concurrency = common.concurrency;
+      o.onProgress = progress;
+      o.onBatchComplete = batchDone;
+      o.stopToken = stop.get_token();
+      retry(o.retry);
+      // The readers give the rows as RawJson (exact text); bulkUpdate takes JSON values.
+      result = table.bulkUpdate(stream.raw() | std::views::transform([](const RawJson& row) {
+                                  return nlohmann::json::parse(row.text(), nullptr, /*allow_exceptions=*/false);
+                                }),
+                                o);
+    } else if (kind == Kind::Import) {
       BulkInsertOptions o;
       o.batchSize = common.batchSize;
       o.concurrency = common.concurrency;
@@ -800,6 +818,8 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
       notFound += e.indexes.size();
       continue;
     }
+    // update: a key that matched nothing was not applied; counted as not found and rejected.
+    if (e.kind == BulkErrorKind::NotFound) notFound += e.indexes.size();
     if (e.outcomeUnknown) unknown += e.indexes.size();
     for (auto i : e.indexes) failedRows.emplace(i, &e);
   }
@@ -821,8 +841,9 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
   const std::size_t failed = result.failed - notFound + inputRejects;
   const std::size_t ok = result.successful;
   const std::size_t skipped = result.skipped + notFound;
-  if (failed > 0 && !common.rejectFile.empty() && !common.quiet && !rejects.incomplete()) {
-    note(std::to_string(failed) + " failed row(s) written to " + common.rejectFile);
+  const std::size_t rejected = failed + (kind == Kind::Import ? notFound : 0);  // update: not found rows too
+  if (rejected > 0 && !common.rejectFile.empty() && !common.quiet && !rejects.incomplete()) {
+    note(std::to_string(rejected) + " failed row(s) written to " + common.rejectFile);
   }
   // Rows read but never sent (interrupted) get their own clause, and so do failed rows whose
   // outcome is unknown; otherwise the line is exactly "N rows: S written, K skipped, F failed in
@@ -830,7 +851,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
   summary(rows, ok, skipped, failed, unknown, result.notProcessed,
           static_cast<double>(result.elapsed.count()) / 1000.0);
 
-  int status = failed > 0 ? kExitRowsFailed : kExitOk;
+  int status = rejected > 0 ? kExitRowsFailed : kExitOk;
   if (ok + skipped + failed + result.notProcessed != rows) {
     note("internal: rows do not add up (" + std::to_string(rows) + " read)");
     status = kExitRowsFailed;
