@@ -564,6 +564,26 @@ std::vector<std::string> ClientState::primaryKey(const std::string& table, const
   return pk;
 }
 
+bool ClientState::exposesFunction(const std::string& name) const {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = functions_.find(name);
+    if (it != functions_.end()) return it->second;
+  }
+  HttpRequest req = makeRequest("GET", "", {}, "", "");
+  for (auto& [header, value] : req.headers) {
+    if (header == "Accept") value = "application/openapi+json";
+  }
+  const HttpResponse response = send(std::move(req));
+  auto doc = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
+  if (response.status != 200 || !doc.is_object() || !doc.contains("paths") || !doc.at("paths").is_object()) {
+    return false;  // not a description: not cached, the next call asks again
+  }
+  const bool listed = doc.at("paths").contains("/rpc/" + name);
+  std::lock_guard lock(mutex_);
+  return functions_.emplace(name, listed).first->second;
+}
+
 std::shared_ptr<const TableSchema> ClientState::tableSchema(const std::string& table, const std::string& schema) const {
   // Cached by schema and table ('\n' cannot be in a schema name sent as a header).
   const std::string cacheKey = schema.empty() ? table : schema + "\n" + table;

@@ -78,6 +78,10 @@ class ClientState {
   /// (for example a server run with `openapi-mode = "disabled"`).
   /// @p schema, when given, is the schema to describe instead of ClientOptions::schema.
   std::shared_ptr<const TableSchema> tableSchema(const std::string& table, const std::string& schema = {}) const;
+  /// Whether PostgREST's OpenAPI description lists `/rpc/<name>` (a function the client's role may
+  /// call in the client's schema). Read once per client and name, and cached; false without caching
+  /// when the description cannot be read.
+  bool exposesFunction(const std::string& name) const;
 
   Transport& transport() const { return *transport_; }
   const ClientOptions& options() const { return options_; }
@@ -105,6 +109,7 @@ class ClientState {
   mutable std::string authorization_;  ///< "Bearer <token>" or empty
   mutable std::string previous_;       ///< the value before the last renewal
   mutable std::map<std::string, std::shared_ptr<const TableSchema>> schemas_;
+  mutable std::map<std::string, bool> functions_;
 };
 
 /// Throws Error/TransportError for a response that is not 2xx.

@@ -27,9 +27,11 @@ enum class Missing {
 
 /// How bulkUpdate sends rows.
 enum class UpdateStrategy {
-  Auto,     ///< rows with identical new values share one `PATCH ?key=in.(...)`; the rest go one PATCH each
+  Auto,     ///< `Function` when PostgREST exposes it (and 8+ rows would go alone), else rows with identical new
+            ///< values share one `PATCH ?key=in.(...)` and the rest go one PATCH each
   PerRow,   ///< one `PATCH ?key=eq.X` per row (concurrently)
   Upsert,   ///< `POST` + `resolution=merge-duplicates`: fastest, but INSERTS rows that do not exist
+  Function, ///< `POST /rpc/pgrestify_bulk_update` (sql/pgrestify_bulk_update.sql): one UPDATE per request, any values
 };
 
 /// A list of column names; converts from "id", std::string or {"warehouse", "sku"}.

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ranges>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
@@ -388,6 +389,8 @@ class Command {
   virtual BulkResult<nlohmann::json> call(Client& client, RowStream& rows, const CallHooks& hooks) const = 0;
   /// Rows that fail as NotFound are counted as "not found" (skipped), not failed.
   virtual bool notFoundIsSkipped() const { return false; }
+  /// ...and, for `update` (the row was not applied), still written to the reject file, status 1.
+  virtual bool notFoundIsRejected() const { return false; }
   /// What to say about @p e, thrown by the bulk call.
   virtual std::string callFailure(const std::exception& e, Client&) const { return e.what(); }
 };
@@ -396,7 +399,11 @@ class ImportCommand final : public Command {
  public:
   explicit ImportCommand(const ImportOptions& options) : o_(options) {}
   const CommonOptions& common() const override { return o_.common; }
-  SummaryWords words() const override { return {"written", "skipped"}; }
+  SummaryWords words() const override {
+    return o_.update ? SummaryWords{"updated", "not found"} : SummaryWords{"written", "skipped"};
+  }
+  bool notFoundIsSkipped() const override { return o_.update.has_value(); }
+  bool notFoundIsRejected() const override { return o_.update.has_value(); }
 
   std::unique_ptr<RowReader> openReader(Input& input, RejectSink sink, Session& session) const override {
     const auto format = formatOf(o_);
@@ -407,6 +414,16 @@ class ImportCommand final : public Command {
 
   BulkResult<nlohmann::json> call(Client& client, RowStream& rows, const CallHooks& hooks) const override {
     auto table = client.from(o_.common.table);
+    if (o_.update) {
+      auto o = callOptions<BulkUpdateOptions>(o_.common, hooks);
+      o.matchColumn = Columns(o_.update->key);
+      o.strategy = o_.update->strategy;
+      // The readers give the rows as RawJson (exact text); bulkUpdate takes JSON values.
+      return table.bulkUpdate(rows.raw() | std::views::transform([](const RawJson& row) {
+                                return nlohmann::json::parse(row.text(), nullptr, /*allow_exceptions=*/false);
+                              }),
+                              o);
+    }
     auto o = callOptions<BulkInsertOptions>(o_.common, hooks);
     o.onConflict = o_.onConflict;
     o.conflictColumns = Columns(o_.conflictColumns);
@@ -631,6 +648,7 @@ BulkResult<nlohmann::json> runCall(const Command& command, Session& session, Row
 /// the reject file with its input line.
 struct Outcome {
   Counts counts;
+  std::size_t notFoundRejects = 0;  ///< `update`: rows that matched nothing, in the reject file
   bool interrupted = false;
   std::unordered_set<std::size_t> finalRows;  ///< rows with a final outcome that no batch report named
 };
@@ -645,7 +663,8 @@ Outcome writeFailedRows(const Command& command, const BulkResult<nlohmann::json>
   for (const auto& e : result.errors) {
     if (command.notFoundIsSkipped() && e.kind == BulkErrorKind::NotFound) {
       notFound += e.indexes.size();
-      continue;
+      if (!command.notFoundIsRejected()) continue;
+      out.notFoundRejects += e.indexes.size();
     }
     if (e.outcomeUnknown) out.counts.unknown += e.indexes.size();
     for (auto i : e.indexes) failedRows.emplace(i, &e);
@@ -676,7 +695,7 @@ Outcome writeFailedRows(const Command& command, const BulkResult<nlohmann::json>
 int exitStatus(const CommonOptions& common, const Outcome& out, Rows& rows, const RejectWriter& rejects,
                Reporter& report) {
   const Counts& c = out.counts;
-  int status = c.failed > 0 ? kExitRowsFailed : kExitOk;
+  int status = c.failed > 0 || out.notFoundRejects > 0 ? kExitRowsFailed : kExitOk;
   if (c.ok + c.skipped + c.failed + c.unsent != c.rows) {
     report.note("internal: rows do not add up (" + std::to_string(c.rows) + " read)");
     status = kExitRowsFailed;
@@ -722,8 +741,9 @@ int reportResult(const Command& command, const BulkResult<nlohmann::json>& resul
   Outcome out = writeFailedRows(command, result, rows, rejects, report);
   out.interrupted = wasInterrupted;
   const CommonOptions& common = command.common();
-  if (out.counts.failed > 0 && !common.rejectFile.empty() && !common.quiet && !rejects.incomplete()) {
-    report.note(std::to_string(out.counts.failed) + " failed row(s) written to " + common.rejectFile);
+  const std::size_t rejected = out.counts.failed + out.notFoundRejects;
+  if (rejected > 0 && !common.rejectFile.empty() && !common.quiet && !rejects.incomplete()) {
+    report.note(std::to_string(rejected) + " failed row(s) written to " + common.rejectFile);
   }
   report.summary(out.counts, static_cast<double>(result.elapsed.count()) / 1000.0);
   return exitStatus(common, out, rows, rejects, report);

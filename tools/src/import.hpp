@@ -3,6 +3,8 @@
 // account for every input row (written, skipped, or in the reject file).
 #pragma once
 
+#include "update.hpp"
+
 #include <pgrestify/client.hpp>
 #include <pgrestify/options.hpp>
 
@@ -67,6 +69,7 @@ struct ImportOptions {
   std::string nullString;
   bool emptyIsNull = false;              ///< CSV: every empty field is NULL, quoted or not
   std::vector<std::string> jsonColumns;  ///< CSV: columns whose fields are JSON (besides json/jsonb ones)
+  std::optional<UpdateSettings> update;  ///< `pgrestify update`: bulkUpdate the rows instead of inserting them
 };
 
 struct DeleteOptions {

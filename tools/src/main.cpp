@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // pgrestify: command-line importer for PostgREST (docs/cli.md).
 #include "import.hpp"
+#include "update.hpp"
 
 #include <pgrestify/version.hpp>
 
@@ -85,12 +86,31 @@ void addDelete(CLI::App& app, DeleteOptions& del) {
                    "Strip spaces and tabs around each key (by default a key is matched exactly as written)");
 }
 
+// `pgrestify update`: the import's options that apply, plus the key and the strategy.
+void addUpdateCommand(CLI::App& cmd, ImportOptions& o, std::string& strategy) {
+  o.update.emplace();
+  addCommon(cmd, o.common, "Input file of rows (key column(s) and new values); '-' reads standard input");
+  cmd.add_option("--format", o.format, "Input format (default: from the extension: .ndjson/.jsonl, .json, else csv)")
+      ->check(CLI::IsMember({"csv", "ndjson", "json"}));
+  cmd.add_option("--key", o.update->key, "Column(s) identifying the row to update, comma-separated")
+      ->delimiter(',')
+      ->allow_extra_args(false)
+      ->capture_default_str();
+  cmd.add_option("--strategy", strategy,
+                 "auto (the pgrestify_bulk_update function when PostgREST exposes it, else PATCH), function, "
+                 "patch (one PATCH per row), upsert")
+      ->check(CLI::IsMember({"auto", "function", "patch", "upsert"}))
+      ->capture_default_str();
+  cmd.add_option("--null-string", o.nullString, "CSV: an unquoted field equal to this is NULL");
+  cmd.add_flag("--empty-as-null", o.emptyIsNull, "CSV: every empty field is NULL, quoted (\"\") or not");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const StandardStreams streams = guardStandardStreams();  // before anything opens a file
   CLI::App app{"pgrestify " PGRESTIFY_VERSION_STRING
-               ": stream CSV/NDJSON/JSON files into PostgREST tables, or delete rows by key.\n"
+               ": stream CSV/NDJSON/JSON files into PostgREST tables, update rows by key, or delete rows by key.\n"
                "Exit status: 0 all rows written or skipped, 1 some rows failed (see the reject file),\n"
                "2 invalid command line (nothing sent), 3 input could not be read to its end,\n"
                "4 setup error (nothing sent), 5 rows were sent but the report is incomplete (reject records\n"
@@ -104,6 +124,14 @@ int main(int argc, char** argv) {
   auto* import = addImport(app, imp, onConflict);
   DeleteOptions del;
   addDelete(app, del);
+  ImportOptions upd;
+  std::string strategy = "auto";
+  auto* update = app.add_subcommand("update", "Update existing rows, each with its own values, from an NDJSON, JSON or CSV file");
+  addUpdateCommand(*update, upd, strategy);
+  std::string sqlSchema = "api";
+  auto* sql = app.add_subcommand("sql", "Print the SQL of the pgrestify_bulk_update function (for `update`)");
+  sql->add_option("--schema", sqlSchema, "Schema to create the function in (the schema PostgREST exposes)")
+      ->capture_default_str();
 
   try {
     app.parse(argc, argv);
@@ -117,7 +145,13 @@ int main(int argc, char** argv) {
   imp.onConflict = onConflict == "ignore"   ? OnConflict::Ignore
                    : onConflict == "update" ? OnConflict::Update
                                             : OnConflict::Error;
+  upd.common.streams = streams;
   try {
+    if (*sql) return runSql(sqlSchema);
+    if (*update) {
+      upd.update->strategy = updateStrategy(strategy);
+      return runImport(upd);
+    }
     if (*import) return runImport(imp);
     return runDelete(del);
   } catch (const std::exception& e) {  // not expected: run() reports what it knows and returns its status
