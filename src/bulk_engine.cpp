@@ -121,6 +121,7 @@ class Engine {
       if (!pullRow(r)) break;
       if (!r.invalid.empty()) {
         recordInvalid(r);
+        if (failureLimitReached()) return std::nullopt;  // maxFailures
         continue;
       }
       if (!r.key.empty()) {
@@ -250,6 +251,15 @@ class Engine {
     }
   }
 
+  // maxFailures: once that many rows have failed, no new batch is taken from the input; the batches
+  // already started finish (their retries and isolation splits included), then the run stops and
+  // finish() counts the rest in notProcessed.
+  bool failureLimitReached() {
+    if (s_.maxFailures == 0 || result_.failed < s_.maxFailures) return false;
+    if (inflight_.empty() && ready_.empty() && delayed_.empty()) stopping_ = true;
+    return true;
+  }
+
   void dispatch() {
     while (!stopping_ && inflight_.size() < s_.concurrency) {
       if (!ready_.empty()) {
@@ -263,7 +273,7 @@ class Engine {
         continue;
       }
       // New input only while the retry queue is small: memory stays at about concurrency + 1 batches.
-      if (inputDone()) return;
+      if (inputDone() || failureLimitReached()) return;
       if (inflight_.size() + delayed_.size() >= s_.concurrency) return;
       auto w = nextBatch();
       if (!w) return;

@@ -281,7 +281,8 @@ class QueryBuilder {
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxBatchBytes = options.maxBatchBytes;
     spec.headers = headers_;
-    return runInsert(rows, std::move(spec), detail::engineSettings(options));
+    return runInsert(rows, std::move(spec), detail::engineSettings(options),
+                     detail::rowChecks(options, table_, headers_, true));
   }
   /// Inserts rows, or updates the existing row with the same conflict columns (last row wins).
   template <std::ranges::input_range R>
@@ -295,7 +296,8 @@ class QueryBuilder {
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxBatchBytes = options.maxBatchBytes;
     spec.headers = headers_;
-    return runInsert(rows, std::move(spec), detail::engineSettings(options));
+    return runInsert(rows, std::move(spec), detail::engineSettings(options),
+                     detail::rowChecks(options, table_, headers_, true));
   }
   /// Updates rows by key: each input row holds the match column(s) and its new values.
   template <std::ranges::input_range R>
@@ -313,8 +315,10 @@ class QueryBuilder {
     spec.maxUrlBytes = options.maxUrlBytes;
     spec.maxBatchBytes = options.maxBatchBytes;
     spec.headers = headers_;
-    auto op = detail::makeUpdateOperation(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    const auto checks = detail::rowChecks(options, table_, headers_, false);
+    auto op = detail::makeUpdateOperation(*state_, std::move(spec), detail::checkedSource(detail::rangeSource(rows), checks),
+                                          detail::rangeSize(rows));
+    return detail::typedResult<T>(detail::runChecked(*state_, *op, settings, checks));
   }
   /// Deletes rows by key. Keys are values (numbers, strings, json) or objects holding the match columns.
   template <std::ranges::input_range R>
@@ -330,8 +334,11 @@ class QueryBuilder {
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxUrlBytes = options.maxUrlBytes;
     spec.headers = headers_;
-    auto op = detail::makeDeleteOperation(*state_, std::move(spec), detail::rangeSource(keys), detail::rangeSize(keys));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    spec.notFoundOk = options.notFoundOk;
+    const auto checks = detail::rowChecks(options, table_, headers_, false);
+    auto op = detail::makeDeleteOperation(*state_, std::move(spec), detail::checkedSource(detail::rangeSource(keys), checks),
+                                          detail::rangeSize(keys));
+    return detail::typedResult<T>(detail::runChecked(*state_, *op, settings, checks));
   }
 
   const std::string& table() const noexcept { return table_; }
@@ -343,7 +350,8 @@ class QueryBuilder {
 
  private:
   template <class R>
-  BulkResult<T> runInsert(R& rows, detail::InsertSpec spec, const detail::EngineSettings& settings) const {
+  BulkResult<T> runInsert(R& rows, detail::InsertSpec spec, const detail::EngineSettings& settings,
+                          const detail::RowChecks& checks) const {
     detail::validate(settings);
     if (spec.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
     if (spec.onConflict != OnConflict::Error && spec.conflictColumns.empty()) {
@@ -354,9 +362,9 @@ class QueryBuilder {
                                     "' has no primary key PostgREST reports; set conflictColumns");
       }
     }
-    auto op =
-        detail::makeInsertOperation(*state_, std::move(spec), detail::rowWriterSource(rows), detail::rangeSize(rows));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    auto op = detail::makeInsertOperation(*state_, std::move(spec), detail::checkedSource(detail::rowWriterSource(rows), checks),
+                                          detail::rangeSize(rows));
+    return detail::typedResult<T>(detail::runChecked(*state_, *op, settings, checks));
   }
 
   std::vector<T> insertRows(std::vector<nlohmann::json> rows) const {

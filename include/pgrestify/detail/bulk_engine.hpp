@@ -108,6 +108,8 @@ struct EngineSettings {
   /// steady_clock and std::this_thread::sleep_for. Tests inject a fake clock.
   std::function<std::chrono::steady_clock::time_point()> clock;
   std::function<void(std::chrono::milliseconds)> sleep;
+  /// Once this many rows have failed, no new request starts (the options' maxFailures); 0 = no limit.
+  std::size_t maxFailures = 0;
 };
 
 /// Copies the common fields of any bulk options struct.
@@ -123,6 +125,7 @@ EngineSettings engineSettings(const Options& o) {
   s.onBatchComplete = o.onBatchComplete;
   s.stopToken = o.stopToken;
   s.deadline = o.deadline;
+  s.maxFailures = o.maxFailures;
   return s;
 }
 

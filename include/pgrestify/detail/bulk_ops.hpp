@@ -14,6 +14,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgrestify::detail {
@@ -56,6 +57,7 @@ struct DeleteSpec {
   std::string select;
   std::size_t maxUrlBytes = kDefaultMaxUrlBytes;
   Headers headers;
+  bool notFoundOk = false;  ///< keys that match no row count as successful
 };
 
 std::unique_ptr<BulkOperation> makeInsertOperation(const ClientState& client, InsertSpec spec, RowWriterSource source,
@@ -69,6 +71,39 @@ std::unique_ptr<BulkOperation> makeDeleteOperation(const ClientState& client, De
 /// outcome: `warnings` (rows accepted but not reported written) and hints (row-level security and
 /// RETURNING). What the query builder's bulk calls use.
 BulkResult<nlohmann::json> runOperation(Transport& transport, BulkOperation& op, const EngineSettings& settings);
+
+/// The `validate` and `dryRun` options of a bulk call (src/ops_common.cpp).
+struct RowChecks {
+  RowValidator validate;
+  bool dryRun = false;
+  bool insert = false;  ///< the dry-run check may try `POST []` when the table cannot be read
+  std::string table;
+  Headers headers;
+  /// The validator's message for the row just read (set by checkedSource, read by runChecked).
+  std::shared_ptr<std::string> verdict = std::make_shared<std::string>();
+};
+template <class Options>
+RowChecks rowChecks(const Options& o, const std::string& table, const Headers& headers, bool insert) {
+  RowChecks c;
+  c.validate = o.validate;
+  c.dryRun = o.dryRun;
+  c.insert = insert;
+  c.table = table;
+  c.headers = headers;
+  return c;
+}
+/// @p source with the checks' validator run on every row it produces (unchanged without one).
+RowSource checkedSource(RowSource source, const RowChecks& checks);
+RowWriterSource checkedSource(RowWriterSource source, const RowChecks& checks);
+/// runOperation with the checks: for a dry run, first proves that the server honours
+/// `Prefer: tx=rollback` (once per client) and throws std::invalid_argument naming PostgREST's
+/// `db-tx-end` setting when it does not (Error/TransportError when the check itself fails), then
+/// sends every request with `tx=rollback` and fails (outcomeUnknown) the rows of any 2xx answer
+/// whose `Preference-Applied` does not list it. Rows the validator refused are InvalidRow.
+BulkResult<nlohmann::json> runChecked(const ClientState& client, BulkOperation& op, const EngineSettings& settings,
+                                      const RowChecks& checks);
+/// Whether @p response's `Preference-Applied` lists @p preference (e.g. "tx=rollback").
+bool preferenceApplied(const HttpResponse& response, std::string_view preference);
 
 /// Serializes a row for a request body. Returns the error text when the row cannot be sent
 /// (not an object, NaN/Infinity, invalid UTF-8), empty on success.

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -83,6 +84,10 @@ class ClientState {
   /// (for example a server run with `openapi-mode = "disabled"`).
   std::shared_ptr<const TableSchema> tableSchema(const std::string& table) const;
 
+  /// Whether the server was seen honouring `Prefer: tx=rollback` (dry runs; set once seen).
+  bool rollbackHonoured() const noexcept { return rollbackHonoured_.load(); }
+  void setRollbackHonoured() const noexcept { rollbackHonoured_.store(true); }
+
   Transport& transport() const { return *transport_; }
   const ClientOptions& options() const { return options_; }
   const std::string& baseUrl() const { return baseUrl_; }
@@ -94,6 +99,7 @@ class ClientState {
   Headers baseHeaders_;
   mutable std::mutex mutex_;
   mutable std::map<std::string, std::shared_ptr<const TableSchema>> schemas_;
+  mutable std::atomic<bool> rollbackHonoured_{false};
 };
 
 /// The message for a table PostgREST's OpenAPI description does not list (TableSchema::found false).
