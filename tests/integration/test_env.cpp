@@ -22,7 +22,8 @@ std::map<std::string, std::string> loadEnv() {
   }
   for (const char* key : {"PGRESTIFY_TEST_URL", "PGRESTIFY_TEST_JWT", "PGRESTIFY_TEST_JWT_SECRET",
                           "PGRESTIFY_TEST_PG_URI", "PGRESTIFY_TEST_DIR", "PGRESTIFY_TEST_PSQL",
-                          "PGRESTIFY_TEST_ECHO_URL", "PGRESTIFY_TEST_SILENT_URL"}) {
+                          "PGRESTIFY_TEST_ECHO_URL", "PGRESTIFY_TEST_SILENT_URL",
+                          "PGRESTIFY_TEST_COMMIT_URL"}) {
     if (const char* v = std::getenv(key); v && *v && !env.count(key)) env[key] = v;
   }
   return env;
@@ -79,6 +80,7 @@ const TestServer* server() {
     s->psql = env["PGRESTIFY_TEST_PSQL"].empty() ? "psql" : env["PGRESTIFY_TEST_PSQL"];
     s->echoUrl = env["PGRESTIFY_TEST_ECHO_URL"];
     s->silentUrl = env["PGRESTIFY_TEST_SILENT_URL"];
+    s->commitUrl = env["PGRESTIFY_TEST_COMMIT_URL"];
     return s;
   }();
   return instance.get();

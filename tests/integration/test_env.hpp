@@ -24,6 +24,7 @@ struct TestServer {
   std::string psql;       ///< psql binary
   std::string echoUrl;    ///< a server that is not PostgREST: answers at once, quoting the request (fixture.sh)
   std::string silentUrl;  ///< a server that accepts connections and never answers (fixture.sh)
+  std::string commitUrl;  ///< a second PostgREST on the same database with the default `db-tx-end = commit` (fixture.sh)
 };
 
 /// The servers, or nullptr when none is configured.
