@@ -750,6 +750,8 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
       o.onProgress = progress;
       o.onBatchComplete = batchDone;
       o.stopToken = stop.get_token();
+      o.dryRun = common.dryRun;
+      o.maxFailures = common.maxErrors;
       retry(o.retry);
       result = table.bulkInsert(stream.raw(), o);
     } else {
@@ -760,6 +762,8 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
       o.onProgress = progress;
       o.onBatchComplete = batchDone;
       o.stopToken = stop.get_token();
+      o.dryRun = common.dryRun;
+      o.maxFailures = common.maxErrors;
       retry(o.retry);
       result = table.bulkDelete(stream, o);
     }
