@@ -494,26 +494,27 @@ std::string serializeRow(const nlohmann::json& row, std::string& out) {
 
 RowSource checkedSource(RowSource source, const RowChecks& checks) {
   if (!checks.validate) return source;
-  return [source = std::move(source), validate = checks.validate, verdict = checks.verdict](nlohmann::json& row) {
-    verdict->clear();
+  return [source = std::move(source), validate = checks.validate, verdicts = checks.verdicts,
+          next = std::size_t{0}](nlohmann::json& row) mutable {
     if (!source(row)) return false;
-    if (auto e = validate(row)) *verdict = e->empty() ? std::string("refused by validate") : std::move(*e);
+    const std::size_t index = next++;  // operations number rows in the order they read them
+    if (auto e = validate(row)) (*verdicts)[index] = e->empty() ? std::string("refused by validate") : std::move(*e);
     return true;
   };
 }
 
 RowWriterSource checkedSource(RowWriterSource source, const RowChecks& checks) {
   if (!checks.validate) return source;
-  return [source = std::move(source), validate = checks.validate, verdict = checks.verdict](RowWriter& writer,
-                                                                                            std::string& out) {
-    verdict->clear();
+  return [source = std::move(source), validate = checks.validate, verdicts = checks.verdicts,
+          next = std::size_t{0}](RowWriter& writer, std::string& out) mutable {
     if (!source(writer, out)) return false;
+    const std::size_t index = next++;  // operations number rows in the order they read them
     if (!writer.invalid().empty()) return true;  // refused by the library already
     // The row as it will be sent (the writer produced it; a parse failure is reported by the
     // operation's own checks).
     auto row = nlohmann::json::parse(out, nullptr, false);
     if (row.is_discarded()) return true;
-    if (auto e = validate(row)) *verdict = e->empty() ? std::string("refused by validate") : std::move(*e);
+    if (auto e = validate(row)) (*verdicts)[index] = e->empty() ? std::string("refused by validate") : std::move(*e);
     return true;
   };
 }
@@ -569,13 +570,17 @@ class CheckedOperation final : public BulkOperation, public ResultNotes {
 
   bool nextRow(WorkRow& row) override {
     if (!inner_.nextRow(row)) return false;
+    if (checks_.verdicts->empty()) return true;
+    auto found = checks_.verdicts->find(row.index);
+    if (found == checks_.verdicts->end()) return true;
     // A row the operation refused itself keeps the operation's message.
-    if (!checks_.verdict->empty() && row.invalid.empty()) {
-      row.invalid = *checks_.verdict;
+    if (row.invalid.empty()) {
+      row.invalid = std::move(found->second);
       row.data.clear();
       row.key.clear();
       row.size = 0;
     }
+    checks_.verdicts->erase(found);
     return true;
   }
   std::optional<std::size_t> totalRows() const override { return inner_.totalRows(); }

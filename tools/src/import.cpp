@@ -751,7 +751,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
       o.onBatchComplete = batchDone;
       o.stopToken = stop.get_token();
       o.dryRun = common.dryRun;
-      o.maxFailures = common.maxErrors;
+      o.maxFailures = static_cast<std::size_t>(common.maxErrors);
       retry(o.retry);
       result = table.bulkInsert(stream.raw(), o);
     } else {
@@ -763,7 +763,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
       o.onBatchComplete = batchDone;
       o.stopToken = stop.get_token();
       o.dryRun = common.dryRun;
-      o.maxFailures = common.maxErrors;
+      o.maxFailures = static_cast<std::size_t>(common.maxErrors);
       retry(o.retry);
       result = table.bulkDelete(stream, o);
     }

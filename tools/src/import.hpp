@@ -57,7 +57,7 @@ struct CommonOptions {
   std::optional<double> timeout;     ///< --timeout: seconds per request
   StandardStreams streams;           ///< filled by main() from guardStandardStreams()
   bool dryRun = false;               ///< --dry-run: every request with Prefer: tx=rollback, nothing committed
-  std::size_t maxErrors = 0;         ///< --max-errors: stop starting batches after this many failed rows (0 = no limit)
+  int maxErrors = 0;                 ///< --max-errors: stop starting batches after this many failed rows (0 = no limit)
 };
 
 struct ImportOptions {

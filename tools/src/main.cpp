@@ -50,7 +50,7 @@ void addCommon(CLI::App& cmd, CommonOptions& o, const char* fileHelp) {
                "(needs PostgREST's db-tx-end = \"commit-allow-override\"; refused before any row otherwise)");
   cmd.add_option("--max-errors", o.maxErrors,
                  "Once this many rows have failed, start no new batch; the rest is not processed (0 = no limit)")
-      ->check(CLI::Range(std::size_t{0}, std::numeric_limits<std::size_t>::max()));
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
 }
 
 }  // namespace

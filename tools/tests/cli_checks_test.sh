@@ -26,9 +26,9 @@ dry_run)
   run import --url "$URL" --table sales --file sales.csv --dry-run --batch-size 100 --reject-file rej.ndjson
   eq "import exit status" 1 "$RC"
   eq "import summary" "1000 rows: 997 written, 0 skipped, 3 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
-  eq "rejected lines" "5 402 1001" "$(python3 -c 'import json,sys; print(" ".join(str(json.loads(l)["line"]) for l in open("rej.ndjson")))')"
+  eq "rejected lines" "5 402 1001" "$(python3 -c 'import json,sys; print(" ".join(str(n) for n in sorted(json.loads(l)["line"] for l in open("rej.ndjson"))))')"
   eq "nothing imported" 0 "$(sql "select count(*) from api.sales")"
-  sql "insert into api.sales (region, product, amount) select 'r', 'p' || g, g from generate_series(1, 10) g"
+  sql "insert into api.sales (id, region, product, amount) select g, 'r', 'p' || g, g from generate_series(1, 10) g"
   before=$(state)
   printf '1\n2\n3\n42\n' > keys.txt
   run delete --url "$URL" --table sales --column id --file keys.txt --dry-run
@@ -53,7 +53,8 @@ max_errors)
   run import --url "$URL" --table sales --file sales.csv --batch-size 100 --concurrency 1 --max-errors 2 \
     --reject-file rej.ndjson
   eq "exit status" 1 "$RC"
-  eq "summary" "500 rows: 498 written, 0 skipped, 2 failed, 500 not sent" "$(sed -E 's/ in .*//' <<<"$OUT")"
+  # The file is read as the batches go: rows after the last batch started are never read.
+  eq "summary" "500 rows: 498 written, 0 skipped, 2 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
   eq "rows imported" 498 "$(sql "select count(*) from api.sales")"
   eq "last row imported" 1 "$(sql "select count(*) from api.sales where product = 'p499'")"
   eq "first row not sent" 0 "$(sql "select count(*) from api.sales where product = 'p500'")"

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace pgrestify::detail {
@@ -79,8 +80,10 @@ struct RowChecks {
   bool insert = false;  ///< the dry-run check may try `POST []` when the table cannot be read
   std::string table;
   Headers headers;
-  /// The validator's message for the row just read (set by checkedSource, read by runChecked).
-  std::shared_ptr<std::string> verdict = std::make_shared<std::string>();
+  /// The validator's messages by input index (set by checkedSource, taken by runChecked's
+  /// operation): an operation may read rows ahead of the ones it hands to the engine.
+  std::shared_ptr<std::unordered_map<std::size_t, std::string>> verdicts =
+      std::make_shared<std::unordered_map<std::size_t, std::string>>();
 };
 template <class Options>
 RowChecks rowChecks(const Options& o, const std::string& table, const Headers& headers, bool insert) {
