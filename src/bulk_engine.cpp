@@ -82,6 +82,7 @@ class Ledger {
     ++batches_.at(index).report.requests;
   }
   void retryScheduled() { ++result_.retries; }
+  std::size_t failed() const { return result_.failed; }
   /// Rows of batch @p index as it was cut (0 once it is finished).
   std::size_t batchRows(std::uint64_t index) const {
     auto it = batches_.find(index);
@@ -292,6 +293,7 @@ class Engine {
         w = planner_.next();  // the end of the input: the batches still being filled
       } else if (!r.invalid.empty()) {
         ledger_.invalidRow(r, planner_.nextIndex());
+        if (failureLimitReached()) break;  // maxFailures: no new batch
       } else {
         w = planner_.add(std::move(r));
       }
@@ -375,6 +377,15 @@ class Engine {
     }
   }
 
+  // maxFailures: once that many rows have failed, no new batch is taken from the input; the batches
+  // already started finish (their retries and isolation splits included), then the run stops and
+  // finish() counts the rest in notProcessed.
+  bool failureLimitReached() {
+    if (s_.maxFailures == 0 || ledger_.failed() < s_.maxFailures) return false;
+    if (inflight_.empty() && ready_.empty() && delayed_.empty()) stopping_ = true;
+    return true;
+  }
+
   void dispatch() {
     while (!stopping_ && inflight_.size() < s_.concurrency) {
       if (!ready_.empty()) {
@@ -388,7 +399,7 @@ class Engine {
         continue;
       }
       // New input only while the retry queue is small: memory stays at about concurrency + 1 batches.
-      if (planner_.drained()) return;
+      if (planner_.drained() || failureLimitReached()) return;
       if (inflight_.size() + delayed_.size() >= s_.concurrency) return;
       auto w = nextBatch();
       if (!w) return;

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -83,6 +84,10 @@ class ClientState {
   /// when the description cannot be read.
   bool exposesFunction(const std::string& name) const;
 
+  /// Whether the server was seen honouring `Prefer: tx=rollback` (dry runs; set once seen).
+  bool rollbackHonoured() const noexcept { return rollbackHonoured_.load(); }
+  void setRollbackHonoured() const noexcept { rollbackHonoured_.store(true); }
+
   Transport& transport() const { return *transport_; }
   const ClientOptions& options() const { return options_; }
   const std::string& baseUrl() const { return baseUrl_; }
@@ -110,6 +115,7 @@ class ClientState {
   mutable std::string previous_;       ///< the value before the last renewal
   mutable std::map<std::string, std::shared_ptr<const TableSchema>> schemas_;
   mutable std::map<std::string, bool> functions_;
+  mutable std::atomic<bool> rollbackHonoured_{false};
 };
 
 /// Throws Error/TransportError for a response that is not 2xx.

@@ -25,4 +25,13 @@ std::unique_ptr<BulkOperation> makeDeleteOperation(const ClientState& client, De
 /// RETURNING). What runInsert/runUpdate/runDelete use.
 BulkResult<nlohmann::json> runOperation(Transport& transport, BulkOperation& op, const EngineSettings& settings);
 
+/// Runs @p op with the checks of a call (ClientState::runBulk, so with the client's hooks): for a
+/// dry run, first proves that the server honours `Prefer: tx=rollback` (once per client) and throws
+/// std::invalid_argument naming PostgREST's `db-tx-end` setting when it does not (Error/TransportError
+/// when the check itself fails), then sends every request with `tx=rollback` and fails
+/// (outcomeUnknown) the rows of any 2xx answer whose `Preference-Applied` does not list it. Rows the
+/// validator refused are InvalidRow.
+BulkResult<nlohmann::json> runChecked(const ClientState& client, BulkOperation& op, const EngineSettings& settings,
+                                      const RowChecks& checks);
+
 }  // namespace pgrestify::detail

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -105,6 +107,12 @@ struct BatchReport {
 
 using ProgressCallback = std::function<void(const BulkProgress&)>;
 using BatchCallback = std::function<void(const BatchReport&)>;
+/// Checks one input row before it is sent (the `validate` option of the bulk calls): returns an
+/// error message to refuse the row (reported as BulkErrorKind::InvalidRow with that message, never
+/// sent), or std::nullopt to let it through. The row is given as JSON: as the caller gave it for
+/// bulkUpdate/bulkDelete (a bulkDelete key may be a plain value), as it will be sent for
+/// bulkInsert/bulkUpsert (a PGRESTIFY_ROW struct or RawJson row after serialization).
+using RowValidator = std::function<std::optional<std::string>(const nlohmann::json& row)>;
 
 /// Default rows per request; see docs/benchmarks.md for how it was chosen.
 inline constexpr std::size_t kDefaultBatchSize = 1000;
@@ -137,6 +145,15 @@ struct BulkInsertOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;  ///< like stopToken, at a time
   /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
   std::optional<std::chrono::milliseconds> timeout;
+  /// Send every request with `Prefer: tx=rollback`: the server runs each batch and rolls it back,
+  /// so the result tells which rows would fail and why, and nothing is committed. Rows that would
+  /// be written count as `successful`. Needs PostgREST's `db-tx-end = "commit-allow-override"`:
+  /// checked before any row is sent (std::invalid_argument otherwise). See docs/bulk-operations.md.
+  bool dryRun = false;
+  RowValidator validate;         ///< refuses rows before they are sent (InvalidRow); empty = none
+  /// Once this many rows have failed, no new request starts and the rest is counted in
+  /// `notProcessed` (requests in flight finish). 0 = no limit.
+  std::size_t maxFailures = 0;
 };
 
 /// Options of bulkUpsert (insert, or update the row that has the same conflict columns).
@@ -158,6 +175,15 @@ struct BulkUpsertOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
   std::optional<std::chrono::milliseconds> timeout;
+  /// Send every request with `Prefer: tx=rollback`: the server runs each batch and rolls it back,
+  /// so the result tells which rows would fail and why, and nothing is committed. Rows that would
+  /// be written count as `successful`. Needs PostgREST's `db-tx-end = "commit-allow-override"`:
+  /// checked before any row is sent (std::invalid_argument otherwise). See docs/bulk-operations.md.
+  bool dryRun = false;
+  RowValidator validate;         ///< refuses rows before they are sent (InvalidRow); empty = none
+  /// Once this many rows have failed, no new request starts and the rest is counted in
+  /// `notProcessed` (requests in flight finish). 0 = no limit.
+  std::size_t maxFailures = 0;
 };
 
 /// Options of bulkUpdate. Each input row carries the match column(s) and the new values.
@@ -179,6 +205,15 @@ struct BulkUpdateOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
   std::optional<std::chrono::milliseconds> timeout;
+  /// Send every request with `Prefer: tx=rollback`: the server runs each batch and rolls it back,
+  /// so the result tells which rows would fail and why, and nothing is committed. Rows that would
+  /// be written count as `successful`. Needs PostgREST's `db-tx-end = "commit-allow-override"`:
+  /// checked before any row is sent (std::invalid_argument otherwise). See docs/bulk-operations.md.
+  bool dryRun = false;
+  RowValidator validate;         ///< refuses rows before they are sent (InvalidRow); empty = none
+  /// Once this many rows have failed, no new request starts and the rest is counted in
+  /// `notProcessed` (requests in flight finish). 0 = no limit.
+  std::size_t maxFailures = 0;
 };
 
 /// Options of bulkDelete. Input is a range of keys (or of rows holding the match columns).
@@ -198,6 +233,18 @@ struct BulkDeleteOptions {
   std::optional<std::chrono::steady_clock::time_point> deadline;
   /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
   std::optional<std::chrono::milliseconds> timeout;
+  /// Send every request with `Prefer: tx=rollback`: the server runs each batch and rolls it back,
+  /// so the result tells which rows would fail and why, and nothing is committed. Rows that would
+  /// be written count as `successful`. Needs PostgREST's `db-tx-end = "commit-allow-override"`:
+  /// checked before any row is sent (std::invalid_argument otherwise). See docs/bulk-operations.md.
+  bool dryRun = false;
+  RowValidator validate;         ///< refuses rows before they are sent (InvalidRow); empty = none
+  /// Once this many rows have failed, no new request starts and the rest is counted in
+  /// `notProcessed` (requests in flight finish). 0 = no limit.
+  std::size_t maxFailures = 0;
+  /// Count keys that match no row as successful (the row is gone either way: a delete that can be
+  /// repeated) instead of failing them as BulkErrorKind::NotFound.
+  bool notFoundOk = false;
 };
 
 }  // namespace pgrestify

@@ -294,7 +294,8 @@ class QueryBuilder {
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxBatchBytes = options.maxBatchBytes;
     spec.headers = headers_;
-    return runInsert(rows, std::move(spec), detail::engineSettings(options));
+    return runInsert(rows, std::move(spec), detail::engineSettings(options),
+                     detail::rowChecks(options, table_, headers_, true));
   }
   /// Inserts rows, or updates the existing row with the same conflict columns (last row wins).
   template <std::ranges::input_range R>
@@ -308,7 +309,8 @@ class QueryBuilder {
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxBatchBytes = options.maxBatchBytes;
     spec.headers = headers_;
-    return runInsert(rows, std::move(spec), detail::engineSettings(options));
+    return runInsert(rows, std::move(spec), detail::engineSettings(options),
+                     detail::rowChecks(options, table_, headers_, true));
   }
   /// Updates rows by key: each input row holds the match column(s) and its new values.
   template <std::ranges::input_range R>
@@ -326,8 +328,10 @@ class QueryBuilder {
     spec.maxUrlBytes = options.maxUrlBytes;
     spec.maxBatchBytes = options.maxBatchBytes;
     spec.headers = headers_;
-    return detail::typedResult<T>(
-        detail::runUpdate(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows), settings));
+    const auto checks = detail::rowChecks(options, table_, headers_, false);
+    return detail::typedResult<T>(detail::runUpdate(*state_, std::move(spec),
+                                                    detail::checkedSource(detail::rangeSource(rows), checks),
+                                                    detail::rangeSize(rows), settings, checks));
   }
   /// Deletes rows by key. Keys are values (numbers, strings, json) or objects holding the match columns.
   template <std::ranges::input_range R>
@@ -343,8 +347,11 @@ class QueryBuilder {
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxUrlBytes = options.maxUrlBytes;
     spec.headers = headers_;
-    return detail::typedResult<T>(
-        detail::runDelete(*state_, std::move(spec), detail::rangeSource(keys), detail::rangeSize(keys), settings));
+    spec.notFoundOk = options.notFoundOk;
+    const auto checks = detail::rowChecks(options, table_, headers_, false);
+    return detail::typedResult<T>(detail::runDelete(*state_, std::move(spec),
+                                                    detail::checkedSource(detail::rangeSource(keys), checks),
+                                                    detail::rangeSize(keys), settings, checks));
   }
 
   const std::string& table() const noexcept { return table_; }
@@ -356,7 +363,8 @@ class QueryBuilder {
 
  private:
   template <class R>
-  BulkResult<T> runInsert(R& rows, detail::InsertSpec spec, const detail::EngineSettings& settings) const {
+  BulkResult<T> runInsert(R& rows, detail::InsertSpec spec, const detail::EngineSettings& settings,
+                          const detail::RowChecks& checks) const {
     detail::validate(settings);
     if (spec.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
     if (spec.onConflict != OnConflict::Error && spec.conflictColumns.empty()) {
@@ -366,8 +374,9 @@ class QueryBuilder {
                                     "' has no primary key PostgREST reports; set conflictColumns");
       }
     }
-    return detail::typedResult<T>(
-        detail::runInsert(*state_, std::move(spec), detail::rowWriterSource(rows), detail::rangeSize(rows), settings));
+    return detail::typedResult<T>(detail::runInsert(*state_, std::move(spec),
+                                                    detail::checkedSource(detail::rowWriterSource(rows), checks),
+                                                    detail::rangeSize(rows), settings, checks));
   }
 
   std::vector<T> insertRows(std::vector<nlohmann::json> rows) const {

@@ -257,7 +257,8 @@ class Repository {
     return finish("bulkUpdate", jsonBuilder().bulkUpdate(rows, options));
   }
   /// Deletes rows by key; returns the deleted rows. A key that matches no row is a failure
-  /// (BulkErrorKind::NotFound); the other keys are still deleted.
+  /// (BulkErrorKind::NotFound; with `notFoundOk`, it counts as deleted and nothing is thrown for
+  /// it); the other keys are still deleted.
   template <std::ranges::input_range R>
   std::vector<T> bulkDelete(R&& keys, BulkDeleteOptions options = {}) const {
     options.returning = readBack_;

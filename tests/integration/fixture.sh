@@ -13,6 +13,8 @@
 # then fails under CI (like a missing PostgREST) and skips otherwise. nginx runs unprivileged in
 # its own directory ($envfile.servers/tls: configuration, pid file, logs, temp paths), in the
 # foreground, and is stopped by its PID like the other test servers.
+# On the servers it starts itself, it also runs a second PostgREST on the same database with the
+# default `db-tx-end = commit` (dry runs must refuse it) and adds PGRESTIFY_TEST_COMMIT_URL.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cmd=${1:?start|stop}
@@ -148,6 +150,34 @@ start_test_servers() {
   start_test_server silent SILENT
 }
 
+# A second PostgREST 12.0.2 on the testenv's database, configured like the first but with the
+# default `db-tx-end = commit` (it ignores `Prefer: tx=rollback`). Its URL goes to the env file as
+# PGRESTIFY_TEST_COMMIT_URL; stop_test_servers stops it.
+start_commit_postgrest() { # TESTENV_DIR
+  local dir=$1 conf port i
+  mkdir -p "$extradir"
+  conf="$extradir/commit-postgrest.conf"
+  for ((i = 0; i < 5; i++)); do
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    (umask 077 && sed -e '/^db-tx-end/d' -e "s/^server-port = .*/server-port = $port/" "$dir/postgrest.conf" >"$conf")
+    "${PGRESTIFY_POSTGREST_BIN:-$ROOT/.deps/postgrest-12.0.2/postgrest}" "$conf" >"$extradir/commit-postgrest.log" 2>&1 </dev/null &
+    echo $! > "$extradir/commit-postgrest.pid"
+    local j
+    for ((j = 0; j < 200; j++)); do
+      if curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null; then
+        echo "PGRESTIFY_TEST_COMMIT_URL=http://127.0.0.1:$port" >> "$envfile"
+        return 0
+      fi
+      kill -0 "$(cat "$extradir/commit-postgrest.pid")" 2>/dev/null || break
+      sleep 0.05
+    done
+    kill "$(cat "$extradir/commit-postgrest.pid")" 2>/dev/null || true
+  done
+  echo "fixture: the second (db-tx-end = commit) PostgREST did not start" >&2
+  cat "$extradir/commit-postgrest.log" >&2 || true
+  exit 1
+}
+
 case "$cmd" in
   start)
     # A start without a stop in between (`ctest --repeat` repeats the fixture's setup too) must
@@ -171,6 +201,7 @@ case "$cmd" in
     "$ROOT/scripts/testenv.sh" start "$dir" | tee "$envfile.summary"
     cp "$dir/env" "$envfile"
     start_test_servers
+    start_commit_postgrest "$dir"
     mkdir -p "$extradir"
     start_tls_proxy "$(grep '^PGRESTIFY_TEST_URL=' "$envfile" | cut -d= -f2-)"
     ;;

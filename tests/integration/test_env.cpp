@@ -25,7 +25,7 @@ std::map<std::string, std::string> loadEnv() {
                           "PGRESTIFY_TEST_ECHO_URL", "PGRESTIFY_TEST_SILENT_URL", "PGRESTIFY_TEST_TLS_URL",
                           "PGRESTIFY_TEST_TLS_CA", "PGRESTIFY_TEST_TLS_CERT", "PGRESTIFY_TEST_TLS_KEY",
                           "PGRESTIFY_TEST_TLS_KEY_ENCRYPTED", "PGRESTIFY_TEST_TLS_KEY_PASSWORD",
-                          "PGRESTIFY_TEST_TLS_WRONG_CA"}) {
+                          "PGRESTIFY_TEST_TLS_WRONG_CA", "PGRESTIFY_TEST_COMMIT_URL"}) {
     if (const char* v = std::getenv(key); v && *v && !env.count(key)) env[key] = v;
   }
   return env;
@@ -91,6 +91,7 @@ const TestServer* server() {
     s->tlsKeyEncrypted = env["PGRESTIFY_TEST_TLS_KEY_ENCRYPTED"];
     s->tlsKeyPassword = env["PGRESTIFY_TEST_TLS_KEY_PASSWORD"];
     s->tlsWrongCa = env["PGRESTIFY_TEST_TLS_WRONG_CA"];
+    s->commitUrl = env["PGRESTIFY_TEST_COMMIT_URL"];
     return s;
   }();
   return instance.get();

@@ -33,6 +33,7 @@ struct TestServer {
   std::string tlsKeyEncrypted; ///< the same key protected by tlsKeyPassword
   std::string tlsKeyPassword;
   std::string tlsWrongCa;      ///< a CA that signed nothing here
+  std::string commitUrl;  ///< a second PostgREST on the same database with the default `db-tx-end = commit` (fixture.sh)
 };
 
 /// The servers, or nullptr when none is configured.

@@ -369,6 +369,8 @@ Options callOptions(const CommonOptions& common, const CallHooks& hooks) {
   o.onProgress = hooks.onProgress;
   o.onBatchComplete = hooks.onBatchComplete;
   o.stopToken = hooks.stop;
+  o.dryRun = common.dryRun;
+  o.maxFailures = static_cast<std::size_t>(common.maxErrors);
   if (common.timeout) o.timeout = requestTimeout(common);
   if (common.retries) o.retry.maxAttempts = *common.retries + 1;
   if (common.retryBudget) {

@@ -59,6 +59,8 @@ struct CommonOptions {
   std::optional<double> retryBudget; ///< --retry-budget: seconds to keep retrying never-executed requests
   std::optional<double> timeout;     ///< --timeout: seconds per request
   StandardStreams streams;           ///< filled by main() from guardStandardStreams()
+  bool dryRun = false;               ///< --dry-run: every request with Prefer: tx=rollback, nothing committed
+  int maxErrors = 0;                 ///< --max-errors: stop starting batches after this many failed rows (0 = no limit)
 };
 
 struct ImportOptions {

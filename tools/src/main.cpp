@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <iostream>
+#include <limits>
 
 namespace {
 
@@ -48,6 +49,12 @@ void addCommon(CLI::App& cmd, CommonOptions& o, const char* fileHelp) {
       ->check(CLI::Range(0.0, 86400.0));
   cmd.add_option("--timeout", o.timeout, "Seconds to wait for the answer to one request (default 60)")
       ->check(CLI::Range(0.1, 86400.0));
+  cmd.add_flag("--dry-run", o.dryRun,
+               "Send every batch with 'Prefer: tx=rollback': report which rows would fail, commit nothing "
+               "(needs PostgREST's db-tx-end = \"commit-allow-override\"; refused before any row otherwise)");
+  cmd.add_option("--max-errors", o.maxErrors,
+                 "Once this many rows have failed, start no new batch; the rest is not processed (0 = no limit)")
+      ->check(CLI::Range(0, std::numeric_limits<int>::max()));
 }
 
 /// `pgrestify import`; @p onConflict receives the --on-conflict word.

@@ -20,6 +20,7 @@
 #include <stop_token>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace pgrestify::detail {
@@ -49,6 +50,8 @@ struct EngineSettings {
   /// holding the request URL without its query (the client makes it relative).
   std::function<bool(std::string_view usedAuthorization)> renewToken;
   std::function<void(RequestEvent&)> observer;
+  /// Once this many rows have failed, no new request starts (the options' maxFailures); 0 = no limit.
+  std::size_t maxFailures = 0;
 };
 
 /// Copies the common fields of any bulk options struct.
@@ -65,6 +68,7 @@ EngineSettings engineSettings(const Options& o) {
   s.stopToken = o.stopToken;
   s.deadline = o.deadline;
   s.requestTimeout = o.timeout;
+  s.maxFailures = o.maxFailures;
   return s;
 }
 
@@ -108,19 +112,56 @@ struct DeleteSpec {
   std::string select;
   std::size_t maxUrlBytes = kDefaultMaxUrlBytes;
   Headers headers;
+  bool notFoundOk = false;  ///< keys that match no row count as successful
 };
 
+/// The `validate` and `dryRun` options of a bulk call (src/ops_common.cpp).
+struct RowChecks {
+  RowValidator validate;
+  bool dryRun = false;
+  bool insert = false;  ///< the dry-run check may try `POST []` when the table cannot be read
+  std::string table;
+  Headers headers;
+  /// The validator's messages by input index (set by checkedSource, taken by runChecked's
+  /// operation): an operation may read rows ahead of the ones it hands to the engine.
+  std::shared_ptr<std::unordered_map<std::size_t, std::string>> verdicts =
+      std::make_shared<std::unordered_map<std::size_t, std::string>>();
+};
+template <class Options>
+RowChecks rowChecks(const Options& o, const std::string& table, const Headers& headers, bool insert) {
+  RowChecks c;
+  c.validate = o.validate;
+  c.dryRun = o.dryRun;
+  c.insert = insert;
+  c.table = table;
+  c.headers = headers;
+  return c;
+}
+/// @p source with the checks' validator run on every row it produces (unchanged without one).
+RowSource checkedSource(RowSource source, const RowChecks& checks);
+RowWriterSource checkedSource(RowWriterSource source, const RowChecks& checks);
 /// Runs a bulk insert/upsert of @p source's rows through the engine and returns the aggregate,
 /// with what the operation has to say about the outcome (`warnings`: rows accepted but not
 /// reported written; hints about row-level security and RETURNING). @p total is the input size
-/// when known. Throws std::invalid_argument for invalid settings before any request.
+/// when known. @p checks: the `validate` and `dryRun` options (a dry run first proves that the
+/// server honours `Prefer: tx=rollback` and throws std::invalid_argument naming PostgREST's
+/// `db-tx-end` when it does not). Throws std::invalid_argument for invalid settings before any request.
 BulkResult<nlohmann::json> runInsert(const ClientState& client, InsertSpec spec, RowWriterSource source,
-                                     std::optional<std::size_t> total, const EngineSettings& settings);
+                                     std::optional<std::size_t> total, const EngineSettings& settings,
+                                     const RowChecks& checks = {});
 /// Like runInsert, for bulkUpdate.
 BulkResult<nlohmann::json> runUpdate(const ClientState& client, UpdateSpec spec, RowSource source,
-                                     std::optional<std::size_t> total, const EngineSettings& settings);
+                                     std::optional<std::size_t> total, const EngineSettings& settings,
+                                     const RowChecks& checks = {});
 /// Like runInsert, for bulkDelete.
 BulkResult<nlohmann::json> runDelete(const ClientState& client, DeleteSpec spec, RowSource source,
-                                     std::optional<std::size_t> total, const EngineSettings& settings);
+                                     std::optional<std::size_t> total, const EngineSettings& settings,
+                                     const RowChecks& checks = {});
+/// Whether @p response's `Preference-Applied` lists @p preference (e.g. "tx=rollback").
+bool preferenceApplied(const HttpResponse& response, std::string_view preference);
+
+/// Serializes a row for a request body. Returns the error text when the row cannot be sent
+/// (not an object, NaN/Infinity, invalid UTF-8), empty on success.
+std::string serializeRow(const nlohmann::json& row, std::string& out);
 
 }  // namespace pgrestify::detail
