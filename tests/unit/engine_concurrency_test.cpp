@@ -24,22 +24,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-RetryPolicy fastRetry(int maxAttempts = 5) {
-  RetryPolicy p;
-  p.maxAttempts = maxAttempts;
-  p.initialBackoff = 1ms;
-  p.maxBackoff = 2ms;
-  // Attempts alone (the time budgets are tested with a fake clock in engine_contention_test.cpp).
-  p.retryBudget = 0ms;
-  p.conflictBudget = 0ms;
-  return p;
-}
-
-std::size_t rowsIn(const RecordedRequest& r) {
-  auto j = r.json();
-  return j.is_array() ? j.size() : 0;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- concurrency, progress, batches
