@@ -57,8 +57,4 @@ token_command_fails)
   ;;
 esac
 
-if ((FAILS > 0)); then
-  echo "$CASE: $FAILS failure(s)" >&2
-  exit 1
-fi
-echo "$CASE: ok"
+finish_case

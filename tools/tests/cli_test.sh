@@ -580,14 +580,7 @@ messages)
   eq "other header: status" 0 "$RC"
   ;;
 
-*)
-  echo "unknown case $CASE" >&2
-  exit 2
-  ;;
+*) unknown_case ;;
 esac
 
-if ((FAILS > 0)); then
-  echo "$CASE: $FAILS failure(s)" >&2
-  exit 1
-fi
-echo "$CASE: ok"
+finish_case

@@ -85,14 +85,7 @@ print(" ".join(e.get("code") or e.get("kind") for e in r))')"
   eq "patch updated" 2999 "$(sql "select count(*) from other.cliupd where v = 'v' || (id * 7) and n = id * 3")"
   ;;
 
-*)
-  echo "unknown case $CASE" >&2
-  exit 2
-  ;;
+*) unknown_case ;;
 esac
 
-if ((FAILS > 0)); then
-  echo "$CASE: $FAILS failure(s)" >&2
-  exit 1
-fi
-echo "$CASE: ok"
+finish_case
