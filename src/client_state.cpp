@@ -564,17 +564,21 @@ std::vector<std::string> ClientState::primaryKey(const std::string& table, const
   return pk;
 }
 
+HttpRequest ClientState::descriptionRequest(const std::string& schema) const {
+  HttpRequest req = makeRequest("GET", "", {}, "", "", schema.empty() ? Headers{} : Headers{{"Accept-Profile", schema}});
+  for (auto& [name, value] : req.headers) {
+    if (name == "Accept") value = "application/openapi+json";
+  }
+  return req;
+}
+
 bool ClientState::exposesFunction(const std::string& name) const {
   {
     std::lock_guard lock(mutex_);
     auto it = functions_.find(name);
     if (it != functions_.end()) return it->second;
   }
-  HttpRequest req = makeRequest("GET", "", {}, "", "");
-  for (auto& [header, value] : req.headers) {
-    if (header == "Accept") value = "application/openapi+json";
-  }
-  const HttpResponse response = send(std::move(req));
+  const HttpResponse response = send(descriptionRequest({}));
   auto doc = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
   if (response.status != 200 || !doc.is_object() || !doc.contains("paths") || !doc.at("paths").is_object()) {
     return false;  // not a description: not cached, the next call asks again
@@ -592,10 +596,7 @@ std::shared_ptr<const TableSchema> ClientState::tableSchema(const std::string& t
     auto it = schemas_.find(cacheKey);
     if (it != schemas_.end()) return it->second;
   }
-  HttpRequest req = makeRequest("GET", "", {}, "", "", schema.empty() ? Headers{} : Headers{{"Accept-Profile", schema}});
-  for (auto& [name, value] : req.headers) {
-    if (name == "Accept") value = "application/openapi+json";
-  }
+  HttpRequest req = descriptionRequest(schema);
   const std::string described = describeRequest(req, baseUrl_);
   HttpResponse response = send(std::move(req));
   throwIfFailed(response);

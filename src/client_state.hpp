@@ -93,6 +93,8 @@ class ClientState {
   const std::string& baseUrl() const { return baseUrl_; }
 
  private:
+  /// `GET /` asking for PostgREST's OpenAPI description of @p schema (empty = the client's).
+  HttpRequest descriptionRequest(const std::string& schema) const;
   ClientOptions options_;
   std::string baseUrl_;
   std::shared_ptr<Transport> transport_;

@@ -2,6 +2,7 @@
 // Cancellation aborts requests in flight on the real libcurl transport, the per-call request
 // timeout, and the connection pool against a concurrency above it. Servers that never answer:
 // TestServer::silentUrl (fixture.sh) and a counting listener started by the test itself.
+#include "insert_test_support.hpp"
 #include "test_env.hpp"
 
 #include <arpa/inet.h>
@@ -27,13 +28,6 @@ std::vector<nlohmann::json> rowsOf(std::size_t n) {
     rows.push_back({{"name", "a" + std::to_string(i)}, {"email", "abort" + std::to_string(i) + "@x.io"}});
   }
   return rows;
-}
-
-void expectAccounted(const BulkResult<nlohmann::json>& r, std::size_t input) {
-  EXPECT_EQ(r.successful + r.skipped + r.failed + r.notProcessed, input);
-  std::size_t inErrors = 0;
-  for (const auto& e : r.errors) inErrors += e.indexes.size();
-  EXPECT_EQ(inErrors, r.failed);
 }
 
 // Accepts connections on 127.0.0.1 and never answers; counts the connections it accepted.

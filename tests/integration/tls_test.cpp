@@ -2,6 +2,7 @@
 // TLS and mutual TLS for real: nginx (started by fixture.sh) terminates TLS in front of the
 // PostgREST 12.0.2 of the test run and requires a client certificate signed by the fixture's CA.
 // Every test checks the table with SQL.
+#include "insert_test_support.hpp"
 #include "test_env.hpp"
 
 #include <thread>
@@ -18,13 +19,6 @@ std::vector<nlohmann::json> tlsRows(std::size_t n) {
     rows.push_back({{"name", "t" + std::to_string(i)}, {"email", "tls" + std::to_string(i) + "@x.io"}});
   }
   return rows;
-}
-
-void expectAccounted(const BulkResult<nlohmann::json>& r, std::size_t input) {
-  EXPECT_EQ(r.successful + r.skipped + r.failed + r.notProcessed, input);
-  std::size_t inErrors = 0;
-  for (const auto& e : r.errors) inErrors += e.indexes.size();
-  EXPECT_EQ(inErrors, r.failed);
 }
 
 class Tls : public IntegrationTest {
