@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -103,28 +104,35 @@ Ledger checkInvariant(const BulkResult<T>& r, const std::vector<int>& counts) {
   return l;
 }
 
-/// Runs @p action once on a background thread (from a progress callback); joins on destruction.
-class FaultTrigger {
+/// A server outage begun from a progress callback. `begin()` stops the server (`postgrest` or
+/// `postgres`) on the calling thread, so the import is certainly mid-way when it happens and its
+/// next request certainly meets the outage; a background thread starts the server again after
+/// @p downFor. (Restarting the server from a background thread instead raced the import: on a
+/// slow machine the import could finish before the restart, and then nothing was tested.)
+class Outage {
  public:
-  explicit FaultTrigger(std::function<void()> action) : action_(std::move(action)) {}
-  ~FaultTrigger() { join(); }
-  void fire() {
-    if (fired_.exchange(true)) return;
+  Outage(std::string server, std::chrono::milliseconds downFor) : server_(std::move(server)), downFor_(downFor) {}
+  Outage(const Outage&) = delete;
+  Outage& operator=(const Outage&) = delete;
+  ~Outage() { end(); }
+  void begin() {
+    if (begun_.exchange(true)) return;
+    EXPECT_EQ(testenv("stop-" + server_), 0);
     thread_ = std::thread([this] {
-      action_();
-      done_ = true;
+      std::this_thread::sleep_for(downFor_);
+      EXPECT_EQ(testenv("start-" + server_), 0);
     });
   }
-  void join() {
+  /// Waits until the server was started again.
+  void end() {
     if (thread_.joinable()) thread_.join();
   }
-  bool fired() const { return fired_.load(); }
-  bool done() const { return done_.load(); }
+  bool begun() const { return begun_.load(); }
 
  private:
-  std::function<void()> action_;
-  std::atomic<bool> fired_{false};
-  std::atomic<bool> done_{false};
+  std::string server_;
+  std::chrono::milliseconds downFor_;
+  std::atomic<bool> begun_{false};
   std::thread thread_;
 };
 

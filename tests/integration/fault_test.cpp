@@ -54,17 +54,17 @@ constexpr std::size_t kBig = 200000;
 TEST_F(Fault, PostgrestRestartDuringUpsertLosesAndDuplicatesNothing) {
   ServerGuard guard;
   auto rows = userRows(kBig);
-  FaultTrigger restart([] { EXPECT_EQ(testenv("restart-postgrest"), 0); });
+  Outage restart("postgrest", 1s);
   std::size_t processedAtFault = 0;
   auto r = client_->from("users").bulkUpsert(
       rows, {.conflictColumns = {"email"}, .retry = patientRetry(), .onProgress = [&](const BulkProgress& p) {
-               if (p.processed >= 30000 && !restart.fired()) {
+               if (p.processed >= 30000 && !restart.begun()) {
                  processedAtFault = p.processed;
-                 restart.fire();
+                 restart.begin();
                }
              }});
-  restart.join();
-  ASSERT_TRUE(restart.fired());
+  restart.end();
+  ASSERT_TRUE(restart.begun());
   ASSERT_LT(processedAtFault, kBig) << "the restart must happen during the import";
   auto l = checkInvariant(r, presence("users", "email", kBig));
   report("postgrest-restart/upsert", r, l);
@@ -77,16 +77,16 @@ TEST_F(Fault, PostgrestRestartDuringUpsertLosesAndDuplicatesNothing) {
 TEST_F(Fault, PostgrestRestartDuringInsertReportsUnknownOutcomes) {
   ServerGuard guard;
   auto rows = userRows(kBig);
-  FaultTrigger restart([] { EXPECT_EQ(testenv("restart-postgrest"), 0); });
+  Outage restart("postgrest", 1s);
   std::size_t processedAtFault = 0;
   auto r = client_->from("users").bulkInsert(rows, {.retry = patientRetry(), .onProgress = [&](const BulkProgress& p) {
-                                                      if (p.processed >= 30000 && !restart.fired()) {
+                                                      if (p.processed >= 30000 && !restart.begun()) {
                                                         processedAtFault = p.processed;
-                                                        restart.fire();
+                                                        restart.begin();
                                                       }
                                                     }});
-  restart.join();
-  ASSERT_TRUE(restart.fired());
+  restart.end();
+  ASSERT_TRUE(restart.begun());
   ASSERT_LT(processedAtFault, kBig);
   auto l = checkInvariant(r, presence("users", "email", kBig));
   report("postgrest-restart/insert", r, l);
@@ -108,13 +108,13 @@ TEST_F(Fault, PostgresRestartDuringUpsertCompletes) {
   ServerGuard guard;
   constexpr std::size_t n = 100000;
   auto rows = userRows(n);
-  FaultTrigger restart([] { EXPECT_EQ(testenv("restart-postgres"), 0); });
+  Outage restart("postgres", 1s);
   auto r = client_->from("users").bulkUpsert(
       rows, {.conflictColumns = {"email"}, .retry = patientRetry(), .onProgress = [&](const BulkProgress& p) {
-               if (p.processed >= 20000) restart.fire();
+               if (p.processed >= 20000) restart.begin();
              }});
-  restart.join();
-  ASSERT_TRUE(restart.fired());
+  restart.end();
+  ASSERT_TRUE(restart.begun());
   testenv("wait-postgrest");
   auto l = checkInvariant(r, presence("users", "email", n));
   report("postgres-restart/upsert", r, l);
