@@ -94,10 +94,10 @@ class ServiceTest : public IntegrationTest {
 
 }  // namespace
 
-// PostgREST 12.0.2 (Warp) closes a connection after answering 401 to a request whose body it did
-// not read; a request libcurl sends next on that connection before the close is seen is reported
-// as a reset after the body was sent (outcome unknown: src/curl_transport.cpp cannot tell it was
-// never read). A plain bulkInsert fails such rows (outcomeUnknown); an idempotent write retries
+// PostgREST 12.0.2 (Warp) resets a connection after answering 401 to a request whose body it did
+// not read; the reset can destroy the 401 before libcurl reads it, and a request libcurl sends
+// next on that connection before the reset arrives fails too. Both are reported as a reset after
+// the body was sent (outcome unknown: src/curl_transport.cpp cannot tell it was never read). A plain bulkInsert fails such rows (outcomeUnknown); an idempotent write retries
 // them. So the renewal is shown with an idempotent upsert (every row written once, 0 failed), and
 // the plain insert without provider below accepts those resets and checks the table.
 TEST_F(ServiceTest, TokenExpiringMidImportIsRenewedByTheProvider) {
