@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <new>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
@@ -186,6 +187,22 @@ class RedactingTransport final : public Transport {
 
 // The provider's token as an Authorization value ("Bearer <token>"), empty for an empty token.
 // Throws std::invalid_argument for a token that cannot be a header value (CR/LF).
+// The `exp` claim of a JWT ("Bearer header.payload.signature"; the payload is read, not
+// verified: the server checks the signature), or nothing for another kind of token.
+std::optional<std::chrono::system_clock::time_point> jwtExpiry(std::string_view authorization) {
+  constexpr std::string_view bearer = "Bearer ";
+  if (authorization.substr(0, bearer.size()) != bearer) return std::nullopt;
+  std::string_view token = authorization.substr(bearer.size());
+  const auto first = token.find('.');
+  const auto second = first == std::string_view::npos ? first : token.find('.', first + 1);
+  if (second == std::string_view::npos || token.find('.', second + 1) != std::string_view::npos) return std::nullopt;
+  const auto claims = nlohmann::json::parse(base64Decode(token.substr(first + 1, second - first - 1)), nullptr, false);
+  if (!claims.is_object() || !claims.contains("exp") || !claims["exp"].is_number()) return std::nullopt;
+  const double exp = claims["exp"].get<double>();
+  if (!(exp > 0 && exp < 1e11)) return std::nullopt;  // not a time this side of the year 5000
+  return std::chrono::system_clock::time_point(std::chrono::seconds(static_cast<long long>(exp)));
+}
+
 std::string fetchAuthorization(const TokenProvider& provider) {
   std::string token = provider();
   if (token.empty()) return {};
@@ -258,6 +275,9 @@ ClientState::ClientState(ClientOptions options) : options_(std::move(options)) {
   for (const auto& [name, value] : options_.headers) {
     checkUserHeader(name, value);
     baseHeaders_.emplace_back(name, value);
+  }
+  if (options_.renewTokenBefore && options_.renewTokenBefore->count() < 0) {
+    throw std::invalid_argument("pgrestify: ClientOptions::renewTokenBefore must not be negative");
   }
   if (options_.tokenProvider) {
     if (!options_.bearerToken.empty()) {
@@ -343,18 +363,52 @@ std::string ClientState::authorization() const {
   if (!options_.tokenProvider) return {};
   {
     std::lock_guard lock(tokenMutex_);
-    if (tokenFetched_) return authorization_;
+    if (tokenFetched_ && !renewalDue()) return authorization_;
   }
   std::lock_guard renew(renewMutex_);  // one call of the provider at a time
+  bool fetched = false;
   {
     std::lock_guard lock(tokenMutex_);
-    if (tokenFetched_) return authorization_;
+    if (tokenFetched_ && !renewalDue()) return authorization_;
+    fetched = tokenFetched_;
   }
-  std::string value = fetchAuthorization(options_.tokenProvider);
+  if (!fetched) {
+    std::string value = fetchAuthorization(options_.tokenProvider);  // an exception: nothing is sent
+    std::lock_guard lock(tokenMutex_);
+    cacheToken(std::move(value));
+    tokenFetched_ = true;
+    return authorization_;
+  }
+  // Renewal before expiry. A failing provider keeps the cached token: the server decides, and a
+  // refusal asks again (renewToken).
+  std::string value;
+  try {
+    value = fetchAuthorization(options_.tokenProvider);
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception&) {
+    value.clear();
+  }
   std::lock_guard lock(tokenMutex_);
-  authorization_ = std::move(value);
-  tokenFetched_ = true;
+  askedAt_ = std::chrono::steady_clock::now();
+  if (!value.empty() && value != authorization_) {
+    previous_ = std::move(authorization_);
+    cacheToken(std::move(value));
+  }
   return authorization_;
+}
+
+bool ClientState::renewalDue() const {
+  if (!options_.renewTokenBefore || !expiresAt_) return false;
+  if (std::chrono::steady_clock::now() - askedAt_ < std::chrono::seconds(1)) return false;
+  const auto left = std::chrono::duration_cast<std::chrono::seconds>(*expiresAt_ - std::chrono::system_clock::now());
+  return left <= *options_.renewTokenBefore;
+}
+
+void ClientState::cacheToken(std::string value) const {
+  authorization_ = std::move(value);
+  expiresAt_ = jwtExpiry(authorization_);
+  askedAt_ = std::chrono::steady_clock::now();
 }
 
 bool ClientState::renewToken(std::string_view used) const {
@@ -376,7 +430,7 @@ bool ClientState::renewToken(std::string_view used) const {
   std::lock_guard lock(tokenMutex_);
   if (value.empty() || value == authorization_) return false;  // nothing new: sending again cannot help
   previous_ = std::move(authorization_);
-  authorization_ = std::move(value);
+  cacheToken(std::move(value));
   tokenFetched_ = true;
   return true;
 }

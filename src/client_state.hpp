@@ -100,6 +100,11 @@ class ClientState {
   std::shared_ptr<Transport> transport_;
   /// The Authorization value to send ("Bearer <token>"), empty for none.
   std::string authorization() const;
+  /// Whether the cached token is a JWT close enough to its `exp` to ask the provider again now
+  /// (ClientOptions::renewTokenBefore). Called with tokenMutex_ held.
+  bool renewalDue() const;
+  /// Caches @p value as the token (tokenMutex_ held): its expiry and the time it was asked for.
+  void cacheToken(std::string value) const;
   /// Reports a finished request to ClientOptions::onRequest.
   void observe(std::string_view method, std::string_view url, std::size_t bytesSent, const HttpResponse& response,
                std::chrono::steady_clock::time_point start, int attempt) const;
@@ -115,6 +120,8 @@ class ClientState {
   mutable bool tokenFetched_ = false;
   mutable std::string authorization_;  ///< "Bearer <token>" or empty
   mutable std::string previous_;       ///< the value before the last renewal
+  mutable std::optional<std::chrono::system_clock::time_point> expiresAt_;  ///< the JWT's `exp`
+  mutable std::chrono::steady_clock::time_point askedAt_;                   ///< last call of the provider
   mutable std::map<std::string, std::shared_ptr<const TableSchema>> schemas_;
   mutable std::map<std::string, bool> functions_;
   mutable std::atomic<bool> rollbackHonoured_{false};

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -68,17 +69,24 @@ struct ClientOptions {
   /// https_proxy and no_proxy environment variables).
   std::string proxy;
   /// Asked for the bearer token instead of `bearerToken` (give one of the two): once, when the
-  /// first request is built, and again only when PostgREST answers `401` with code `PGRST301`
-  /// (expired or invalid JWT); that request is then sent once more with the fresh token (safe:
-  /// PostgREST refused it before running it). The value is cached in between; concurrent requests
-  /// refused with the same token ask once. Calls are serialized, from the thread making the call.
-  /// An exception from the first call propagates out of the call needing the token (nothing is
-  /// sent); one when asked for a fresh token leaves the request refused (401). See docs/service.md.
+  /// first request is built; again before a request when the cached token is a JWT whose `exp`
+  /// is less than `renewTokenBefore` away; and when PostgREST answers `401` with code `PGRST301`
+  /// (expired or invalid JWT), after which that request is sent once more with the fresh token
+  /// (safe: PostgREST refused it before running it). The value is cached in between; concurrent
+  /// requests refused with the same token ask once. Calls are serialized, from the thread making
+  /// the call. An exception from the first call propagates out of the call needing the token
+  /// (nothing is sent); one from a later call keeps the cached token (a refused request stays
+  /// refused, 401). See docs/service.md.
   TokenProvider tokenProvider;
   /// Called once for every request of simple and bulk calls, after its answer, from the thread
   /// making the call (not under a lock; keep it quick; an exception from it propagates out of the
   /// call, like one from onProgress). Receives no credentials. See docs/service.md.
   RequestObserver onRequest;
+  /// With a tokenProvider whose token is a JWT carrying `exp`: how long before `exp` the provider
+  /// is asked for a fresh token, before the next request (at most once a second while it keeps
+  /// giving a token that close to its expiry). A token without a readable `exp` is renewed only
+  /// after a refusal. std::nullopt: only after a refusal. Negative is refused at construction.
+  std::optional<std::chrono::seconds> renewTokenBefore = std::chrono::seconds(10);
 };
 
 }  // namespace pgrestify

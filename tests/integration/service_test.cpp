@@ -15,6 +15,7 @@
 #include <ctime>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -108,11 +109,15 @@ TEST_F(ServiceTest, TokenExpiringMidImportIsRenewedByTheProvider) {
   std::atomic<int> calls{0};
   std::mutex m;
   std::vector<RequestEvent> events;
+  // Renewal after PostgREST's refusal only (the token's `exp` has passed: renewal before expiry
+  // would replace it before any refusal; the next test shows that).
   auto client = makeClient({.tokenProvider = [&] { return calls++ == 0 ? first : fresh; },
-                            .onRequest = [&](const RequestEvent& e) {
-                              std::lock_guard lock(m);
-                              events.push_back(e);
-                            }});
+                            .onRequest =
+                                [&](const RequestEvent& e) {
+                                  std::lock_guard lock(m);
+                                  events.push_back(e);
+                                },
+                            .renewTokenBefore = std::nullopt});
   std::vector<json> rows;
   rows.reserve(kRows);
   for (std::size_t i = 0; i < kRows; ++i) rows.push_back({{"key", "svc" + std::to_string(i)}, {"label", "svc"}});
@@ -147,6 +152,34 @@ TEST_F(ServiceTest, TokenExpiringMidImportIsRenewedByTheProvider) {
   }
   EXPECT_GE(refused, 1u);
   EXPECT_GE(resent, refused);
+}
+
+// Renewal before expiry (ClientOptions::renewTokenBefore, on by default): the provider is asked
+// for a fresh token before PostgREST refuses the old one, so no request meets a 401 or the reset
+// that follows it, and even a plain insert (which cannot resend an unknown outcome) loses nothing.
+TEST_F(ServiceTest, TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt) {
+  constexpr long long kValid = 6;
+  const auto expired = std::chrono::steady_clock::now() + std::chrono::seconds(kValid + 2);
+  const std::string first = tokenValidFor(kValid);  // its `exp` has passed; PostgREST's leeway ends in 6 s
+  const std::string fresh = mintJwt(server_->jwtSecret, unixNow() + 3600);
+  std::atomic<int> calls{0};
+  std::mutex m;
+  std::size_t refused = 0;
+  std::size_t requests = 0;
+  auto client = makeClient({.tokenProvider = [&] { return calls++ == 0 ? first : fresh; },
+                            .onRequest = [&](const RequestEvent& e) {
+                              std::lock_guard lock(m);
+                              ++requests;
+                              refused += e.status == 401 ? 1 : 0;
+                            }});
+  auto r = client.from("events").bulkInsert(eventRows(kRows), expiringImport(expired, 4));
+  EXPECT_EQ(r.failed, 0u) << (r.errors.empty() ? "" : r.errors.front().message);
+  EXPECT_EQ(r.successful, kRows);
+  EXPECT_EQ(refused, 0u) << "a request was sent with the token after PostgREST stopped accepting it";
+  EXPECT_EQ(r.retries, 0u);
+  EXPECT_EQ(requests, kRows / 1000) << "one request per batch: none refused, none resent";
+  EXPECT_EQ(calls.load(), 2) << "asked once for the first token and once before it expired";
+  expectTableHolds(kRows);
 }
 
 TEST_F(ServiceTest, WithoutProviderTheRowsAfterExpiryFailWith401AndNothingIsLostOrDuplicated) {

@@ -10,6 +10,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace pgrestify;
@@ -56,7 +57,124 @@ BulkInsertOptions batches(std::size_t batchSize, std::size_t concurrency = 1) {
   return o;
 }
 
+// A JWT-shaped token whose payload is @p claims (unsigned: the client reads `exp`, the server checks).
+std::string fakeJwt(const std::string& claims) {
+  auto b64url = [](const std::string& in) {
+    static const char* abc = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (unsigned char c : in) {
+      buffer = (buffer << 8) | c;
+      bits += 8;
+      while (bits >= 6) {
+        bits -= 6;
+        out += abc[(buffer >> bits) & 63];
+      }
+    }
+    if (bits > 0) out += abc[(buffer << (6 - bits)) & 63];
+    return out;
+  };
+  return b64url(R"({"alg":"HS256","typ":"JWT"})") + "." + b64url(claims) + ".c2lnbmF0dXJl";
+}
+
+std::string jwtExpiringIn(std::chrono::seconds s) {
+  const auto exp = std::chrono::duration_cast<std::chrono::seconds>(
+      (std::chrono::system_clock::now() + s).time_since_epoch());
+  return fakeJwt(R"({"role":"web_user","exp":)" + std::to_string(exp.count()) + "}");
+}
+
+// Answers every GET with one row; the token each request carried is read from fake.requests().
+std::shared_ptr<FakeTransport> acceptingFake() {
+  return std::make_shared<FakeTransport>(
+      [](const HttpRequest&, int) { return status(200, "[{\"id\":1}]", {{"Content-Range", "0-0/*"}}); });
+}
+
+std::string sentToken(const FakeTransport& fake, std::size_t i) {
+  auto gets = fake.requests("GET");
+  if (i >= gets.size()) return "(no request)";
+  auto auth = gets[i].header("Authorization");
+  return auth ? std::string(*auth) : "(none)";
+}
+
 }  // namespace
+
+TEST(TokenProvider, AJwtCloseToItsExpiryIsRenewedBeforeTheNextRequest) {
+  const std::string soon = jwtExpiringIn(std::chrono::seconds(5));  // within the default 10 s
+  const std::string later = jwtExpiringIn(std::chrono::hours(1));
+  auto fake = acceptingFake();
+  std::atomic<int> calls{0};
+  auto client = createClient({.url = "http://fake", .transport = fake, .tokenProvider = [&] {
+                                return calls++ == 0 ? soon : later;
+                              }});
+  client.from("t").find();
+  client.from("t").find();  // asked less than a second ago: not asked again yet
+  EXPECT_EQ(calls.load(), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  client.from("t").find();
+  client.from("t").find();
+  EXPECT_EQ(calls.load(), 2) << "asked once before it expired; the fresh token is far from its expiry";
+  EXPECT_EQ(sentToken(*fake, 0), "Bearer " + soon);
+  EXPECT_EQ(sentToken(*fake, 1), "Bearer " + soon);
+  EXPECT_EQ(sentToken(*fake, 2), "Bearer " + later);
+  EXPECT_EQ(sentToken(*fake, 3), "Bearer " + later);
+}
+
+TEST(TokenProvider, WithoutRenewTokenBeforeOnlyARefusalAsksAgain) {
+  const std::string soon = jwtExpiringIn(std::chrono::seconds(5));
+  auto fake = acceptingFake();
+  std::atomic<int> calls{0};
+  auto client = createClient({.url = "http://fake", .transport = fake, .tokenProvider = [&] {
+                                ++calls;
+                                return soon;
+                              }, .renewTokenBefore = std::nullopt});
+  client.from("t").find();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  client.from("t").find();
+  EXPECT_EQ(calls.load(), 1);
+}
+
+TEST(TokenProvider, TokensWithoutAReadableExpAreRenewedOnlyAfterARefusal) {
+  // Opaque, malformed or hostile tokens: no `exp` is read, nothing breaks, and the token is kept.
+  const std::vector<std::string> tokens = {
+      "opaque-token-123",        "a.b",  "a.b.c.d", fakeJwt("not json"), fakeJwt(R"({"exp":"tomorrow"})"),
+      fakeJwt(R"({"exp":1e300})"), "..", fakeJwt(R"({"exp":-5})"), fakeJwt("[1,2]"), fakeJwt(R"({"exp":0})")};
+  struct Case {
+    std::shared_ptr<FakeTransport> fake = acceptingFake();
+    std::atomic<int> calls{0};
+    std::optional<Client> client;
+  };
+  std::vector<Case> cases(tokens.size());
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    Case& c = cases[i];
+    c.client.emplace(createClient({.url = "http://fake", .transport = c.fake, .tokenProvider = [&c, &t = tokens[i]] {
+                                     ++c.calls;
+                                     return t;
+                                   }}));
+    c.client->from("t").find();
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    cases[i].client->from("t").find();
+    EXPECT_EQ(cases[i].calls.load(), 1) << tokens[i];
+    EXPECT_EQ(sentToken(*cases[i].fake, 1), "Bearer " + tokens[i]);
+  }
+}
+
+TEST(TokenProvider, AProviderFailingBeforeExpiryKeepsTheCachedToken) {
+  const std::string soon = jwtExpiringIn(std::chrono::seconds(5));
+  auto fake = acceptingFake();
+  std::atomic<int> calls{0};
+  auto client = createClient({.url = "http://fake", .transport = fake, .tokenProvider = [&]() -> std::string {
+                                if (calls++ == 0) return soon;
+                                throw std::runtime_error("vault down");
+                              }});
+  client.from("t").find();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_NO_THROW(client.from("t").find());
+  EXPECT_EQ(calls.load(), 2);
+  EXPECT_EQ(sentToken(*fake, 1), "Bearer " + soon) << "the server decides; a refusal would ask again";
+}
 
 TEST(TokenProvider, ExpiredTokenMidImportIsRenewedOnceAndEveryRowWrittenOnce) {
   auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) { return jwtGate(req); });
@@ -163,6 +281,11 @@ TEST(TokenProvider, MisuseIsRefusedBeforeAnyRequest) {
                              .headers = {{"Authorization", "Bearer x"}},
                              .transport = fake,
                              .tokenProvider = provider}),
+               std::invalid_argument);
+  EXPECT_THROW(createClient({.url = "http://fake",
+                             .transport = fake,
+                             .tokenProvider = provider,
+                             .renewTokenBefore = std::chrono::seconds(-1)}),
                std::invalid_argument);
   auto bad = createClient({.url = "http://fake", .transport = fake, .tokenProvider = [] {
                              return std::string("abc\r\nX-Injected: 1");
