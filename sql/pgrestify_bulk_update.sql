@@ -2,9 +2,11 @@
 --
 -- PostgREST 12 cannot PATCH many rows with different values in one request (a PATCH applies one
 -- body to every row it matches). This function takes the rows of one request and runs ONE
---   UPDATE <table> AS t SET c = r.c, ... FROM jsonb_populate_recordset(NULL::<table>, rows) AS r
+--   UPDATE <table> AS t SET c = r.c, ... FROM jsonb_to_recordset(rows) AS r(<key> <type>, c <type>, ...)
 --   WHERE t.<key> = r.<key> ... RETURNING <key columns>
--- so every value gets the column's real type, and only the columns the rows carry are set.
+-- (each <type> is the table column's, typmod included; jsonb_populate_recordset(NULL::<table>,
+-- rows) when a column's type is not a built-in one), so every value gets the column's real type,
+-- and only the columns the rows carry are set.
 --
 -- Install it in the schema PostgREST exposes (`api` below: replace every `api.` with your schema,
 -- and install it once per exposed schema you update through pgrestify), let the updating roles
