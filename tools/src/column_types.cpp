@@ -142,6 +142,9 @@ bool textFilled(std::string format) {
 }  // namespace
 
 bool ExactRows::takesText(const std::string& column) {
+  for (const auto& k : keys_) {
+    if (k == column) return false;
+  }
   if (!formats_) {
     formats_.emplace();
     try {
@@ -166,8 +169,8 @@ nlohmann::json ExactRows::convert(const RawJson& row) {
     if (here != Change::None && !takesText(m.name)) {
       if (here == Change::Value && verdict_.empty()) {
         verdict_ = "a number in column \"" + m.name +
-                   "\" has more digits (or a larger exponent) than update can send into a column of its type "
-                   "(not a number or text column, or its type could not be read); it was not sent";
+                   "\" has more digits (or a larger exponent) than update can send into a match column or a "
+                   "column of its type (not a number or text column, or its type could not be read); it was not sent";
       }
       value = row.valueText(m);  // nlohmann::json's reading, as before
     }

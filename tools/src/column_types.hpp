@@ -41,7 +41,11 @@ JsonColumns jsonColumns(const Client& client, const std::string& table, const st
 /// The table's column types are read from PostgREST's description once, at the first such number.
 class ExactRows {
  public:
-  ExactRows(const Client& client, std::string table) : client_(client), table_(std::move(table)) {}
+  /// @p keys: the match columns. Their values are never sent as strings (the returned keys are
+  /// matched to the rows' as JSON values): a key number nlohmann::json would change in value
+  /// refuses its row.
+  ExactRows(const Client& client, std::string table, std::vector<std::string> keys)
+      : client_(client), table_(std::move(table)), keys_(std::move(keys)) {}
 
   /// The row to send; afterwards verdict() is non-empty when the row must be refused instead.
   nlohmann::json convert(const RawJson& row);
@@ -53,6 +57,7 @@ class ExactRows {
 
   const Client& client_;
   std::string table_;
+  std::vector<std::string> keys_;
   std::optional<std::map<std::string, std::string>> formats_;  // column -> type, once read
   std::string verdict_;
 };

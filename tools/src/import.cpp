@@ -423,7 +423,7 @@ class ImportCommand final : public Command {
       // The readers give the rows as RawJson (exact text); bulkUpdate takes JSON values: numbers
       // nlohmann::json would change go as strings of their text, or refuse their row (ExactRows).
       // validate() sees each row right after it was converted.
-      auto exact = std::make_shared<ExactRows>(client, o_.common.table);
+      auto exact = std::make_shared<ExactRows>(client, o_.common.table, o_.update->key);
       o.validate = [exact](const nlohmann::json&) -> std::optional<std::string> {
         if (exact->verdict().empty()) return std::nullopt;
         return exact->verdict();

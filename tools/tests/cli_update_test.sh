@@ -121,6 +121,28 @@ ROWS
 r=[json.loads(l) for l in open("rej-'"$strategy"'.ndjson")]
 print(" ".join([str(r[0]["line"]), r[0]["error"]["kind"], re.search(r"column \"(\w+)\"", r[0]["error"]["message"]).group(1)]) if len(r) == 1 else r)')"
   done
+  # A match column's number is never sent as a string (the returned keys are matched as JSON
+  # values): 1.50 still finds its row; a key nlohmann::json would round refuses its row.
+  mark="cliupd $(date +%s%N)"
+  sql "drop table if exists other.cliupd;
+       create table other.cliupd (id numeric primary key, v numeric);
+       insert into other.cliupd values (1.50, 0), (18446744073709551617, 0), (18446744073709551616, 0), (3, 0);
+       grant select, update on other.cliupd to anon;
+       comment on table other.cliupd is '$mark'; notify pgrst, 'reload schema'" >/dev/null
+  wait_exposed "$mark"
+  printf '%s\n' '{"id":1.50,"v":2.50}' '{"id":18446744073709551617,"v":7}' '{"id":3,"v":123456789012345678901234567890.5}' \
+    > keys.ndjson
+  for strategy in function patch; do
+    sql "update other.cliupd set v = 0" >/dev/null
+    run update --url "$URL" --schema other --table cliupd --file keys.ndjson --key id --strategy "$strategy" \
+      --reject-file "rejk-$strategy.ndjson" -q
+    eq "$strategy keys: summary" "3 rows: 2 updated, 0 not found, 1 failed" "$(sed -E 's/ in .*//' <<<"$OUT")"
+    eq "$strategy keys: values" "1.50|2.50 3|123456789012345678901234567890.5 18446744073709551616|0 18446744073709551617|0" \
+      "$(sql "select string_agg(id || '|' || v, ' ' order by id) from other.cliupd")"
+    eq "$strategy keys: refused row" "2 invalid" "$(python3 -c 'import json
+r=[json.loads(l) for l in open("rejk-'"$strategy"'.ndjson")]
+print(" ".join([str(r[0]["line"]), r[0]["error"]["kind"]]) if len(r) == 1 else r)')"
+  done
   ;;
 
 *) unknown_case ;;
