@@ -24,7 +24,9 @@
 #   BENCH_DISTINCT_ROWS [10000] rows of the all-different bulkUpdate (one PATCH per row)
 #   BENCH_FUNCTION [1]         all-different bulkUpdate of BENCH_ROWS rows through pgrestify_bulk_update
 #                              (sql/, installed in api) vs per-row PATCH (BENCH_DISTINCT_ROWS rows) vs
-#                              insert of the same rows (BENCH_FUNCTION_RUNS [3] runs)
+#                              insert of the same rows (BENCH_FUNCTION_RUNS [3] runs); then, in psql alone,
+#                              the same function calls and the bare UPDATE they run (where the time goes);
+#                              BENCH_FUNCTION_SQL [sql/pgrestify_bulk_update.sql] is the file installed
 #   BENCH_STREAM [1]           streaming memory number (BENCH_STREAM_ROWS [1000000])
 #   BENCH_WIDE [1]             wide rows: maxBatchBytes 1 MiB vs 4 MiB (BENCH_WIDE_ROWS [20000] rows with
 #                              BENCH_WIDE_BYTES [4000]-byte names, BENCH_WIDE_RUNS [5] paired runs)
@@ -54,6 +56,7 @@ OPS_RUNS=${BENCH_OPS_RUNS:-3}
 DISTINCT_ROWS=${BENCH_DISTINCT_ROWS:-10000}
 FUNCTION=${BENCH_FUNCTION:-1}
 FUNCTION_RUNS=${BENCH_FUNCTION_RUNS:-3}
+FUNCTION_SQL=${BENCH_FUNCTION_SQL:-$ROOT/sql/pgrestify_bulk_update.sql}
 STREAM=${BENCH_STREAM:-1}
 STREAM_ROWS=${BENCH_STREAM_ROWS:-1000000}
 SWEEP=${BENCH_SWEEP:-1}
@@ -241,7 +244,7 @@ fi
 
 if [[ $FUNCTION == 1 ]]; then
   log "bulkUpdate through pgrestify_bulk_update: $ROWS all-different rows, $FUNCTION_RUNS runs"
-  "${PSQL[@]}" -f "$ROOT/sql/pgrestify_bulk_update.sql" >/dev/null
+  "${PSQL[@]}" -f "$FUNCTION_SQL" >/dev/null
   "${PSQL[@]}" -c "NOTIFY pgrst, 'reload schema'" >/dev/null
   for _ in $(seq 1 100); do
     curl -fsS -H 'Accept: application/openapi+json' "$PGRESTIFY_TEST_URL/" | grep -q '/rpc/pgrestify_bulk_update' && break
@@ -254,6 +257,24 @@ if [[ $FUNCTION == 1 ]]; then
     [[ "$("${PSQL[@]}" -c "SELECT count(*) FROM api.users WHERE status = 'x' || id")" == "$ROWS" ]] ||
       { log "ERROR: the function left the wrong statuses"; exit 1; }
     record function "$r" "$("$DRIVER" update-distinct --rows "$DISTINCT_ROWS")"
+    # Where the time goes: the same calls (1000 rows each, new values) in the database alone, one
+    # connection, no PostgREST/HTTP/client; then the bare UPDATE the function runs.
+    record function "$r" "$(time_json function-sql update-function-sql "$ROWS" 1000 1 "${PSQL[@]}" \
+      -c "SET ROLE web_user" -c "DO \$\$ BEGIN FOR g IN 0..$((ROWS / 1000 - 1)) LOOP
+            PERFORM count(*) FROM api.pgrestify_bulk_update('users', ARRAY['id'],
+              (SELECT jsonb_agg(jsonb_build_object('id', i, 'status', 'y' || i))
+                 FROM generate_series(g * 1000 + 1, g * 1000 + 1000) i), false, 'api');
+          END LOOP; END \$\$")"
+    record function "$r" "$(time_json plain-sql update-plain-sql "$ROWS" 1000 1 "${PSQL[@]}" \
+      -c "SET ROLE web_user" -c "DO \$\$ BEGIN FOR g IN 0..$((ROWS / 1000 - 1)) LOOP
+            UPDATE api.users AS t SET status = r.status
+              FROM jsonb_to_recordset((SELECT jsonb_agg(jsonb_build_object('id', i, 'status', 'z' || i))
+                                         FROM generate_series(g * 1000 + 1, g * 1000 + 1000) i))
+                   AS r(id bigint, status text)
+             WHERE t.id = r.id;
+          END LOOP; END \$\$")"
+    [[ "$("${PSQL[@]}" -c "SELECT count(*) FROM api.users WHERE status = 'z' || id")" == "$ROWS" ]] ||
+      { log "ERROR: the SQL updates left the wrong statuses"; exit 1; }
   done
   "${PSQL[@]}" -c "DROP FUNCTION api.pgrestify_bulk_update(text, text[], jsonb, boolean, text); NOTIFY pgrst, 'reload schema'" >/dev/null
 fi

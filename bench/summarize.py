@@ -86,10 +86,11 @@ def main(out_dir):
         print(f"## All-different bulkUpdate: function vs per-row PATCH vs insert (median of {max(r['run'] for r in fn)} runs)\n")
         print("| operation | rows | requests | wall s | rows/s | client CPU s |")
         print("|---|---:|---:|---:|---:|---:|")
-        for op in ["insert", "update-function", "update-distinct"]:
+        for op in ["insert", "update-function", "update-distinct", "update-function-sql", "update-plain-sql"]:
             rs = [r for r in fn if r["op"] == op]
             if rs:
-                print(f"| {op} | {rs[0]['rows']:,} | {rs[0]['requests']} | {med([r['wall_s'] for r in rs]):.3f} | "
+                requests = rs[0].get("requests", "- (psql, 1 connection)")
+                print(f"| {op} | {rs[0]['rows']:,} | {requests} | {med([r['wall_s'] for r in rs]):.3f} | "
                       f"{med([r['rows_per_s'] for r in rs]):,.0f} | {med([r['cpu_s'] for r in rs]):.3f} |")
         by_run = defaultdict(dict)
         for r in fn:

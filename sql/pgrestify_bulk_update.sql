@@ -2,9 +2,11 @@
 --
 -- PostgREST 12 cannot PATCH many rows with different values in one request (a PATCH applies one
 -- body to every row it matches). This function takes the rows of one request and runs ONE
---   UPDATE <table> AS t SET c = r.c, ... FROM jsonb_populate_recordset(NULL::<table>, rows) AS r
+--   UPDATE <table> AS t SET c = r.c, ... FROM jsonb_to_recordset(rows) AS r(<key> <type>, c <type>, ...)
 --   WHERE t.<key> = r.<key> ... RETURNING <key columns>
--- so every value gets the column's real type, and only the columns the rows carry are set.
+-- (each <type> is the table column's, typmod included; jsonb_populate_recordset(NULL::<table>,
+-- rows) when a column's type is not a built-in one), so every value gets the column's real type,
+-- and only the columns the rows carry are set.
 --
 -- Install it in the schema PostgREST exposes (`api` below: replace every `api.` with your schema,
 -- and install it once per exposed schema you update through pgrestify), let the updating roles
@@ -49,6 +51,9 @@ DECLARE
   set_list text;
   where_list text;
   returned text;
+  builtin boolean;
+  coldefs text;
+  source text;
 BEGIN
   IF rows IS NULL OR pg_catalog.jsonb_typeof(rows) <> 'array' THEN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'pgrestify_bulk_update: rows must be a JSON array of objects';
@@ -72,9 +77,12 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = '22023', MESSAGE = 'pgrestify_bulk_update: every row must be a JSON object';
   END IF;
   cols := ARRAY(SELECT k FROM pg_catalog.jsonb_object_keys(rows -> 0) AS k ORDER BY k);
+  -- Same keys as the first row, for every row, in one pass and without expanding any row's keys:
+  -- it has them all (?&) and nothing else (removing them leaves {}). jsonb keys are unique.
   IF EXISTS (SELECT 1 FROM pg_catalog.jsonb_array_elements(rows) AS e
-              WHERE pg_catalog.jsonb_typeof(e) <> 'object'
-                 OR ARRAY(SELECT k FROM pg_catalog.jsonb_object_keys(e) AS k ORDER BY k) <> cols) THEN
+              WHERE CASE WHEN pg_catalog.jsonb_typeof(e) <> 'object' THEN true
+                         ELSE NOT (e OPERATOR(pg_catalog.?&) cols)
+                           OR (e OPERATOR(pg_catalog.-) cols) OPERATOR(pg_catalog.<>) '{}'::pg_catalog.jsonb END) THEN
     RAISE EXCEPTION USING ERRCODE = '22023',
       MESSAGE = 'pgrestify_bulk_update: every row must be a JSON object with the same keys as the first row';
   END IF;
@@ -93,6 +101,23 @@ BEGIN
       MESSAGE = pg_catalog.format('column %I of relation %s does not exist', missing, rel);
   END IF;
 
+  -- The rows as records of exactly the columns they carry, each typed as its table column (the
+  -- same conversion as jsonb_populate_recordset(NULL::<table>, ...), without building the columns
+  -- the rows do not carry). Types named by format_type() must resolve as they do here: when one
+  -- is not a built-in type (it may live in a schema the role cannot look names up in), the
+  -- table's row type is used instead.
+  SELECT pg_catalog.bool_and(ty.typnamespace = 'pg_catalog'::pg_catalog.regnamespace),
+         pg_catalog.string_agg(pg_catalog.format('%I %s', a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod)),
+                               ', ' ORDER BY a.attnum)
+    INTO builtin, coldefs
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+   WHERE a.attrelid = rel AND a.attname = ANY (cols) AND a.attnum > 0 AND NOT a.attisdropped;
+  IF builtin THEN
+    source := pg_catalog.format('pg_catalog.jsonb_to_recordset($1) AS r(%s)', coldefs);
+  ELSE
+    source := pg_catalog.format('pg_catalog.jsonb_populate_recordset(NULL::%s, $1) AS r', rel);
+  END IF;
+
   SELECT pg_catalog.string_agg(pg_catalog.format('%I = r.%I', k, k), ', ') INTO set_list
     FROM pg_catalog.unnest(cols) AS k WHERE NOT k = ANY (key_columns);
   IF set_list IS NULL THEN
@@ -108,8 +133,8 @@ BEGIN
   END IF;
 
   RETURN QUERY EXECUTE pg_catalog.format(
-    'UPDATE %s AS t SET %s FROM pg_catalog.jsonb_populate_recordset(NULL::%s, $1) AS r WHERE %s RETURNING %s',
-    rel, set_list, rel, where_list, returned)
+    'UPDATE %s AS t SET %s FROM %s WHERE %s RETURNING %s',
+    rel, set_list, source, where_list, returned)
     USING rows;
 END
 $pgrestify$;

@@ -189,6 +189,79 @@ TEST_F(BulkUpdateFunction, HostileNamesNeitherBreakNorInject) {
   EXPECT_EQ(bad.errors[0].code, "42703") << bad.errors[0].message;
 }
 
+// Values get their column's type exactly as the table declares it (typmods, an enum, a domain in a
+// schema the role cannot look names up in); a value the type refuses fails only its row; columns
+// the rows do not carry keep their values. Rows of one call must all carry the same keys: a row
+// with a key missing (which would set that column to NULL), an extra key or a non-object fails the
+// whole call with 22023 and changes nothing.
+TEST_F(BulkUpdateFunction, ColumnTypesAndRowShapesAreTheTables) {
+  sql("drop table if exists other.updfn_types; drop type if exists other.updfn_mood;"
+      "drop schema if exists updfn_priv cascade; create schema updfn_priv;"
+      "create domain updfn_priv.short as varchar(4) check (value <> 'bad');");
+  create("create type other.updfn_mood as enum ('sad', 'ok', 'happy');"
+         "create table other.updfn_types (id int primary key, v varchar(3), n numeric(5,2), m other.updfn_mood, "
+         "d updfn_priv.short, untouched text default 'keep');"
+         "insert into other.updfn_types (id, v, n, m, d) select g, 'old', 0, 'sad', 'x' from generate_series(1, 40) g;"
+         "grant select, update on other.updfn_types to anon",
+         "updfn_types", "updfn_types");
+  ASSERT_FALSE(HasFatalFailure());
+  std::vector<json> rows;
+  for (int i = 1; i <= 40; ++i) {
+    rows.push_back({{"id", i},
+                    {"v", i == 7 ? "long" : "v" + std::to_string(i % 10)},
+                    {"n", i + 0.005},
+                    {"m", i % 2 ? "ok" : "happy"},
+                    {"d", i == 30 ? "bad" : "d" + std::to_string(i)}});
+  }
+  auto r = client_->from("updfn_types").bulkUpdate(rows, {.strategy = UpdateStrategy::Function});
+  EXPECT_EQ(r.successful, 38u);
+  EXPECT_EQ(r.failed, 2u);
+  std::vector<std::string> codes;
+  std::vector<std::size_t> failed;
+  for (const auto& e : r.errors) {
+    codes.push_back(e.code);
+    failed.insert(failed.end(), e.indexes.begin(), e.indexes.end());
+  }
+  std::sort(codes.begin(), codes.end());
+  std::sort(failed.begin(), failed.end());
+  EXPECT_EQ(codes, (std::vector<std::string>{"22001", "23514"}));  // varchar(3), the domain's check
+  EXPECT_EQ(failed, (std::vector<std::size_t>{6, 29}));
+  EXPECT_EQ(sqlCount("select count(*) from other.updfn_types where v = 'v' || (id % 10) and n = id + 0.01 "
+                     "and m = case when id % 2 = 1 then 'ok' else 'happy' end::other.updfn_mood "
+                     "and d = 'd' || id and untouched = 'keep'"),
+            38);
+  EXPECT_EQ(sqlCount("select count(*) from other.updfn_types where id in (7, 30) and v = 'old' and d = 'x'"), 2);
+
+  const std::string before = sql("select md5(string_agg(t::text, ',' order by id)) from other.updfn_types t");
+  auto call = [&](const std::string& rowsJson) {
+    HttpRequest req;
+    req.method = "POST";
+    req.url = server_->url + "/rpc/pgrestify_bulk_update";
+    req.headers = {{"Content-Type", "application/json"}, {"Content-Profile", "other"}};
+    req.body = R"({"target_table":"updfn_types","key_columns":["id"],"rows":)" + rowsJson + "}";
+    return client_->send(req);
+  };
+  for (const std::string bad : {R"([{"id":1,"v":"a","n":1},{"id":2,"v":"b"}])",
+                                R"([{"id":1,"v":"a"},{"id":2,"v":"b","n":2}])",
+                                R"([{"id":1,"v":"a"},{"id":2,"n":2}])",
+                                R"([{"id":1,"v":"a"},["id","v"]])",
+                                R"([{"id":1,"v":"a"},"id"])",
+                                R"([{"id":1,"v":"a"},null])"}) {
+    auto answer = call(bad);
+    EXPECT_EQ(answer.status, 400) << bad << " " << answer.body;
+    EXPECT_EQ(json::parse(answer.body, nullptr, false).value("code", std::string()), "22023") << bad << answer.body;
+  }
+  auto good = call(R"([{"v":"z1","id":1},{"id":2,"v":null}])");  // key order and null values are fine
+  EXPECT_EQ(good.status, 200) << good.body;
+  EXPECT_EQ(sql("select string_agg(id || ':' || coalesce(v, 'NULL'), ',' order by id) from other.updfn_types "
+                "where id <= 2"),
+            "1:z1,2:NULL");
+  sql("update other.updfn_types set v = 'v' || (id % 10) where id <= 2");
+  EXPECT_EQ(sql("select md5(string_agg(t::text, ',' order by id)) from other.updfn_types t"), before);
+  sql("drop table if exists other.updfn_types; drop type if exists other.updfn_mood;"
+      "drop schema if exists updfn_priv cascade;");
+}
+
 // A role without UPDATE on the table gets 42501 for its rows, and nothing changes.
 TEST_F(BulkUpdateFunction, RoleWithoutUpdateGets42501) {
   create("create table other.updfn_ro (id int primary key, v text);"

@@ -420,11 +420,16 @@ class ImportCommand final : public Command {
       auto o = callOptions<BulkUpdateOptions>(o_.common, hooks);
       o.matchColumn = Columns(o_.update->key);
       o.strategy = o_.update->strategy;
-      // The readers give the rows as RawJson (exact text); bulkUpdate takes JSON values.
-      return table.bulkUpdate(rows.raw() | std::views::transform([](const RawJson& row) {
-                                return nlohmann::json::parse(row.text(), nullptr, /*allow_exceptions=*/false);
-                              }),
-                              o);
+      // The readers give the rows as RawJson (exact text); bulkUpdate takes JSON values: numbers
+      // nlohmann::json would change go as strings of their text, or refuse their row (ExactRows).
+      // validate() sees each row right after it was converted.
+      auto exact = std::make_shared<ExactRows>(client, o_.common.table, o_.update->key);
+      o.validate = [exact](const nlohmann::json&) -> std::optional<std::string> {
+        if (exact->verdict().empty()) return std::nullopt;
+        return exact->verdict();
+      };
+      return table.bulkUpdate(
+          rows.raw() | std::views::transform([exact](const RawJson& row) { return exact->convert(row); }), o);
     }
     auto o = callOptions<BulkInsertOptions>(o_.common, hooks);
     o.onConflict = o_.onConflict;
