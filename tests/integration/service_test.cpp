@@ -172,7 +172,19 @@ TEST_F(ServiceTest, TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt) {
                               ++requests;
                               refused += e.status == 401 ? 1 : 0;
                             }});
-  auto r = client.from("events").bulkInsert(eventRows(kRows), expiringImport(expired, 4));
+  // After batch 10, stall until a renewal is due; after batch 30 (the renewal has happened and
+  // every request built before it has been answered: a request built but not yet sent when a
+  // callback blocks carries the token of its build time), stall until PostgREST no longer accepts
+  // the first token.
+  BulkInsertOptions o;
+  o.batchSize = 1000;
+  o.concurrency = 4;
+  const auto renewalDue = std::chrono::steady_clock::now() + std::chrono::milliseconds(1500);
+  o.onBatchComplete = [renewalDue, expired, done = std::make_shared<std::size_t>(0)](const BatchReport&) {
+    if (++*done == 10) std::this_thread::sleep_until(renewalDue);  // asked at most once a second
+    if (*done == 30) std::this_thread::sleep_until(expired);
+  };
+  auto r = client.from("events").bulkInsert(eventRows(kRows), o);
   EXPECT_EQ(r.failed, 0u) << (r.errors.empty() ? "" : r.errors.front().message);
   EXPECT_EQ(r.successful, kRows);
   EXPECT_EQ(refused, 0u) << "a request was sent with the token after PostgREST stopped accepting it";

@@ -29,8 +29,8 @@ void addCommon(CLI::App& cmd, CommonOptions& o, const char* fileHelp) {
   cmd.add_option("--token", o.token, "JWT sent as 'Authorization: Bearer <token>' (or set PGRESTIFY_TOKEN)")
       ->envname("PGRESTIFY_TOKEN");
   cmd.add_option("--token-command", o.tokenCommand,
-                 "Shell command that prints the JWT (instead of --token); run again when PostgREST answers "
-                 "401 PGRST301 (expired), and the refused request is sent once more");
+                 "Shell command that prints the JWT (instead of --token); run again shortly before the JWT's exp "
+                 "and when PostgREST answers 401 PGRST301 (expired), and the refused request is sent once more");
   cmd.add_option("--header", o.headers, "Extra request header 'Name: value' (repeatable)")->allow_extra_args(false);
   cmd.add_option("--schema", o.schema, "Schema to write to (Content-Profile); default: PostgREST's first schema");
   cmd.add_option("--reject-file", o.rejectFile,
