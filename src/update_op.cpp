@@ -39,14 +39,7 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
   std::size_t maxBytes() const override { return budget_; }
 
   HttpRequest request(const Work& work) const override {
-    if (spec_.strategy == UpdateStrategy::Upsert) {
-      Params params;
-      params.emplace_back("columns", joinIdentifiers(keySets_.columnsOf(work.rows)));
-      params.emplace_back("on_conflict", joinIdentifiers(spec_.matchColumns));
-      if (spec_.returning) params.emplace_back("select", spec_.select.empty() ? "*" : spec_.select);
-      return client_.makeRequest("POST", spec_.table, params, preferOf(spec_.returning, "resolution=merge-duplicates"),
-                                 joinRows(work.rows, work.bytes), spec_.headers);
-    }
+    if (spec_.strategy == UpdateStrategy::Upsert) return insertRequest(client_, upsertOf(spec_), keySets_, work);
     Params params;
     keyFilter(spec_.matchColumns, work.rows, params);
     params.emplace_back("select", select_);
@@ -121,7 +114,7 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
     nlohmann::json j;
     std::size_t index = 0;
     while (source(j)) {
-      Input in{index++, {}, {}, 0, 0, 0, {}};
+      Input in{.index = index++};
       if (!j.is_object()) {
         in.invalid = "an update row must be a JSON object";
       } else if (in.key = keyOf(j, spec_.matchColumns); in.key.empty()) {
@@ -174,7 +167,7 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
     std::uint32_t nextGroup = 0;
     planned_.reserve(inputs.size());
     for (const auto& in : inputs) {
-      if (!in.invalid.empty()) planned_.push_back(WorkRow{in.index, {}, {}, 0, 0, 0, in.invalid});
+      if (!in.invalid.empty()) planned_.push_back(WorkRow{.index = in.index, .invalid = in.invalid});
     }
     for (std::uint32_t wave = 0; wave <= maxWave; ++wave) {
       std::unordered_map<std::uint64_t, std::vector<const Input*>> byGroup;

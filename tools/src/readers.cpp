@@ -174,7 +174,7 @@ class CsvReader final : public RowReader {
       return;
     }
     if (fields.size() != columns_.size()) {
-      rejects_(InputReject{line, fieldsJson(fields),
+      rejects_(InputReject{.line = line, .row = fieldsJson(fields), .message =
                            "the record has " + std::to_string(fields.size()) + " field(s), the header " +
                                std::to_string(columns_.size())});
       return;
@@ -192,12 +192,12 @@ class CsvReader final : public RowReader {
         std::string error;
         auto value = RawJson::parse(f.text, &error);
         if (!value) {
-          rejects_(InputReject{line, fieldsJson(fields),
+          rejects_(InputReject{.line = line, .row = fieldsJson(fields), .message =
                                "column '" + columns_[i] + "' is json: the field is not valid JSON (" + error + ")"});
           return;
         }
         if (value->isNull()) {  // PostgREST stores a JSON null as SQL NULL: refuse to alter it
-          rejects_(InputReject{line, fieldsJson(fields),
+          rejects_(InputReject{.line = line, .row = fieldsJson(fields), .message =
                                "column '" + columns_[i] +
                                    "' is json: the JSON value null cannot be stored as sent (PostgREST makes it SQL "
                                    "NULL); a NULL is written as an unquoted empty field"});
@@ -208,7 +208,7 @@ class CsvReader final : public RowReader {
         try {
           text += nlohmann::json(f.text).dump();
         } catch (const nlohmann::json::type_error&) {
-          rejects_(InputReject{line, fieldsJson(fields), "the record holds text that is not valid UTF-8"});
+          rejects_(InputReject{.line = line, .row = fieldsJson(fields), .message = "the record holds text that is not valid UTF-8"});
           return;
         }
       }
@@ -220,7 +220,7 @@ class CsvReader final : public RowReader {
     std::string error;
     auto raw = RawJson::parse(text, &error);  // built from valid JSON parts; checked all the same
     if (!raw) {
-      rejects_(InputReject{line, fieldsJson(fields), "the record does not make a valid JSON row (" + error + ")"});
+      rejects_(InputReject{.line = line, .row = fieldsJson(fields), .message = "the record does not make a valid JSON row (" + error + ")"});
       return;
     }
     row.raw = std::move(*raw);
