@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <pgrestify/options.hpp>
 #include <pgrestify/transport.hpp>
 
 #include <chrono>
@@ -30,6 +31,14 @@ struct ClientOptions {
   /// X-Api-Key, Api-Key, X-Auth-Token, X-Access-Token, X-Amz-Security-Token, Cookie, Set-Cookie,
   /// X-CSRF-Token, X-Supabase-Api-Key); see docs/reliability.md.
   std::vector<std::string> secretHeaders;
+
+  // ---- client-wide bulk defaults (issue #17, point 6) ----
+  /// Defaults of the bulk options for every bulk call of this client (query builder, repository,
+  /// CLI): batch size, body and URL caps, concurrency, isolation, retry policy. A field set in a
+  /// call's options overrides them; an unset one falls back to the library default. Checked when
+  /// the client is created (std::invalid_argument). See docs/api.md, "Client-wide bulk defaults".
+  BulkDefaults bulkDefaults;
+  // ---- end of client-wide bulk defaults ----
 };
 
 }  // namespace pgrestify

@@ -38,7 +38,7 @@ auto rangeCursor(R& rows) {
     std::ranges::iterator_t<R> it;
     std::ranges::sentinel_t<R> end;
   };
-  return std::make_shared<Cursor>(Cursor{std::ranges::begin(rows), std::ranges::end(rows)});
+  return std::make_shared<Cursor>(Cursor{.it = std::ranges::begin(rows), .end = std::ranges::end(rows)});
 }
 
 /// A RowSource over any input range whose elements convert to JSON.
@@ -223,7 +223,7 @@ class QueryBuilder {
     state_->sendForRows(state_->makeRequest("GET", table_, params, "count=exact", {}, headers_), &response);
     auto range = response.header("Content-Range");
     long long n = range ? detail::contentRangeTotal(*range) : -1;
-    if (n < 0) throw Error(ErrorInfo{response.status, "", "the server did not report a count", "", "", {}, false});
+    if (n < 0) throw Error(ErrorInfo{.status = response.status, .message = "the server did not report a count"});
     return static_cast<std::size_t>(n);
   }
 
@@ -233,7 +233,7 @@ class QueryBuilder {
     requires(!std::ranges::range<Row> || std::same_as<Row, nlohmann::json>)
   T insert(const Row& row) const {
     auto rows = insertRows(std::vector<nlohmann::json>{nlohmann::json(row)});
-    if (rows.empty()) throw Error(ErrorInfo{201, "", "the server returned no row", "", "", {}, false});
+    if (rows.empty()) throw Error(ErrorInfo{.status = 201, .message = "the server returned no row"});
     return std::move(rows.front());
   }
   /// Inserts rows in ONE request (all or nothing) and returns them; use bulkInsert for large inputs.
@@ -269,9 +269,11 @@ class QueryBuilder {
   }
 
   // ---- bulk operations (never throw for row or batch failures) ----
-  /// Inserts any number of rows in batches. See docs/bulk-operations.md.
+  /// Inserts any number of rows in batches. See docs/bulk-operations.md. Options not set fall back
+  /// to the client's bulk defaults (ClientOptions::bulkDefaults), then to the library's.
   template <std::ranges::input_range R>
   BulkResult<T> bulkInsert(R&& rows, const BulkInsertOptions& options = {}) const {
+    auto call = detail::validate(options, state_->options().bulkDefaults);
     detail::InsertSpec spec;
     spec.table = table_;
     spec.onConflict = options.onConflict;
@@ -279,13 +281,14 @@ class QueryBuilder {
     spec.missing = options.missing;
     spec.returning = options.returning;
     spec.select = options.select.empty() ? select_ : options.select;
-    spec.maxBatchBytes = options.maxBatchBytes;
+    spec.maxBatchBytes = call.maxBatchBytes;
     spec.headers = headers_;
-    return runInsert(rows, std::move(spec), detail::engineSettings(options));
+    return runInsert(rows, std::move(spec), call.engine);
   }
   /// Inserts rows, or updates the existing row with the same conflict columns (last row wins).
   template <std::ranges::input_range R>
   BulkResult<T> bulkUpsert(R&& rows, const BulkUpsertOptions& options = {}) const {
+    auto call = detail::validate(options, state_->options().bulkDefaults);
     detail::InsertSpec spec;
     spec.table = table_;
     spec.onConflict = options.ignoreDuplicates ? OnConflict::Ignore : OnConflict::Update;
@@ -293,45 +296,43 @@ class QueryBuilder {
     spec.missing = options.missing;
     spec.returning = options.returning;
     spec.select = options.select.empty() ? select_ : options.select;
-    spec.maxBatchBytes = options.maxBatchBytes;
+    spec.maxBatchBytes = call.maxBatchBytes;
     spec.headers = headers_;
-    return runInsert(rows, std::move(spec), detail::engineSettings(options));
+    return runInsert(rows, std::move(spec), call.engine);
   }
   /// Updates rows by key: each input row holds the match column(s) and its new values.
   template <std::ranges::input_range R>
   BulkResult<T> bulkUpdate(R&& rows, const BulkUpdateOptions& options = {}) const {
     static_assert(!std::same_as<std::remove_cvref_t<std::ranges::range_reference_t<R>>, RawJson>,
                   "pgrestify: RawJson rows are for bulkInsert/bulkUpsert; give nlohmann::json rows here");
-    auto settings = detail::engineSettings(options);
-    detail::validate(settings);
+    auto call = detail::validate(options, state_->options().bulkDefaults);
     detail::UpdateSpec spec;
     spec.table = table_;
     spec.matchColumns = options.matchColumn.names();
     spec.strategy = options.strategy;
     spec.returning = options.returning;
     spec.select = options.select.empty() ? select_ : options.select;
-    spec.maxUrlBytes = options.maxUrlBytes;
-    spec.maxBatchBytes = options.maxBatchBytes;
+    spec.maxUrlBytes = call.maxUrlBytes;
+    spec.maxBatchBytes = call.maxBatchBytes;
     spec.headers = headers_;
     auto op = detail::makeUpdateOperation(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, call.engine));
   }
   /// Deletes rows by key. Keys are values (numbers, strings, json) or objects holding the match columns.
   template <std::ranges::input_range R>
   BulkResult<T> bulkDelete(R&& keys, const BulkDeleteOptions& options = {}) const {
     static_assert(!std::same_as<std::remove_cvref_t<std::ranges::range_reference_t<R>>, RawJson>,
                   "pgrestify: RawJson rows are for bulkInsert/bulkUpsert; give nlohmann::json rows here");
-    auto settings = detail::engineSettings(options);
-    detail::validate(settings);
+    auto call = detail::validate(options, state_->options().bulkDefaults);
     detail::DeleteSpec spec;
     spec.table = table_;
     spec.matchColumns = options.matchColumn.names();
     spec.returning = options.returning;
     spec.select = options.select.empty() ? select_ : options.select;
-    spec.maxUrlBytes = options.maxUrlBytes;
+    spec.maxUrlBytes = call.maxUrlBytes;
     spec.headers = headers_;
     auto op = detail::makeDeleteOperation(*state_, std::move(spec), detail::rangeSource(keys), detail::rangeSize(keys));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, call.engine));
   }
 
   const std::string& table() const noexcept { return table_; }
@@ -344,8 +345,6 @@ class QueryBuilder {
  private:
   template <class R>
   BulkResult<T> runInsert(R& rows, detail::InsertSpec spec, const detail::EngineSettings& settings) const {
-    detail::validate(settings);
-    if (spec.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
     if (spec.onConflict != OnConflict::Error && spec.conflictColumns.empty()) {
       if (!state_->tableSchema(table_)->found) throw std::invalid_argument(detail::notExposed(table_));
       spec.conflictColumns = state_->primaryKey(table_);

@@ -640,7 +640,7 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
         return early(kExitSetup);
       }
       if (!json.warning.empty()) note("warning: " + json.warning);
-      reader = makeCsvReader(*input, CsvOptions{import->nullString, import->emptyIsNull, std::move(json.names)}, sink);
+      reader = makeCsvReader(*input, CsvOptions{.nullString = import->nullString, .emptyIsNull = import->emptyIsNull, .jsonColumns = std::move(json.names)}, sink);
     }
     else if (format == "ndjson") reader = makeNdjsonReader(*input, sink);
     else reader = makeJsonArrayReader(*input, sink);
@@ -735,32 +735,21 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
   BulkResult<nlohmann::json> result;
   try {
     auto table = client->from(common.table);
-    auto retry = [&](RetryPolicy& policy) {
-      if (common.retries) policy.maxAttempts = *common.retries + 1;
-      if (common.retryBudget) {
-        policy.retryBudget = std::chrono::milliseconds(static_cast<long long>(*common.retryBudget * 1000.0));
-      }
-    };
+    // --batch-size, --concurrency and the retry flags are the client's bulk defaults (makeClient).
     if (kind == Kind::Import) {
       BulkInsertOptions o;
-      o.batchSize = common.batchSize;
-      o.concurrency = common.concurrency;
       o.onConflict = import->onConflict;
       o.conflictColumns = Columns(import->conflictColumns);
       o.onProgress = progress;
       o.onBatchComplete = batchDone;
       o.stopToken = stop.get_token();
-      retry(o.retry);
       result = table.bulkInsert(stream.raw(), o);
     } else {
       BulkDeleteOptions o;
       o.matchColumn = Columns(del->column);
-      o.batchSize = common.batchSize;
-      o.concurrency = common.concurrency;
       o.onProgress = progress;
       o.onBatchComplete = batchDone;
       o.stopToken = stop.get_token();
-      retry(o.retry);
       result = table.bulkDelete(stream, o);
     }
   } catch (const std::exception& e) {
@@ -872,6 +861,17 @@ Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transp
   o.schema = common.schema;
   if (common.timeout) o.timeout = std::chrono::milliseconds(static_cast<long long>(*common.timeout * 1000.0));
   o.transport = std::move(transport);
+  // The bulk flags, as client-wide defaults: the bulk calls resolve them like any client's.
+  o.bulkDefaults.batchSize = common.batchSize;
+  o.bulkDefaults.concurrency = common.concurrency;
+  if (common.retries || common.retryBudget) {
+    RetryPolicy policy;
+    if (common.retries) policy.maxAttempts = *common.retries + 1;
+    if (common.retryBudget) {
+      policy.retryBudget = std::chrono::milliseconds(static_cast<long long>(*common.retryBudget * 1000.0));
+    }
+    o.bulkDefaults.retry = policy;
+  }
   std::size_t n = 0;
   for (const auto& h : common.headers) {
     ++n;

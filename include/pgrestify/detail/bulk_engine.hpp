@@ -97,6 +97,9 @@ class BulkOperation {
 struct EngineSettings {
   std::size_t batchSize = kDefaultBatchSize;
   std::size_t concurrency = kDefaultConcurrency;
+  /// `concurrency` was chosen (a call's option or the client's default) rather than left to the
+  /// library default: an explicit choice is kept as it is.
+  bool concurrencySet = false;
   bool isolateFailures = true;
   bool stopOnError = false;
   RetryPolicy retry;
@@ -110,28 +113,27 @@ struct EngineSettings {
   std::function<void(std::chrono::milliseconds)> sleep;
 };
 
-/// Copies the common fields of any bulk options struct.
-template <class Options>
-EngineSettings engineSettings(const Options& o) {
-  EngineSettings s;
-  s.batchSize = o.batchSize;
-  s.concurrency = o.concurrency;
-  s.isolateFailures = o.isolateFailures;
-  s.stopOnError = o.stopOnError;
-  s.retry = o.retry;
-  s.onProgress = o.onProgress;
-  s.onBatchComplete = o.onBatchComplete;
-  s.stopToken = o.stopToken;
-  s.deadline = o.deadline;
-  return s;
-}
+/// What one bulk call runs with: its options resolved against the client's defaults, checked.
+struct CallSettings {
+  EngineSettings engine;
+  std::size_t maxBatchBytes = kDefaultMaxBatchBytes;  ///< insert, upsert, update (Upsert strategy)
+  std::size_t maxUrlBytes = kDefaultMaxUrlBytes;      ///< update, delete
+};
 
-/// Throws std::invalid_argument for settings no request should be sent with.
-void validate(const EngineSettings& settings);
+/// The one place (src/options.cpp) where a bulk call's options are resolved and checked, once per
+/// call, before any request: each field with a client-wide default is the call's value if set,
+/// else @p defaults' (ClientOptions::bulkDefaults), else the library's. Throws
+/// std::invalid_argument for options no request should be sent with: batchSize, maxBatchBytes,
+/// maxUrlBytes or concurrency 0, retry.maxAttempts < 1, retry.multiplier < 1, a negative retry
+/// delay, an empty conflict column, an empty matchColumn or one naming an embedded resource.
+CallSettings validate(const BulkInsertOptions& options, const BulkDefaults& defaults = {});
+CallSettings validate(const BulkUpsertOptions& options, const BulkDefaults& defaults = {});
+CallSettings validate(const BulkUpdateOptions& options, const BulkDefaults& defaults = {});
+CallSettings validate(const BulkDeleteOptions& options, const BulkDefaults& defaults = {});
 
 /// Runs a bulk operation to the end (or to cancellation) and returns the aggregate.
 /// Rows are returned as JSON (`data`), in input order of their batches.
-/// Throws std::invalid_argument for invalid settings (before any request). Never throws for row
+/// @p settings come from validate() (checked there, not again here). Never throws for row
 /// or batch failures, including a transport or operation that throws for one request (see the
 /// top of src/bulk_engine.cpp); exceptions from the caller's input range and callbacks propagate.
 /// When the input size is unknown (a generator) and the call is cancelled, rows never read from

@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+// The bulk options of one call, resolved against the client's defaults and checked: the only
+// place where options are validated (once per call, before any request; docs/api.md, "Options").
+#include "ops_common.hpp"
+
+#include <pgrestify/detail/bulk_engine.hpp>
+#include <pgrestify/detail/encode.hpp>
+#include <pgrestify/options.hpp>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace pgrestify::detail {
+
+namespace {
+
+/// The call's value if set, else the client's default, else the library's.
+template <class V>
+V pick(const std::optional<V>& call, const std::optional<V>& client, V library) {
+  if (call) return *call;
+  if (client) return *client;
+  return library;
+}
+
+/// The call's retry fields if set, else the client default's, else RetryPolicy's.
+RetryPolicy resolve(const RetryOptions& call, const RetryOptions& client) {
+  RetryPolicy p;
+  auto field = [](auto& out, const auto& mine, const auto& fallback) {
+    if (mine) {
+      out = *mine;
+    } else if (fallback) {
+      out = *fallback;
+    }
+  };
+  field(p.maxAttempts, call.maxAttempts, client.maxAttempts);
+  field(p.initialBackoff, call.initialBackoff, client.initialBackoff);
+  field(p.maxBackoff, call.maxBackoff, client.maxBackoff);
+  field(p.multiplier, call.multiplier, client.multiplier);
+  field(p.maxRetryAfter, call.maxRetryAfter, client.maxRetryAfter);
+  field(p.retryUnknownOutcome, call.retryUnknownOutcome, client.retryUnknownOutcome);
+  field(p.retryBudget, call.retryBudget, client.retryBudget);
+  field(p.conflictBudget, call.conflictBudget, client.conflictBudget);
+  return p;
+}
+
+void positive(std::size_t value, const char* name) {
+  if (value == 0) throw std::invalid_argument(std::string("pgrestify: ") + name + " must be greater than 0");
+}
+
+void check(const RetryPolicy& r) {
+  if (r.maxAttempts < 1) throw std::invalid_argument("pgrestify: retry.maxAttempts must be at least 1");
+  if (!(r.multiplier >= 1.0)) throw std::invalid_argument("pgrestify: retry.multiplier must be at least 1");
+  if (r.initialBackoff.count() < 0 || r.maxBackoff.count() < 0 || r.maxRetryAfter.count() < 0 ||
+      r.retryBudget.count() < 0 || r.conflictBudget.count() < 0) {
+    throw std::invalid_argument("pgrestify: retry delays must not be negative");
+  }
+}
+
+/// The shared fields (every options struct has them; maxBatchBytes and maxUrlBytes are resolved
+/// by the structs that have them).
+template <class Options>
+CallSettings common(const Options& o, const BulkDefaults& d) {
+  CallSettings s;
+  EngineSettings& e = s.engine;
+  e.batchSize = pick(o.batchSize, d.batchSize, kDefaultBatchSize);
+  e.concurrency = pick(o.concurrency, d.concurrency, kDefaultConcurrency);
+  e.concurrencySet = o.concurrency.has_value() || d.concurrency.has_value();
+  e.isolateFailures = pick(o.isolateFailures, d.isolateFailures, true);
+  e.stopOnError = o.stopOnError;
+  e.retry = resolve(o.retry, d.retry);
+  e.onProgress = o.onProgress;
+  e.onBatchComplete = o.onBatchComplete;
+  e.stopToken = o.stopToken;
+  e.deadline = o.deadline;
+  positive(e.batchSize, "batchSize");
+  positive(e.concurrency, "concurrency");
+  check(e.retry);
+  return s;
+}
+
+void checkConflictColumns(const Columns& columns) {
+  for (const auto& c : columns) checkIdentifier(c, "conflict column");
+}
+
+}  // namespace
+
+void validate(const BulkDefaults& d) {
+  if (d.batchSize) positive(*d.batchSize, "ClientOptions::bulkDefaults.batchSize");
+  if (d.maxBatchBytes) positive(*d.maxBatchBytes, "ClientOptions::bulkDefaults.maxBatchBytes");
+  if (d.maxUrlBytes) positive(*d.maxUrlBytes, "ClientOptions::bulkDefaults.maxUrlBytes");
+  if (d.concurrency) positive(*d.concurrency, "ClientOptions::bulkDefaults.concurrency");
+  check(resolve(d.retry, {}));
+}
+
+CallSettings validate(const BulkInsertOptions& o, const BulkDefaults& d) {
+  CallSettings s = common(o, d);
+  s.maxBatchBytes = pick(o.maxBatchBytes, d.maxBatchBytes, kDefaultMaxBatchBytes);
+  positive(s.maxBatchBytes, "maxBatchBytes");
+  checkConflictColumns(o.conflictColumns);
+  return s;
+}
+
+CallSettings validate(const BulkUpsertOptions& o, const BulkDefaults& d) {
+  CallSettings s = common(o, d);
+  s.maxBatchBytes = pick(o.maxBatchBytes, d.maxBatchBytes, kDefaultMaxBatchBytes);
+  positive(s.maxBatchBytes, "maxBatchBytes");
+  checkConflictColumns(o.conflictColumns);
+  return s;
+}
+
+CallSettings validate(const BulkUpdateOptions& o, const BulkDefaults& d) {
+  CallSettings s = common(o, d);
+  s.maxBatchBytes = pick(o.maxBatchBytes, d.maxBatchBytes, kDefaultMaxBatchBytes);
+  s.maxUrlBytes = pick(o.maxUrlBytes, d.maxUrlBytes, kDefaultMaxUrlBytes);
+  positive(s.maxUrlBytes, "maxUrlBytes");
+  positive(s.maxBatchBytes, "maxBatchBytes");
+  checkMatchColumns(o.matchColumn.names());
+  return s;
+}
+
+CallSettings validate(const BulkDeleteOptions& o, const BulkDefaults& d) {
+  CallSettings s = common(o, d);
+  s.maxUrlBytes = pick(o.maxUrlBytes, d.maxUrlBytes, kDefaultMaxUrlBytes);
+  positive(s.maxUrlBytes, "maxUrlBytes");
+  checkMatchColumns(o.matchColumn.names());
+  return s;
+}
+
+}  // namespace pgrestify::detail
