@@ -8,6 +8,7 @@
 //   pgrestify_bench stream  --rows N        single-pass generator, returning=false (memory number)
 //   pgrestify_bench update-grouped  --rows N [--batch-size B] [--concurrency C]  (ids 1..N must exist)
 //   pgrestify_bench update-distinct --rows N [...]   every row a different payload (one PATCH each)
+//   pgrestify_bench update-function --rows N [...]   the same through pgrestify_bulk_update (sql/; installed)
 //   pgrestify_bench delete  --rows N [...]           ids 1..N
 //   pgrestify_bench upsert  --rows N [--order asc|desc|shuffled] [--tag T]   bulkUpsert on email with
 //                           the library defaults, rows in that order, names "T<i>" (two of these at
@@ -212,7 +213,7 @@ int stream(const Args& a) {
   });
 }
 
-int update(const Args& a, bool grouped) {
+int update(const Args& a, bool grouped, pgrestify::UpdateStrategy strategy = pgrestify::UpdateStrategy::Auto) {
   auto client = makeClient();
   std::vector<StatusChange> changes;
   changes.reserve(a.rows);
@@ -220,7 +221,8 @@ int update(const Args& a, bool grouped) {
     changes.push_back({static_cast<long long>(i), grouped ? "s" + std::to_string(i % 10) : "x" + std::to_string(i)});
   }
   auto table = client.from<StatusChange>("users");
-  return timed(a, "pgrestify", [&] { return table.bulkUpdate(changes, withArgs(pgrestify::BulkUpdateOptions{}, a)); });
+  return timed(a, "pgrestify",
+               [&] { return table.bulkUpdate(changes, withArgs(pgrestify::BulkUpdateOptions{.strategy = strategy}, a)); });
 }
 
 int remove(const Args& a) {
@@ -380,7 +382,8 @@ int main(int argc, char** argv) {
     if (a.command == "insert") return bench::insert(a);
     if (a.command == "stream") return bench::stream(a);
     if (a.command == "update-grouped") return bench::update(a, true);
-    if (a.command == "update-distinct") return bench::update(a, false);
+    if (a.command == "update-distinct") return bench::update(a, false, pgrestify::UpdateStrategy::PerRow);
+    if (a.command == "update-function") return bench::update(a, false, pgrestify::UpdateStrategy::Function);
     if (a.command == "delete") return bench::remove(a);
     if (a.command == "upsert") return bench::upsert(a);
     if (a.command == "gen-batches") return bench::genBatches(a);

@@ -5,6 +5,8 @@
 // Run: build-bench/bench/pgrestify_micro  (items_per_second = rows per second on one core)
 #include <pgrestify/pgrestify.hpp>
 
+#include "operations.hpp"  // the engine's internals (src/), timed here
+
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -93,7 +95,7 @@ void insertRowsToBodies(benchmark::State& state, const std::vector<Row>& rows) {
   for (auto _ : state) {
     pgrestify::detail::InsertSpec spec;
     spec.table = "users";
-    auto op = pgrestify::detail::makeInsertOperation(*client.state(), spec, pgrestify::detail::rowWriterSource(rows),
+    auto op = pgrestify::detail::makeInsertOperation(*pgrestify::detail::HandleAccess::state(client), spec, pgrestify::detail::rowWriterSource(rows),
                                                      rows.size());
     pgrestify::detail::Work work;
     for (;;) {
@@ -134,7 +136,7 @@ void requestOnly(benchmark::State& state, std::vector<Row> rows) {
   auto client = fakeClient();
   pgrestify::detail::InsertSpec spec;
   spec.table = "users";
-  auto op = pgrestify::detail::makeInsertOperation(*client.state(), spec, pgrestify::detail::rowWriterSource(rows),
+  auto op = pgrestify::detail::makeInsertOperation(*pgrestify::detail::HandleAccess::state(client), spec, pgrestify::detail::rowWriterSource(rows),
                                                    rows.size());
   pgrestify::detail::Work work;
   pgrestify::detail::WorkRow r;
@@ -196,7 +198,7 @@ void BM_DeleteKeysToUrls(benchmark::State& state) {
     spec.table = "users";
     spec.matchColumns = {"id"};
     auto op = pgrestify::detail::makeDeleteOperation(
-        *client.state(), spec,
+        *pgrestify::detail::HandleAccess::state(client), spec,
         [&](nlohmann::json& j) {
           if (i == n) return false;
           j = static_cast<long long>(1000000 + i++);

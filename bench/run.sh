@@ -22,6 +22,9 @@
 #   BENCH_BATCH [1000]  BENCH_CONCURRENCY [4]   batch size / requests in flight of the comparison
 #   BENCH_OPS [1]              bulkUpdate / bulkDelete section (BENCH_OPS_RUNS [3])
 #   BENCH_DISTINCT_ROWS [10000] rows of the all-different bulkUpdate (one PATCH per row)
+#   BENCH_FUNCTION [1]         all-different bulkUpdate of BENCH_ROWS rows through pgrestify_bulk_update
+#                              (sql/, installed in api) vs per-row PATCH (BENCH_DISTINCT_ROWS rows) vs
+#                              insert of the same rows (BENCH_FUNCTION_RUNS [3] runs)
 #   BENCH_STREAM [1]           streaming memory number (BENCH_STREAM_ROWS [1000000])
 #   BENCH_WIDE [1]             wide rows: maxBatchBytes 1 MiB vs 4 MiB (BENCH_WIDE_ROWS [20000] rows with
 #                              BENCH_WIDE_BYTES [4000]-byte names, BENCH_WIDE_RUNS [5] paired runs)
@@ -49,6 +52,8 @@ CONC=${BENCH_CONCURRENCY:-4}
 OPS=${BENCH_OPS:-1}
 OPS_RUNS=${BENCH_OPS_RUNS:-3}
 DISTINCT_ROWS=${BENCH_DISTINCT_ROWS:-10000}
+FUNCTION=${BENCH_FUNCTION:-1}
+FUNCTION_RUNS=${BENCH_FUNCTION_RUNS:-3}
 STREAM=${BENCH_STREAM:-1}
 STREAM_ROWS=${BENCH_STREAM_ROWS:-1000000}
 SWEEP=${BENCH_SWEEP:-1}
@@ -232,6 +237,25 @@ if [[ $OPS == 1 ]]; then
     record ops "$r" "$("$DRIVER" update-distinct --rows "$DISTINCT_ROWS")"
     record ops "$r" "$("$DRIVER" delete --rows "$ROWS")" 0
   done
+fi
+
+if [[ $FUNCTION == 1 ]]; then
+  log "bulkUpdate through pgrestify_bulk_update: $ROWS all-different rows, $FUNCTION_RUNS runs"
+  "${PSQL[@]}" -f "$ROOT/sql/pgrestify_bulk_update.sql" >/dev/null
+  "${PSQL[@]}" -c "NOTIFY pgrst, 'reload schema'" >/dev/null
+  for _ in $(seq 1 100); do
+    curl -fsS -H 'Accept: application/openapi+json' "$PGRESTIFY_TEST_URL/" | grep -q '/rpc/pgrestify_bulk_update' && break
+    sleep 0.1
+  done
+  for ((r = 1; r <= FUNCTION_RUNS; r++)); do
+    reset
+    record function "$r" "$("$DRIVER" insert --rows "$ROWS")" "$ROWS"
+    record function "$r" "$("$DRIVER" update-function --rows "$ROWS")"
+    [[ "$("${PSQL[@]}" -c "SELECT count(*) FROM api.users WHERE status = 'x' || id")" == "$ROWS" ]] ||
+      { log "ERROR: the function left the wrong statuses"; exit 1; }
+    record function "$r" "$("$DRIVER" update-distinct --rows "$DISTINCT_ROWS")"
+  done
+  "${PSQL[@]}" -c "DROP FUNCTION api.pgrestify_bulk_update(text, text[], jsonb, boolean, text); NOTIFY pgrst, 'reload schema'" >/dev/null
 fi
 
 if [[ $STREAM == 1 ]]; then

@@ -80,6 +80,30 @@ def main(out_dir):
                       f"{med([r['rows_per_s'] for r in rs]):,.0f} | {med([r['cpu_s'] for r in rs]):.3f} |")
         print()
 
+    # ---- all-different bulkUpdate through pgrestify_bulk_update (issue #16) ----
+    fn = [r for r in rows if r["section"] == "function"]
+    if fn:
+        print(f"## All-different bulkUpdate: function vs per-row PATCH vs insert (median of {max(r['run'] for r in fn)} runs)\n")
+        print("| operation | rows | requests | wall s | rows/s | client CPU s |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for op in ["insert", "update-function", "update-distinct"]:
+            rs = [r for r in fn if r["op"] == op]
+            if rs:
+                print(f"| {op} | {rs[0]['rows']:,} | {rs[0]['requests']} | {med([r['wall_s'] for r in rs]):.3f} | "
+                      f"{med([r['rows_per_s'] for r in rs]):,.0f} | {med([r['cpu_s'] for r in rs]):.3f} |")
+        by_run = defaultdict(dict)
+        for r in fn:
+            by_run[r["run"]][r["op"]] = r
+        speedups = [v["update-function"]["rows_per_s"] / v["update-distinct"]["rows_per_s"]
+                    for v in by_run.values() if "update-function" in v and "update-distinct" in v]
+        vs_insert = [v["update-function"]["rows_per_s"] / v["insert"]["rows_per_s"]
+                     for v in by_run.values() if "update-function" in v and "insert" in v]
+        if speedups:
+            print(f"\n- function / per-row PATCH, rows/s (paired): **{med(speedups):.1f}x**")
+        if vs_insert:
+            print(f"- function / insert, rows/s (paired): {med(vs_insert):.2f}x")
+        print()
+
     # ---- contention: two writers of the same rows at once (issue #20) ----
     cont = [r for r in rows if r["section"] == "contention"]
     if cont:

@@ -1,17 +1,24 @@
 // SPDX-License-Identifier: MIT
-// The bulk engine: batching, concurrency, retries, isolation and aggregation for every bulk call.
-#include <pgrestify/detail/bulk_engine.hpp>
+// The bulk engine: runs every bulk call. This file owns
+//  - scheduling (Engine: run loop, dispatch, send, waitAndHandle): which batch goes next, at most
+//    `concurrency` requests in flight, backoffs, cancellation and the deadline;
+//  - the answers (Engine::handle): accepting a success (succeeded) and deciding on a failure
+//    (failed: retry, split, isolate or fail; "When a request is retried" below);
+//  - the accounts (Ledger): how rows are counted in BulkResult and BatchReport.
+// How rows become batches (cutting, groups, key barriers, lock ordering) is src/batch_planner.*;
+// the classification of a failed answer and the backoffs are src/retry.cpp.
+#include "bulk_engine.hpp"
+#include "retry.hpp"
+
+#include "batch_planner.hpp"
 
 #include <algorithm>
 #include <cstdio>
 #include <deque>
 #include <map>
 #include <random>
-#include <set>
 #include <stdexcept>
 #include <thread>
-#include <unordered_map>
-#include <unordered_set>
 
 namespace pgrestify::detail {
 
@@ -37,18 +44,194 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-struct Family {
-  std::size_t rows = 0;
-  std::size_t pieces = 1;  // works of this family not finished yet
-  std::size_t firstIndex = 0;
-  BatchReport report;
-  std::vector<std::string> keys;  // keys this family holds in the key table
+// ---- How rows are counted ----
+// Every input row gets exactly one outcome: successful, skipped, failed (named by exactly one
+// BulkError) or notProcessed (never sent; or read but in no batch yet, or never read, when the
+// call stops). BulkResult::count = successful + skipped + failed. Each batch (cut by the planner)
+// has a BatchReport counting its rows the same way; splits and isolation cut a batch into pieces,
+// and the report is complete (onBatchComplete) when its last piece is finished.
+class Ledger {
+ public:
+  /// A batch cut by the planner: opens its report.
+  void batchCut(const Work& w) {
+    Batch b;
+    b.report.batchIndex = w.family;
+    b.report.rows = w.rows.size();
+    b.report.indexes.reserve(w.rows.size());
+    for (const auto& r : w.rows) b.report.indexes.push_back(r.index);
+    std::sort(b.report.indexes.begin(), b.report.indexes.end());
+    batches_.emplace(w.family, std::move(b));
+    ++result_.batches;
+  }
+  /// Batch @p index has one more piece to finish (a split, or rows taken out of a piece).
+  void pieceAdded(std::uint64_t index) { ++batches_.at(index).pieces; }
+  void requestSent(std::uint64_t index, std::size_t bytes) {
+    bytesSent_ += bytes;
+    ++result_.requests;
+    ++batches_.at(index).report.requests;
+  }
+  void retryScheduled() { ++result_.retries; }
+  std::size_t failed() const { return result_.failed; }
+  /// Rows of batch @p index as it was cut (0 once it is finished).
+  std::size_t batchRows(std::uint64_t index) const {
+    auto it = batches_.find(index);
+    return it == batches_.end() ? 0 : it->second.report.rows;
+  }
+  void cancelled() { result_.cancelled = true; }
+
+  /// A row the operation refused before sending (WorkRow::invalid), read while batch
+  /// @p batchIndex was being filled.
+  void invalidRow(const WorkRow& r, std::uint64_t batchIndex) {
+    BulkError e;
+    e.kind = BulkErrorKind::InvalidRow;
+    e.indexes = {r.index};
+    e.batchIndex = batchIndex;
+    e.message = r.invalid;
+    result_.errors.push_back(std::move(e));
+    ++result_.failed;
+    ++result_.count;
+  }
+
+  /// A 2xx answer to piece @p w, as the operation read it (@p out). Every row gets exactly one
+  /// outcome, whatever the operation reported: rows it did not find are failed (NotFound), the
+  /// others skipped (at most as many as it said) or successful. Returns the batch's report when
+  /// this was its last piece.
+  std::optional<BatchReport> succeeded(const Work& w, int status, Outcome& out) {
+    std::sort(out.notFound.begin(), out.notFound.end());
+    out.notFound.erase(std::unique(out.notFound.begin(), out.notFound.end()), out.notFound.end());
+    out.notFound.erase(std::remove_if(out.notFound.begin(), out.notFound.end(),
+                                      [&](std::size_t pos) { return pos >= w.rows.size(); }),
+                       out.notFound.end());
+    const std::size_t rest = w.rows.size() - out.notFound.size();
+    out.skipped = std::min(out.skipped, rest);
+    out.successful = rest - out.skipped;
+    std::size_t notFound = 0;
+    for (std::size_t pos : out.notFound) {
+      BulkError e;
+      e.kind = BulkErrorKind::NotFound;
+      e.indexes = {w.rows[pos].index};
+      e.batchIndex = w.family;
+      e.status = status;
+      e.message = "no row matches the key";
+      e.attempts = w.attempts;
+      result_.errors.push_back(std::move(e));
+      ++notFound;
+    }
+    keepData(w, out.data);
+    return pieceDone(w.family, out.successful, out.skipped, notFound);
+  }
+
+  /// Piece @p w failed for good: its rows are failed, named by one BulkError (kind: @p kind, or
+  /// Server/Transport from @p info). Returns the batch's report when this was its last piece.
+  std::optional<BatchReport> failed(const Work& w, const ErrorInfo& info, bool unknown,
+                                    std::optional<BulkErrorKind> kind) {
+    BulkError e;
+    static_cast<ErrorInfo&>(e) = info;
+    e.kind = kind ? *kind : info.isHttp() ? BulkErrorKind::Server : BulkErrorKind::Transport;
+    for (const auto& r : w.rows) e.indexes.push_back(r.index);
+    e.batchIndex = w.family;
+    e.attempts = w.attempts;
+    e.outcomeUnknown = unknown;
+    result_.errors.push_back(std::move(e));
+    return pieceDone(w.family, 0, 0, w.rows.size());
+  }
+
+  /// Rows never sent (or never read): not processed.
+  void notProcessed(std::size_t rows) { result_.notProcessed += rows; }
+
+  std::size_t processed() const { return result_.count; }
+
+  BulkProgress progress(std::optional<std::size_t> total, std::size_t inFlight, std::chrono::milliseconds elapsed) const {
+    BulkProgress p;
+    p.processed = result_.count;
+    p.successful = result_.successful;
+    p.skipped = result_.skipped;
+    p.failed = result_.failed;
+    p.total = total;
+    p.batchesDone = batchesDone_;
+    p.batchesInFlight = inFlight;
+    p.requests = result_.requests;
+    p.retries = result_.retries;
+    p.bytesSent = bytesSent_;
+    p.elapsed = elapsed;
+    const double seconds = static_cast<double>(p.elapsed.count()) / 1000.0;
+    p.rowsPerSecond = seconds > 0 ? static_cast<double>(p.processed) / seconds : 0.0;
+    if (total && p.rowsPerSecond > 0 && *total >= p.processed) {
+      p.eta = std::chrono::milliseconds(
+          static_cast<long long>(static_cast<double>(*total - p.processed) / p.rowsPerSecond * 1000.0));
+    }
+    return p;
+  }
+
+  /// The end of the call: returned rows in input order of their pieces, errors by first index.
+  void close(std::chrono::milliseconds elapsed) {
+    std::stable_sort(data_.begin(), data_.end(), [](const Returned& a, const Returned& b) {
+      return a.first != b.first ? a.first < b.first : a.within < b.within;
+    });
+    result_.data.reserve(data_.size());
+    for (auto& d : data_) result_.data.push_back(std::move(d.row));
+    std::stable_sort(result_.errors.begin(), result_.errors.end(), [](const BulkError& a, const BulkError& b) {
+      auto ka = a.indexes.empty() ? 0 : a.indexes.front();
+      auto kb = b.indexes.empty() ? 0 : b.indexes.front();
+      return ka < kb;
+    });
+    result_.elapsed = elapsed;
+  }
+  BulkResult<nlohmann::json> take() { return std::move(result_); }
+
+ private:
+  // Returned rows go to `data` in input order of their batches (pieces). Inside a piece, rows that
+  // correspond one to one to the rows sent (sorted by key) are put back in input order; others
+  // (skipped duplicates, a PATCH/DELETE) stay in the order the server returned them.
+  void keepData(const Work& w, std::vector<nlohmann::json>& rows) {
+    if (rows.empty()) return;
+    std::size_t first = w.rows.front().index;
+    for (const auto& r : w.rows) first = std::min(first, r.index);
+    const bool mapped = w.dataFollowsRows && rows.size() == w.rows.size();
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      data_.push_back(Returned{.first = first, .within = mapped ? w.rows[i].index : i, .row = std::move(rows[i])});
+    }
+  }
+
+  std::optional<BatchReport> pieceDone(std::uint64_t index, std::size_t ok, std::size_t skipped, std::size_t failed) {
+    result_.successful += ok;
+    result_.skipped += skipped;
+    result_.failed += failed;
+    result_.count += ok + skipped + failed;
+    auto it = batches_.find(index);
+    if (it == batches_.end()) return std::nullopt;
+    Batch& b = it->second;
+    b.report.successful += ok;
+    b.report.skipped += skipped;
+    b.report.failed += failed;
+    if (--b.pieces > 0) return std::nullopt;
+    BatchReport report = std::move(b.report);
+    batches_.erase(it);
+    ++batchesDone_;
+    return report;
+  }
+
+  struct Batch {
+    std::size_t pieces = 1;  // pieces of this batch not finished yet
+    BatchReport report;
+  };
+  struct Returned {
+    std::size_t first;   // the smallest input index of the piece that returned the row
+    std::size_t within;  // its input index, or its position in the answer when rows do not map 1:1
+    nlohmann::json row;
+  };
+  BulkResult<nlohmann::json> result_;
+  std::vector<Returned> data_;
+  std::map<std::uint64_t, Batch> batches_;  // unfinished batches
+  std::size_t bytesSent_ = 0;
+  std::size_t batchesDone_ = 0;
 };
 
+// ---- Scheduling and answers ----
 class Engine {
  public:
   Engine(Transport& transport, BulkOperation& op, const EngineSettings& settings)
-      : op_(op), s_(settings), start_(now()), rng_(std::random_device{}()) {
+      : op_(op), s_(settings), planner_(settings.batchSize, op.maxBytes()), start_(now()), rng_(std::random_device{}()) {
     try {
       session_ = transport.openSession();
       if (!session_) sessionError_ = "the transport opened no session";
@@ -65,147 +248,42 @@ class Engine {
       checkStop();
       promoteDelayed();
       dispatch();
-      if (inflight_.empty() && ready_.empty() && delayed_.empty() && (inputDone() || stopping_)) break;
+      if (inflight_.empty() && ready_.empty() && delayed_.empty() && (planner_.drained() || stopping_)) break;
       if (stopping_ && inflight_.empty()) break;
       waitAndHandle();
     }
     finish();
-    if (lastProgress_ != result_.count || !progressed_) progress();  // the last report shows the total
-    return std::move(result_);
+    if (lastProgress_ != ledger_.processed() || !progressed_) progress();  // the last report shows the total
+    return ledger_.take();
   }
 
  private:
-  // ---- planning ----
-  // Rows are cut into batches in input order. Rows of different groups (an upsert's column sets)
-  // never share a request; when such rows interleave, each group fills its own pending batch, and
-  // at most batchSize rows (in at most kMaxPendingGroups groups) are held back before the batch
-  // holding the earliest row goes. Two rows with one key are always applied in input order: a row
-  // whose key waits in another group's pending batch sends that batch first, and a batch holding a
-  // key of an unfinished batch waits for it (barrier).
-  static constexpr std::size_t kMaxPendingGroups = 64;
-
-  struct Pending {
-    Work work;
-    std::unordered_set<std::string> keys;
-  };
-
-  bool inputDone() const { return sourceDone_ && !carry_ && pending_.empty(); }
-
+  // ---- input: rows from the operation, batches from the planner ----
   bool pullRow(WorkRow& r) {
-    if (carry_) {
-      r = std::move(*carry_);
-      carry_.reset();
-      return true;
-    }
-    if (sourceDone_ || !op_.nextRow(r)) {
-      sourceDone_ = true;
+    if (!op_.nextRow(r)) {
+      planner_.endInput();
       return false;
     }
     ++pulled_;
     return true;
   }
 
+  // The next batch, reading input rows until the planner cuts one (or the input ends).
   std::optional<Work> nextBatch() {
-    for (;;) {
+    std::optional<Work> w = planner_.next();
+    while (!w && planner_.wantsRow()) {
       WorkRow r;
-      if (!pullRow(r)) break;
-      if (!r.invalid.empty()) {
-        recordInvalid(r);
-        continue;
+      if (!pullRow(r)) {
+        w = planner_.next();  // the end of the input: the batches still being filled
+      } else if (!r.invalid.empty()) {
+        ledger_.invalidRow(r, planner_.nextIndex());
+        if (failureLimitReached()) break;  // maxFailures: no new batch
+      } else {
+        w = planner_.add(std::move(r));
       }
-      if (!r.key.empty()) {
-        auto held = pendingKey_.find(r.key);
-        if (held != pendingKey_.end() && held->second != r.group) {
-          carry_ = std::move(r);
-          return emit(held->second);
-        }
-      }
-      const std::uint32_t group = r.group;
-      if (!lastPending_ || lastGroup_ != group) {  // consecutive rows nearly always share their group
-        lastPending_ = &pending_[group];
-        lastGroup_ = group;
-      }
-      auto& p = *lastPending_;
-      if (!p.work.rows.empty() && (p.work.rows.size() >= s_.batchSize || p.work.bytes + r.size > op_.maxBytes() ||
-                                   (!r.key.empty() && p.keys.count(r.key)))) {
-        carry_ = std::move(r);
-        return emit(group);
-      }
-      if (!r.key.empty()) {
-        if (keyOwner_.count(r.key)) p.work.barrier = true;
-        p.keys.insert(r.key);
-        pendingKey_[r.key] = group;
-      }
-      p.work.bytes += r.size;
-      p.work.rows.push_back(std::move(r));
-      ++pendingRows_;
-      if (p.work.rows.size() >= s_.batchSize) return emit(group);
-      if (pendingRows_ >= s_.batchSize || pending_.size() > kMaxPendingGroups) return emit(oldestPending());
     }
-    if (!pending_.empty()) return emit(oldestPending());
-    return std::nullopt;
-  }
-
-  // The pending group whose batch holds the earliest input row.
-  std::uint32_t oldestPending() const {
-    auto oldest = pending_.begin();
-    for (auto it = pending_.begin(); it != pending_.end(); ++it) {
-      if (it->second.work.rows.front().index < oldest->second.work.rows.front().index) oldest = it;
-    }
-    return oldest->first;
-  }
-
-  Work emit(std::uint32_t group) {
-    if (lastGroup_ == group) lastPending_ = nullptr;
-    auto node = pending_.extract(group);
-    Work w = std::move(node.mapped().work);
-    for (const auto& key : node.mapped().keys) pendingKey_.erase(key);
-    pendingRows_ -= w.rows.size();
-    w.family = nextFamily_++;
-    Family f;
-    f.rows = w.rows.size();
-    f.firstIndex = w.rows.front().index;
-    sortByKey(w.rows);
-    f.report.batchIndex = w.family;
-    f.report.rows = f.rows;
-    f.report.indexes.reserve(w.rows.size());
-    for (const auto& r : w.rows) f.report.indexes.push_back(r.index);
-    std::sort(f.report.indexes.begin(), f.report.indexes.end());
-    for (const auto& r : w.rows) {
-      if (r.key.empty()) continue;
-      keyOwner_[r.key] = w.family;
-      f.keys.push_back(r.key);
-    }
-    families_.emplace(w.family, std::move(f));
-    ++result_.batches;
+    if (w) ledger_.batchCut(*w);
     return w;
-  }
-
-  // Lock ordering (issue #20): the rows of a batch are sent in ascending order of their key, so
-  // that two writers of overlapping keys (two processes, two threads) lock rows in one order and
-  // cannot deadlock each other on them. Rows without a key keep their places; which rows share a
-  // batch does not change, and rows are accounted by WorkRow::index.
-  static void sortByKey(std::vector<WorkRow>& rows) {
-    std::vector<std::size_t> slots;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      if (!rows[i].key.empty()) slots.push_back(i);
-    }
-    if (slots.size() < 2) return;
-    std::vector<WorkRow> keyed;
-    keyed.reserve(slots.size());
-    for (std::size_t i : slots) keyed.push_back(std::move(rows[i]));
-    std::stable_sort(keyed.begin(), keyed.end(), [](const WorkRow& a, const WorkRow& b) { return a.key < b.key; });
-    for (std::size_t k = 0; k < slots.size(); ++k) rows[slots[k]] = std::move(keyed[k]);
-  }
-
-  std::map<std::uint32_t, Pending> pending_;                 // group -> batch being filled
-  std::unordered_map<std::string, std::uint32_t> pendingKey_;  // key -> group of the pending batch holding it
-  std::size_t pendingRows_ = 0;
-  Pending* lastPending_ = nullptr;  // pending_[lastGroup_], while it exists
-  std::uint32_t lastGroup_ = 0;
-
-  bool blocked(const Work& w) const {
-    return w.barrier && !families_.empty() && families_.begin()->first < w.family;
   }
 
   // ---- running ----
@@ -220,11 +298,54 @@ class Engine {
 
   // A stop request or the deadline ends every wait, backoffs included: the run loop waits at most
   // kMaxWait at a time and checks here before anything else.
+  // Requests in flight at a stop get kAbortGrace to answer (their answers are used: rows that were
+  // written are counted written), then they are aborted.
   void checkStop() {
-    if (stopping_) return;
-    if (s_.stopToken.stop_requested() || (s_.deadline && now() >= *s_.deadline)) {
+    if (!stopping_ && (s_.stopToken.stop_requested() || (s_.deadline && now() >= *s_.deadline))) {
       stopping_ = true;
-      result_.cancelled = true;
+      stoppedAt_ = now();
+      ledger_.cancelled();
+    }
+    if (stopping_ && !abortedInFlight_ && now() - stoppedAt_ >= kAbortGrace) {
+      abortedInFlight_ = true;
+      abortInFlight();
+    }
+  }
+
+  // Cancelled with requests still in flight after kAbortGrace: answers that have already arrived
+  // are used, the other requests are given up at once (TransportSession::abortAll) instead of
+  // waiting for their answers. An aborted request whose whole body may have reached the server fails with
+  // outcomeUnknown; one cut off before that (never executed) leaves its rows not processed. An
+  // answer that arrives anyway (a transport without abort support) is handled as usual; a retry
+  // it asks for is not sent (stopping_), see finish().
+  void abortInFlight() {
+    if (!session_ || inflight_.empty()) return;
+    bool aborted = false;
+    while (!inflight_.empty()) {
+      auto done = session_->poll(aborted ? kMaxWait : std::chrono::milliseconds(0));
+      if (done.empty() && !aborted) {
+        session_->abortAll();
+        aborted = true;
+        continue;
+      }
+      for (auto& [tag, response] : done) {
+        auto it = inflight_.find(tag);
+        if (it == inflight_.end()) continue;
+        Work w = std::move(it->second);
+        inflight_.erase(it);
+        if (!response.aborted) {
+          handle(std::move(w), response);
+        } else if (response.bodySent || w.afterUnknown) {
+          ErrorInfo info;
+          info.transport = TransportErrorKind::Other;
+          info.message = std::string(s_.stopToken.stop_requested() ? "cancelled" : "deadline passed") +
+                         " while the request was in flight: " + response.errorMessage;
+          fail(w, info, true);
+        } else {
+          ledger_.notProcessed(w.rows.size());  // like the queued work finish() drops
+        }
+        progress();
+      }
     }
   }
 
@@ -240,12 +361,21 @@ class Engine {
     }
   }
 
+  // maxFailures: once that many rows have failed, no new batch is taken from the input; the batches
+  // already started finish (their retries and isolation splits included), then the run stops and
+  // finish() counts the rest in notProcessed.
+  bool failureLimitReached() {
+    if (s_.maxFailures == 0 || ledger_.failed() < s_.maxFailures) return false;
+    if (inflight_.empty() && ready_.empty() && delayed_.empty()) stopping_ = true;
+    return true;
+  }
+
   void dispatch() {
     while (!stopping_ && inflight_.size() < s_.concurrency) {
       if (!ready_.empty()) {
         // The first work not waiting for an earlier batch (a retry queued behind a blocked batch
         // must still run, or the blocked batch would wait for it forever).
-        auto it = std::find_if(ready_.begin(), ready_.end(), [this](const Work& w) { return !blocked(w); });
+        auto it = std::find_if(ready_.begin(), ready_.end(), [this](const Work& w) { return !planner_.mustWait(w); });
         if (it == ready_.end()) return;
         Work w = std::move(*it);
         ready_.erase(it);
@@ -253,11 +383,11 @@ class Engine {
         continue;
       }
       // New input only while the retry queue is small: memory stays at about concurrency + 1 batches.
-      if (inputDone()) return;
+      if (planner_.drained() || failureLimitReached()) return;
       if (inflight_.size() + delayed_.size() >= s_.concurrency) return;
       auto w = nextBatch();
       if (!w) return;
-      if (blocked(*w)) {
+      if (planner_.mustWait(*w)) {
         ready_.push_front(std::move(*w));
         return;
       }
@@ -277,25 +407,86 @@ class Engine {
     }
     ++w.attempts;
     w.dataFollowsRows = op_.dataFollowsRows(req);
+    if (s_.requestTimeout && !req.timeout) req.timeout = s_.requestTimeout;
     if (!session_) {
       transportThrew(w, sessionError_);
       return;
     }
     const auto tag = nextTag_++;
     const std::size_t bytes = req.body.size() + req.url.size();
+    if (s_.observer || s_.renewToken) noteSent(tag, req, bytes);
     try {
       session_->start(tag, std::move(req));
     } catch (const std::bad_alloc&) {
       throw;
     } catch (const std::exception& e) {
+      sent_.erase(tag);
       transportThrew(w, std::string("the transport failed to start the request: ") + e.what());
       return;
     }
-    bytesSent_ += bytes;
-    ++result_.requests;
-    ++families_.at(w.family).report.requests;
+    ledger_.requestSent(w.family, bytes);
     inflight_.emplace(tag, std::move(w));
   }
+
+  // ---- client hooks (ClientState::runBulk): the observer and the token renewal ----
+  // What a request was sent with, kept only when a hook is set (cheap otherwise).
+  struct Sent {
+    Clock::time_point at;  // the real clock: durations are measured, not simulated
+    std::string method;
+    std::string url;  // without the query (values may be anything)
+    std::string authorization;
+    std::size_t bytes = 0;
+  };
+
+  void noteSent(std::uint64_t tag, const HttpRequest& req, std::size_t bytes) {
+    Sent s;
+    s.at = Clock::now();
+    s.method = req.method;
+    s.url = req.url.substr(0, req.url.find_first_of("?#"));
+    if (s_.renewToken) s.authorization = std::string(findHeader(req.headers, "Authorization").value_or(""));
+    s.bytes = bytes;
+    sent_[tag] = std::move(s);
+  }
+
+  // Called for each answer before it is handled; keeps the Authorization value for decide().
+  void answered(std::uint64_t tag, const Work& w, const HttpResponse& response) {
+    usedAuthorization_.clear();
+    auto it = sent_.find(tag);
+    if (it == sent_.end()) return;
+    Sent s = std::move(it->second);
+    sent_.erase(it);
+    usedAuthorization_ = std::move(s.authorization);
+    if (!s_.observer) return;
+    RequestEvent e;
+    e.duration = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - s.at);
+    e.method = std::move(s.method);
+    e.path = std::move(s.url);
+    e.status = response.status;
+    if (!response.ok()) e.code = errorInfo(response).code;
+    e.rows = w.rows.size();
+    e.bytesSent = s.bytes;
+    e.bytesReceived = response.body.size();
+    e.attempt = w.attempts;
+    e.retry = w.attempts > 1;
+    const std::size_t cut = ledger_.batchRows(w.family);
+    e.split = cut != 0 && cut != w.rows.size();
+    e.bulk = true;
+    s_.observer(e);
+  }
+
+  // `401 PGRST301`: PostgREST refused the JWT before running the request. With a token provider
+  // that gives a fresh token, the work is sent once more (built anew with it).
+  bool reauthorize(Work& w) {
+    if (!s_.renewToken || w.reauthorized || stopping_) return false;
+    if (!s_.renewToken(usedAuthorization_)) return false;
+    w.reauthorized = true;
+    ledger_.retryScheduled();
+    ready_.push_front(std::move(w));
+    return true;
+  }
+
+  std::unordered_map<std::uint64_t, Sent> sent_;
+  std::string usedAuthorization_;
 
   // The operation could not build a request for these rows: nothing was sent. Bisect to the row(s)
   // responsible, which are reported as InvalidRow.
@@ -317,6 +508,8 @@ class Engine {
   }
 
   static constexpr std::chrono::milliseconds kMaxWait{50};
+  // How long requests in flight at a stop or deadline may still answer before they are aborted.
+  static constexpr std::chrono::milliseconds kAbortGrace{1000};
 
   void waitAndHandle() {
     auto wait = kMaxWait;
@@ -336,6 +529,7 @@ class Engine {
       if (it == inflight_.end()) continue;
       Work w = std::move(it->second);
       inflight_.erase(it);
+      if (s_.observer || s_.renewToken) answered(tag, w, response);
       handle(std::move(w), response);
       progress();
     }
@@ -349,7 +543,7 @@ class Engine {
     }
   }
 
-  // ---- a 2xx answer ----
+  // ---- a 2xx answer: accepting a success ----
   void succeeded(Work w, const HttpResponse& response) {
     Outcome out;
     try {
@@ -363,48 +557,20 @@ class Engine {
       fail(w, info, true);
       return;
     }
-    // Every row gets exactly one outcome, whatever the operation reported.
-    std::sort(out.notFound.begin(), out.notFound.end());
-    out.notFound.erase(std::unique(out.notFound.begin(), out.notFound.end()), out.notFound.end());
-    out.notFound.erase(std::remove_if(out.notFound.begin(), out.notFound.end(),
-                                      [&](std::size_t pos) { return pos >= w.rows.size(); }),
-                       out.notFound.end());
-    const std::size_t rest = w.rows.size() - out.notFound.size();
-    out.skipped = std::min(out.skipped, rest);
-    out.successful = rest - out.skipped;
-    std::size_t notFound = 0;
-    for (std::size_t pos : out.notFound) {
-      BulkError e;
-      e.kind = BulkErrorKind::NotFound;
-      e.indexes = {w.rows[pos].index};
-      e.batchIndex = w.family;
-      e.status = response.status;
-      e.message = "no row matches the key";
-      e.attempts = w.attempts;
-      result_.errors.push_back(std::move(e));
-      ++notFound;
-    }
-    keepData(w, out.data);
-    pieceDone(w.family, out.successful, out.skipped, notFound);
+    batchDone(ledger_.succeeded(w, response.status, out));
   }
 
-  // Returned rows go to `data` in input order of their batches (pieces). Inside a piece, rows that
-  // correspond one to one to the rows sent (sorted by key) are put back in input order; others
-  // (skipped duplicates, a PATCH/DELETE) stay in the order the server returned them.
-  void keepData(const Work& w, std::vector<nlohmann::json>& rows) {
-    if (rows.empty()) return;
-    std::size_t first = w.rows.front().index;
-    for (const auto& r : w.rows) first = std::min(first, r.index);
-    const bool mapped = w.dataFollowsRows && rows.size() == w.rows.size();
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-      data_.push_back(Returned{.first = first, .within = mapped ? w.rows[i].index : i, .row = std::move(rows[i])});
-    }
-  }
-
-  // ---- a failed request: what to do (decide), then do it ----
+  // ---- a failed request: deciding on a failure (decide), then doing it ----
+  // When a request is retried: classify() (src/retry.cpp) says what a failed answer means; decide()
+  // adapts it to the batch and the settings; retryOrFail() applies the policy's attempts and time
+  // budgets (mayRetry) and the backoff; split(), isolate() and isolateColumn() separate the rows.
   void failed(Work w, const HttpResponse& response) {
     ErrorInfo info = errorInfo(response);
-    const Decision d = decide(w, response, info);
+    Decision d = decide(w, response, info);
+    if (d == Decision::Reauthorize) {
+      if (reauthorize(w)) return;
+      d = Decision::Fail;
+    }
     switch (d) {
       case Decision::Retry:
       case Decision::RetryUnknown:
@@ -420,6 +586,7 @@ class Engine {
       case Decision::IsolateColumn:
         isolateColumn(std::move(w), info);
         return;
+      case Decision::Reauthorize:
       case Decision::Fail:
         fail(w, info, w.afterUnknown);
         return;
@@ -474,7 +641,7 @@ class Engine {
       delay = backoffDelay(s_.retry, w.attempts, retryAfter, uniform_(rng_));
     }
     w.notBefore = t + delay;
-    ++result_.retries;
+    ledger_.retryScheduled();
     delayed_.push_back(std::move(w));
   }
 
@@ -502,7 +669,7 @@ class Engine {
       p->bytes = 0;
       for (const auto& r : p->rows) p->bytes += r.size;
     }
-    ++families_.at(w.family).pieces;
+    ledger_.pieceAdded(w.family);
     ready_.push_front(std::move(second));
     ready_.push_front(std::move(w));
   }
@@ -534,7 +701,7 @@ class Engine {
     w.bytes = 0;
     for (const auto& r : w.rows) w.bytes += r.size;
     for (const auto& r : out.rows) out.bytes += r.size;
-    ++families_.at(w.family).pieces;  // the remaining rows are a piece of their own
+    ledger_.pieceAdded(w.family);  // the remaining rows are a piece of their own
     return out;
   }
 
@@ -590,75 +757,25 @@ class Engine {
     fail(bad, info, bad.afterUnknown);
   }
 
+  // Piece @p w failed for good (see Ledger::failed).
   void fail(const Work& w, const ErrorInfo& info, bool unknown, std::optional<BulkErrorKind> kind = std::nullopt) {
-    BulkError e;
-    static_cast<ErrorInfo&>(e) = info;
-    e.kind = kind ? *kind : info.isHttp() ? BulkErrorKind::Server : BulkErrorKind::Transport;
-    for (const auto& r : w.rows) e.indexes.push_back(r.index);
-    e.batchIndex = w.family;
-    e.attempts = w.attempts;
-    e.outcomeUnknown = unknown;
-    result_.errors.push_back(std::move(e));
-    pieceDone(w.family, 0, 0, w.rows.size());
+    batchDone(ledger_.failed(w, info, unknown, kind));
     if (s_.stopOnError) stopping_ = true;
   }
 
-  void recordInvalid(const WorkRow& r) {
-    BulkError e;
-    e.kind = BulkErrorKind::InvalidRow;
-    e.indexes = {r.index};
-    e.batchIndex = nextFamily_;
-    e.message = r.invalid;
-    result_.errors.push_back(std::move(e));
-    ++result_.failed;
-    ++result_.count;
-  }
-
-  void pieceDone(std::uint64_t family, std::size_t ok, std::size_t skipped, std::size_t failed) {
-    result_.successful += ok;
-    result_.skipped += skipped;
-    result_.failed += failed;
-    result_.count += ok + skipped + failed;
-    auto it = families_.find(family);
-    if (it == families_.end()) return;
-    Family& f = it->second;
-    f.report.successful += ok;
-    f.report.skipped += skipped;
-    f.report.failed += failed;
-    if (--f.pieces > 0) return;
-    for (const auto& k : f.keys) {
-      auto owner = keyOwner_.find(k);
-      if (owner != keyOwner_.end() && owner->second == family) keyOwner_.erase(owner);
-    }
-    BatchReport report = f.report;
-    families_.erase(it);
-    ++batchesDone_;
-    if (s_.onBatchComplete) s_.onBatchComplete(report);
+  // The last piece of a batch is finished: its keys are released and its report goes out.
+  void batchDone(std::optional<BatchReport> report) {
+    if (!report) return;
+    planner_.finished(report->batchIndex);
+    if (s_.onBatchComplete) s_.onBatchComplete(*report);
   }
 
   void progress() {
     if (!s_.onProgress) return;
     progressed_ = true;
-    lastProgress_ = result_.count;
-    BulkProgress p;
-    p.processed = result_.count;
-    p.successful = result_.successful;
-    p.skipped = result_.skipped;
-    p.failed = result_.failed;
-    p.total = total_;
-    p.batchesDone = batchesDone_;
-    p.batchesInFlight = inflight_.size();
-    p.requests = result_.requests;
-    p.retries = result_.retries;
-    p.bytesSent = bytesSent_;
-    p.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now() - start_);
-    const double seconds = static_cast<double>(p.elapsed.count()) / 1000.0;
-    p.rowsPerSecond = seconds > 0 ? static_cast<double>(p.processed) / seconds : 0.0;
-    if (total_ && p.rowsPerSecond > 0 && *total_ >= p.processed) {
-      p.eta = std::chrono::milliseconds(
-          static_cast<long long>(static_cast<double>(*total_ - p.processed) / p.rowsPerSecond * 1000.0));
-    }
-    s_.onProgress(p);
+    lastProgress_ = ledger_.processed();
+    s_.onProgress(ledger_.progress(total_, inflight_.size(),
+                                   std::chrono::duration_cast<std::chrono::milliseconds>(now() - start_)));
   }
 
   void finish() {
@@ -669,60 +786,36 @@ class Engine {
         info.message = "cancelled while a retry was pending; the earlier attempt's outcome is unknown";
         fail(w, info, true);
       } else {
-        result_.notProcessed += w.rows.size();
+        ledger_.notProcessed(w.rows.size());
       }
     };
     for (const auto& w : ready_) drop(w);
     for (const auto& w : delayed_) drop(w);
     ready_.clear();
     delayed_.clear();
-    if (carry_) ++result_.notProcessed;
-    carry_.reset();
-    for (const auto& [group, p] : pending_) result_.notProcessed += p.work.rows.size();
-    pending_.clear();
-    lastPending_ = nullptr;
-    if (total_ && *total_ > pulled_) result_.notProcessed += *total_ - pulled_;
-    std::stable_sort(data_.begin(), data_.end(), [](const Returned& a, const Returned& b) {
-      return a.first != b.first ? a.first < b.first : a.within < b.within;
-    });
-    result_.data.reserve(data_.size());
-    for (auto& d : data_) result_.data.push_back(std::move(d.row));
-    std::stable_sort(result_.errors.begin(), result_.errors.end(), [](const BulkError& a, const BulkError& b) {
-      auto ka = a.indexes.empty() ? 0 : a.indexes.front();
-      auto kb = b.indexes.empty() ? 0 : b.indexes.front();
-      return ka < kb;
-    });
-    result_.elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now() - start_);
+    ledger_.notProcessed(planner_.heldRows());
+    if (total_ && *total_ > pulled_) ledger_.notProcessed(*total_ - pulled_);
+    ledger_.close(std::chrono::duration_cast<std::chrono::milliseconds>(now() - start_));
   }
 
+  BulkOperation& op_;
+  const EngineSettings& s_;
+  BatchPlanner planner_;
+  Ledger ledger_;
   std::unique_ptr<TransportSession> session_;
   std::string sessionError_;
   bool progressed_ = false;
   std::size_t lastProgress_ = 0;
-  BulkOperation& op_;
-  const EngineSettings& s_;
   Clock::time_point start_;
   std::mt19937_64 rng_;
   std::uniform_real_distribution<double> uniform_{0.0, 1.0};
 
-  BulkResult<nlohmann::json> result_;
-  struct Returned {
-    std::size_t first;   // the smallest input index of the piece that returned the row
-    std::size_t within;  // its input index, or its position in the answer when rows do not map 1:1
-    nlohmann::json row;
-  };
-  std::vector<Returned> data_;
   std::optional<std::size_t> total_;
   std::size_t pulled_ = 0;
-  std::size_t bytesSent_ = 0;
-  std::size_t batchesDone_ = 0;
-  bool sourceDone_ = false;
   bool stopping_ = false;
-  std::optional<WorkRow> carry_;
-  std::uint64_t nextFamily_ = 0;
+  bool abortedInFlight_ = false;
+  Clock::time_point stoppedAt_{};
   std::uint64_t nextTag_ = 1;
-  std::map<std::uint64_t, Family> families_;               // unfinished input batches, ordered
-  std::unordered_map<std::string, std::uint64_t> keyOwner_;  // key -> unfinished batch holding it
   std::deque<Work> ready_;
   std::vector<Work> delayed_;
   std::map<std::uint64_t, Work> inflight_;

@@ -15,27 +15,6 @@
 
 namespace pgrestify {
 
-std::optional<std::string_view> findHeader(const Headers& headers, std::string_view name) noexcept {
-  for (const auto& [key, value] : headers) {
-    if (key.size() == name.size() &&
-        std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return std::string_view(value);
-    }
-  }
-  return std::nullopt;
-}
-
-HttpResponse Transport::send(HttpRequest request) {
-  auto session = openSession();
-  session->start(0, std::move(request));
-  for (;;) {
-    auto done = session->poll(std::chrono::milliseconds(1000));
-    if (!done.empty()) return std::move(done.front().second);
-  }
-}
-
 namespace {
 
 void globalInit() {
@@ -63,6 +42,113 @@ TransportErrorKind classify(CURLcode code) {
     default:
       return TransportErrorKind::Other;
   }
+}
+
+std::string base64(std::string_view in) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                       static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i + 1 == in.size()) {
+    const unsigned v = static_cast<unsigned char>(in[i]) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    const unsigned v = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::string percentDecoded(std::string_view in) {
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    auto hex = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    if (in[i] == '%' && i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+      out += static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2]));
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+// Checks the proxy URL (messages never quote it: it may hold credentials) and returns the texts
+// that must never appear in a message: its user info, password and the Proxy-Authorization value.
+std::vector<std::string> proxySecrets(const std::string& proxy) {
+  std::vector<std::string> out;
+  if (proxy.empty()) return out;
+  static const char* kSchemes[] = {"http://", "https://", "socks4://", "socks4a://", "socks5://", "socks5h://"};
+  const auto scheme = proxy.find("://");
+  bool known = false;
+  for (const char* k : kSchemes) {
+    if (scheme != std::string::npos && proxy.compare(0, scheme + 3, k) == 0) known = true;
+  }
+  for (char c : proxy) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) known = false;
+  }
+  std::string_view authority = std::string_view(proxy).substr(scheme == std::string::npos ? 0 : scheme + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  const auto at = authority.rfind('@');
+  const std::string_view host = at == std::string_view::npos ? authority : authority.substr(at + 1);
+  if (!known || host.empty() || host.front() == ':') {
+    throw std::invalid_argument(
+        "pgrestify: the proxy must be a URL like http://host:port (schemes http, https, socks4, socks4a, socks5, "
+        "socks5h); its text is not shown because it may hold credentials");
+  }
+  if (at == std::string_view::npos) return out;
+  const std::string_view userinfo = authority.substr(0, at);
+  const auto colon = userinfo.find(':');
+  auto add = [&out](std::string_view v) {
+    if (!v.empty()) out.emplace_back(v);
+  };
+  add(userinfo);
+  add(percentDecoded(userinfo));
+  if (colon != std::string_view::npos) {
+    add(userinfo.substr(colon + 1));
+    add(percentDecoded(userinfo.substr(colon + 1)));
+    add(base64(percentDecoded(userinfo.substr(0, colon)) + ":" + percentDecoded(userinfo.substr(colon + 1))));
+  } else if (userinfo.size() >= 4) {
+    add(base64(percentDecoded(userinfo) + ":"));
+  }
+  return out;
+}
+
+void redact(std::string& text, const std::vector<std::string>& secrets) {
+  static const std::string kRedacted = "[redacted]";
+  for (const auto& secret : secrets) {
+    for (auto pos = text.find(secret); pos != std::string::npos; pos = text.find(secret, pos + kRedacted.size())) {
+      text.replace(pos, secret.size(), kRedacted);
+    }
+  }
+}
+
+long sslVersion(TlsVersion v) {
+  switch (v) {
+    case TlsVersion::Default: return CURL_SSLVERSION_DEFAULT;
+    case TlsVersion::Tls1_0: return CURL_SSLVERSION_TLSv1_0;
+    case TlsVersion::Tls1_1: return CURL_SSLVERSION_TLSv1_1;
+    case TlsVersion::Tls1_2: return CURL_SSLVERSION_TLSv1_2;
+    case TlsVersion::Tls1_3: return CURL_SSLVERSION_TLSv1_3;
+  }
+  return CURL_SSLVERSION_DEFAULT;
 }
 
 // One in-flight request: the easy handle and everything libcurl points into.
@@ -149,6 +235,7 @@ size_t onHeader(char* data, size_t size, size_t count, void* user) {
 struct CurlHandles {
   CURLM* multi = nullptr;
   std::vector<CURL*> idle;
+  std::size_t limit = 0;  // CURLMOPT_MAX_HOST_CONNECTIONS now (raised by a session with more in flight)
 
   CurlHandles() = default;
   CurlHandles(const CurlHandles&) = delete;
@@ -169,20 +256,36 @@ class CurlSession final : public TransportSession {
 
   void start(std::uint64_t tag, HttpRequest request) override;
   std::vector<std::pair<std::uint64_t, HttpResponse>> poll(std::chrono::milliseconds maxWait) override;
-  std::size_t inFlight() const override { return transfers_.size(); }
+  std::size_t inFlight() const override { return transfers_.size() + aborted_.size(); }
+  void abort(std::uint64_t tag) override;
+  void abortAll() override;
 
  private:
   void collect(std::vector<std::pair<std::uint64_t, HttpResponse>>& out);
   void finish(Transfer& t, CURLcode code);
+  void giveUp(std::map<CURL*, std::unique_ptr<Transfer>>::iterator it);
 
   std::shared_ptr<CurlTransport> owner_;
   std::unique_ptr<CurlHandles> handles_;
   std::map<CURL*, std::unique_ptr<Transfer>> transfers_;
+  std::vector<std::pair<std::uint64_t, HttpResponse>> aborted_;  // given up, returned by the next poll()
 };
 
 class CurlTransport final : public Transport, public std::enable_shared_from_this<CurlTransport> {
  public:
   explicit CurlTransport(CurlTransportOptions options) : options_(std::move(options)) {
+    if (options_.maxConnections == 0) throw std::invalid_argument("pgrestify: maxConnections must be greater than 0");
+    if (options_.clientCert.empty() && (!options_.clientKey.empty() || !options_.keyPassword.empty())) {
+      throw std::invalid_argument("pgrestify: a client key or key password needs a client certificate (clientCert)");
+    }
+    if (options_.timeout.count() < 0 || options_.connectTimeout.count() < 0) {
+      throw std::invalid_argument("pgrestify: timeouts must not be negative");
+    }
+    secrets_ = proxySecrets(options_.proxy);
+    if (!options_.keyPassword.empty()) secrets_.push_back(options_.keyPassword);
+    std::sort(secrets_.begin(), secrets_.end(), [](const std::string& a, const std::string& b) {
+      return a.size() > b.size();
+    });
     globalInit();
     if (options_.userAgent.empty()) options_.userAgent = std::string("pgrestify/") + kVersion;
   }
@@ -200,9 +303,10 @@ class CurlTransport final : public Transport, public std::enable_shared_from_thi
       handles = std::make_unique<CurlHandles>();
       handles->multi = curl_multi_init();
       if (!handles->multi) throw std::runtime_error("curl_multi_init failed");
-      curl_multi_setopt(handles->multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options_.maxConnections));
-      curl_multi_setopt(handles->multi, CURLMOPT_MAXCONNECTS, static_cast<long>(options_.maxConnections));
     }
+    handles->limit = options_.maxConnections;
+    curl_multi_setopt(handles->multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(handles->limit));
+    curl_multi_setopt(handles->multi, CURLMOPT_MAXCONNECTS, static_cast<long>(handles->limit));
     return std::make_unique<CurlSession>(shared_from_this(), std::move(handles));
   }
 
@@ -212,9 +316,12 @@ class CurlTransport final : public Transport, public std::enable_shared_from_thi
   }
 
   const CurlTransportOptions& options() const { return options_; }
+  /// Removes credentials (proxy user info, key pass phrase) from a text that may reach a message.
+  void redactSecrets(std::string& text) const { redact(text, secrets_); }
 
  private:
   CurlTransportOptions options_;
+  std::vector<std::string> secrets_;
   std::mutex mutex_;
   std::vector<std::unique_ptr<CurlHandles>> pool_;
 };
@@ -227,6 +334,42 @@ CurlSession::~CurlSession() {
   }
   transfers_.clear();
   owner_->giveBack(std::move(handles_));
+}
+
+// An aborted transfer is removed from the multi handle (its connection is closed, never reused)
+// and reported by the next poll() as an aborted transport failure. Whether the server may have
+// received the whole request: libcurl was about to send it (onPrereq ran) and had read all of its
+// body. A request cut off before that cannot have been executed (PostgREST reads the whole body
+// before running anything).
+void CurlSession::giveUp(std::map<CURL*, std::unique_ptr<Transfer>>::iterator it) {
+  CURL* easy = it->first;
+  auto t = std::move(it->second);
+  transfers_.erase(it);
+  curl_multi_remove_handle(handles_->multi, easy);
+  curl_slist_free_all(t->headerList);
+  curl_easy_cleanup(easy);
+  HttpResponse r;
+  r.error = TransportErrorKind::Other;
+  r.aborted = true;
+  r.bodySent = t->attempts > 0 && t->bodyRead >= t->request.body.size();
+  r.errorMessage = r.bodySent ? "aborted before an answer (the call was cancelled or its deadline passed); the "
+                                "whole request had been sent, the server may have executed it"
+                              : "aborted before the request was sent completely (the call was cancelled or its "
+                                "deadline passed); the server did not execute it";
+  aborted_.emplace_back(t->tag, std::move(r));
+}
+
+void CurlSession::abort(std::uint64_t tag) {
+  for (auto it = transfers_.begin(); it != transfers_.end(); ++it) {
+    if (it->second->tag == tag) {
+      giveUp(it);
+      return;
+    }
+  }
+}
+
+void CurlSession::abortAll() {
+  while (!transfers_.empty()) giveUp(transfers_.begin());
 }
 
 void CurlSession::start(std::uint64_t tag, HttpRequest request) {
@@ -251,11 +394,24 @@ void CurlSession::start(std::uint64_t tag, HttpRequest request) {
   curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
   curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errorBuffer);
-  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(opt.timeout.count()));
+  curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                   static_cast<long>(std::max<long long>(0, req.timeout ? req.timeout->count() : opt.timeout.count())));
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opt.connectTimeout.count()));
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, opt.verifyTls ? 1L : 0L);
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, opt.verifyTls ? 2L : 0L);
   if (!opt.caInfo.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, opt.caInfo.c_str());
+  if (!opt.caPath.empty()) curl_easy_setopt(easy, CURLOPT_CAPATH, opt.caPath.c_str());
+  if (!opt.clientCert.empty()) {
+    curl_easy_setopt(easy, CURLOPT_SSLCERT, opt.clientCert.c_str());
+    curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "PEM");
+  }
+  if (!opt.clientKey.empty()) {
+    curl_easy_setopt(easy, CURLOPT_SSLKEY, opt.clientKey.c_str());
+    curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
+  }
+  if (!opt.keyPassword.empty()) curl_easy_setopt(easy, CURLOPT_KEYPASSWD, opt.keyPassword.c_str());
+  if (opt.minTlsVersion != TlsVersion::Default) curl_easy_setopt(easy, CURLOPT_SSLVERSION, sslVersion(opt.minTlsVersion));
+  if (!opt.proxy.empty()) curl_easy_setopt(easy, CURLOPT_PROXY, opt.proxy.c_str());
   curl_easy_setopt(easy, CURLOPT_USERAGENT, opt.userAgent.c_str());
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, onBody);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
@@ -290,6 +446,13 @@ void CurlSession::start(std::uint64_t tag, HttpRequest request) {
   t->headerList = curl_slist_append(t->headerList, "Expect:");
   curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headerList);
 
+  // More requests in flight than the per-host limit would queue inside libcurl (the caller's
+  // concurrency silently capped): raise this session's limit to what the caller keeps in flight.
+  if (transfers_.size() + 1 > handles_->limit) {
+    handles_->limit = transfers_.size() + 1;
+    curl_multi_setopt(handles_->multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(handles_->limit));
+    curl_multi_setopt(handles_->multi, CURLMOPT_MAXCONNECTS, static_cast<long>(handles_->limit));
+  }
   CURLMcode rc = curl_multi_add_handle(handles_->multi, easy);
   if (rc != CURLM_OK) {
     curl_slist_free_all(t->headerList);
@@ -350,6 +513,12 @@ void CurlSession::collect(std::vector<std::pair<std::uint64_t, HttpResponse>>& o
     auto t = std::move(it->second);
     transfers_.erase(it);
     finish(*t, code);
+    owner_->redactSecrets(t->response.errorMessage);
+    if (t->response.status < 200 || t->response.status >= 300) {
+      // An error page of the proxy may quote the credentials it was sent.
+      owner_->redactSecrets(t->response.body);
+      for (auto& [name, value] : t->response.headers) owner_->redactSecrets(value);
+    }
     curl_multi_remove_handle(handles_->multi, easy);
     curl_slist_free_all(t->headerList);
     handles_->idle.push_back(easy);
@@ -358,8 +527,10 @@ void CurlSession::collect(std::vector<std::pair<std::uint64_t, HttpResponse>>& o
 }
 
 std::vector<std::pair<std::uint64_t, HttpResponse>> CurlSession::poll(std::chrono::milliseconds maxWait) {
-  std::vector<std::pair<std::uint64_t, HttpResponse>> out;
+  std::vector<std::pair<std::uint64_t, HttpResponse>> out = std::move(aborted_);
+  aborted_.clear();
   int running = 0;
+  if (transfers_.empty()) return out;
   curl_multi_perform(handles_->multi, &running);
   collect(out);
   if (!out.empty() || transfers_.empty()) return out;

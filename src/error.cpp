@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
-#include <pgrestify/detail/bulk_engine.hpp>
+#include "error_info.hpp"
+
 #include <pgrestify/error.hpp>
+#include <pgrestify/transport.hpp>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -96,6 +98,17 @@ void throwError(const ErrorInfo& info) {
 }
 
 namespace detail {
+
+ErrorInfo errorInfo(const HttpResponse& response) {
+  if (response.transportFailed()) {
+    ErrorInfo info;
+    info.transport = response.error;
+    info.message = response.errorMessage;
+    info.bodySent = response.bodySent;
+    return info;
+  }
+  return parseErrorBody(response.status, response.body);
+}
 
 // PostgREST 12.0.2 answers `400 {"code":"","details":null,"hint":null,"message":""}` when the
 // database connection breaks while a statement runs (seen while PostgreSQL restarts): libpq's

@@ -488,6 +488,27 @@ BulkResult<nlohmann::json> runOperation(Transport& transport, BulkOperation& op,
   return result;
 }
 
+BulkResult<nlohmann::json> runInsert(const ClientState& client, InsertSpec spec, RowWriterSource source,
+                                     std::optional<std::size_t> total, const EngineSettings& settings,
+                                     const RowChecks& checks) {
+  auto op = makeInsertOperation(client, std::move(spec), std::move(source), total);
+  return runChecked(client, *op, settings, checks);
+}
+
+BulkResult<nlohmann::json> runUpdate(const ClientState& client, UpdateSpec spec, RowSource source,
+                                     std::optional<std::size_t> total, const EngineSettings& settings,
+                                     const RowChecks& checks) {
+  auto op = makeUpdateOperation(client, std::move(spec), std::move(source), total);
+  return runChecked(client, *op, settings, checks);
+}
+
+BulkResult<nlohmann::json> runDelete(const ClientState& client, DeleteSpec spec, RowSource source,
+                                     std::optional<std::size_t> total, const EngineSettings& settings,
+                                     const RowChecks& checks) {
+  auto op = makeDeleteOperation(client, std::move(spec), std::move(source), total);
+  return runChecked(client, *op, settings, checks);
+}
+
 std::string keyFitsUrl(const std::string& element, std::size_t budget) {
   const std::size_t bytes = percentEncode(element).size() + 3;  // as WorkRow::size counts it
   if (bytes <= budget) return {};
@@ -523,6 +544,156 @@ std::string serializeRow(const nlohmann::json& row, std::string& out) {
     return std::string(kBadUtf8Message);
   }
   return {};
+}
+
+
+// ---- validate and dryRun (RowChecks) ----
+
+RowSource checkedSource(RowSource source, const RowChecks& checks) {
+  if (!checks.validate) return source;
+  return [source = std::move(source), validate = checks.validate, verdicts = checks.verdicts,
+          next = std::size_t{0}](nlohmann::json& row) mutable {
+    if (!source(row)) return false;
+    const std::size_t index = next++;  // operations number rows in the order they read them
+    if (auto e = validate(row)) (*verdicts)[index] = e->empty() ? std::string("refused by validate") : std::move(*e);
+    return true;
+  };
+}
+
+RowWriterSource checkedSource(RowWriterSource source, const RowChecks& checks) {
+  if (!checks.validate) return source;
+  return [source = std::move(source), validate = checks.validate, verdicts = checks.verdicts,
+          next = std::size_t{0}](RowWriter& writer, std::string& out) mutable {
+    if (!source(writer, out)) return false;
+    const std::size_t index = next++;  // operations number rows in the order they read them
+    if (!writer.invalid().empty()) return true;  // refused by the library already
+    // The row as it will be sent (the writer produced it; a parse failure is reported by the
+    // operation's own checks).
+    auto row = nlohmann::json::parse(out, nullptr, false);
+    if (row.is_discarded()) return true;
+    if (auto e = validate(row)) (*verdicts)[index] = e->empty() ? std::string("refused by validate") : std::move(*e);
+    return true;
+  };
+}
+
+bool preferenceApplied(const HttpResponse& response, std::string_view preference) {
+  auto header = response.header("Preference-Applied");
+  if (!header) return false;
+  std::string_view rest = *header;
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string_view token = rest.substr(0, comma);
+    while (!token.empty() && (token.front() == ' ' || token.front() == '\t')) token.remove_prefix(1);
+    while (!token.empty() && (token.back() == ' ' || token.back() == '\t')) token.remove_suffix(1);
+    if (token == preference) return true;
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+namespace {
+
+constexpr std::string_view kRollback = "tx=rollback";
+
+// Proves, before any row is sent, that the server rolls back a request that asks for it: PostgREST
+// 12 with its default `db-tx-end = commit` ignores `Prefer: tx=rollback` and COMMITS the write,
+// and the only sign is that `Preference-Applied` does not list it. The check writes nothing: a
+// `GET ?limit=0` (or, for an insert when the table cannot be read, a `POST` of `[]`).
+void checkRollbackHonoured(const ClientState& client, const RowChecks& checks) {
+  if (client.rollbackHonoured()) return;
+  HttpResponse response =
+      client.send(client.makeRequest("GET", checks.table, Params{{"limit", "0"}}, kRollback, {}, checks.headers));
+  if (!response.ok() && response.status >= 400 && response.status < 500 && checks.insert) {
+    response = client.send(client.makeRequest("POST", checks.table, {}, "return=minimal,tx=rollback", "[]",
+                                              checks.headers));
+  }
+  throwIfFailed(response);
+  if (!preferenceApplied(response, kRollback)) {
+    throw std::invalid_argument(
+        "pgrestify: dry run refused, nothing was sent: the server does not honour `Prefer: tx=rollback` (its "
+        "answer's Preference-Applied does not list it), so the rows would be committed. PostgREST needs "
+        "`db-tx-end = \"commit-allow-override\"` in its configuration for dry runs (its default, `commit`, "
+        "ignores tx=rollback and commits)");
+  }
+  client.setRollbackHonoured();
+}
+
+// Wraps an operation: rows the validator refused become InvalidRow; a dry run sends every request
+// with tx=rollback and reads no 2xx answer that does not confirm it.
+class CheckedOperation final : public BulkOperation, public ResultNotes {
+ public:
+  CheckedOperation(BulkOperation& inner, const RowChecks& checks) : inner_(inner), checks_(checks) {}
+
+  bool nextRow(WorkRow& row) override {
+    if (!inner_.nextRow(row)) return false;
+    if (checks_.verdicts->empty()) return true;
+    auto found = checks_.verdicts->find(row.index);
+    if (found == checks_.verdicts->end()) return true;
+    // A row the operation refused itself keeps the operation's message.
+    if (row.invalid.empty()) {
+      row.invalid = std::move(found->second);
+      row.data.clear();
+      row.key.clear();
+      row.size = 0;
+    }
+    checks_.verdicts->erase(found);
+    return true;
+  }
+  std::optional<std::size_t> totalRows() const override { return inner_.totalRows(); }
+  std::size_t maxBytes() const override { return inner_.maxBytes(); }
+
+  HttpRequest request(const Work& work) const override {
+    HttpRequest req = inner_.request(work);
+    if (checks_.dryRun) {
+      bool found = false;
+      for (auto& [name, value] : req.headers) {
+        if (name.size() == 6 && std::equal(name.begin(), name.end(), "prefer", [](char a, char b) {
+              return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+            })) {
+          value += value.empty() ? "" : ",";
+          value += kRollback;
+          found = true;
+        }
+      }
+      if (!found) req.headers.emplace_back("Prefer", std::string(kRollback));
+    }
+    return req;
+  }
+
+  void accept(const Work& work, const HttpResponse& response, Outcome& out) const override {
+    if (checks_.dryRun && !preferenceApplied(response, kRollback)) {
+      // The write ran and was answered 2xx, but nothing says it was rolled back.
+      throw std::runtime_error(
+          "dry run: the answer's Preference-Applied does not list tx=rollback, so these rows may have been "
+          "COMMITTED (PostgREST needs db-tx-end = \"commit-allow-override\"; was it restarted with another "
+          "setting, or is a proxy dropping the header?)");
+    }
+    inner_.accept(work, response, out);
+  }
+
+  bool idempotent() const override { return inner_.idempotent(); }
+  bool isolatable(const Work& work) const override { return inner_.isolatable(work); }
+  nlohmann::json rowObject(const WorkRow& row) const override { return inner_.rowObject(row); }
+  bool dataFollowsRows(const HttpRequest& request) const override { return inner_.dataFollowsRows(request); }
+
+  void annotate(BulkResult<nlohmann::json>& result) const override {
+    if (const auto* notes = dynamic_cast<const ResultNotes*>(&inner_)) notes->annotate(result);
+  }
+
+ private:
+  BulkOperation& inner_;
+  const RowChecks& checks_;
+};
+
+}  // namespace
+
+BulkResult<nlohmann::json> runChecked(const ClientState& client, BulkOperation& op, const EngineSettings& settings,
+                                      const RowChecks& checks) {
+  if (!checks.validate && !checks.dryRun) return client.runBulk(op, settings);
+  if (checks.dryRun) checkRollbackHonoured(client, checks);
+  CheckedOperation checked(op, checks);
+  return client.runBulk(checked, settings);
 }
 
 }  // namespace pgrestify::detail

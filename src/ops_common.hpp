@@ -2,9 +2,13 @@
 // Helpers shared by the bulk operations (src/*_op.cpp); internal, not installed.
 #pragma once
 
-#include <pgrestify/detail/bulk_engine.hpp>
+#include "bulk_engine.hpp"
+#include "client_state.hpp"
+#include "operations.hpp"
+#include "retry.hpp"
+#include "row_text.hpp"
+
 #include <pgrestify/detail/bulk_ops.hpp>
-#include <pgrestify/detail/client_state.hpp>
 #include <pgrestify/detail/encode.hpp>
 #include <pgrestify/detail/row_writer.hpp>
 
@@ -18,12 +22,6 @@
 #include <vector>
 
 namespace pgrestify::detail {
-
-/// An error text for values no JSON/SQL can carry (NaN, Infinity), empty when fine.
-std::string checkValues(const nlohmann::json& j);
-/// Key text of @p columns in @p row (kKeySeparator before each column's scalarText, so an empty
-/// string is a key too); empty when one is absent/null.
-std::string keyOf(const nlohmann::json& row, const std::vector<std::string>& columns);
 
 /// Interns the key sets of rows so a batch's `columns=` is the union of a few small sets.
 class KeySets {

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 // The bulk options of one call, resolved against the client's defaults and checked: the only
 // place where options are validated (once per call, before any request; docs/api.md, "Options").
+#include "client_state.hpp"
 #include "ops_common.hpp"
 
-#include <pgrestify/detail/bulk_engine.hpp>
+#include <pgrestify/detail/bulk_ops.hpp>
 #include <pgrestify/detail/encode.hpp>
 #include <pgrestify/options.hpp>
 
@@ -58,7 +59,9 @@ void check(const RetryPolicy& r) {
 }
 
 /// The shared fields (every options struct has them; maxBatchBytes and maxUrlBytes are resolved
-/// by the structs that have them).
+/// by the structs that have them). `dryRun` and `validate` go to the call's RowChecks (rowChecks);
+/// a dry run's one condition, a server that honours tx=rollback, is asked of the server
+/// (src/ops_common.cpp), still before any row is sent.
 template <class Options>
 CallSettings common(const Options& o, const BulkDefaults& d) {
   CallSettings s;
@@ -73,9 +76,12 @@ CallSettings common(const Options& o, const BulkDefaults& d) {
   e.onBatchComplete = o.onBatchComplete;
   e.stopToken = o.stopToken;
   e.deadline = o.deadline;
+  e.requestTimeout = o.timeout;  // unset: ClientOptions::timeout, the transport's
+  e.maxFailures = o.maxFailures;
   positive(e.batchSize, "batchSize");
   positive(e.concurrency, "concurrency");
   check(e.retry);
+  if (o.timeout && o.timeout->count() < 0) throw std::invalid_argument("pgrestify: timeout must not be negative");
   return s;
 }
 
@@ -84,6 +90,8 @@ void checkConflictColumns(const Columns& columns) {
 }
 
 }  // namespace
+
+const BulkDefaults& bulkDefaults(const ClientState& client) { return client.options().bulkDefaults; }
 
 void validate(const BulkDefaults& d) {
   if (d.batchSize) positive(*d.batchSize, "ClientOptions::bulkDefaults.batchSize");

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // Failure classification, backoff and error-to-row location for the bulk engine.
-#include <pgrestify/detail/bulk_engine.hpp>
+#include "retry.hpp"
+
 #include <pgrestify/detail/encode.hpp>
 
 #include <algorithm>
@@ -8,17 +9,6 @@
 #include <cmath>
 
 namespace pgrestify::detail {
-
-ErrorInfo errorInfo(const HttpResponse& response) {
-  if (response.transportFailed()) {
-    ErrorInfo info;
-    info.transport = response.error;
-    info.message = response.errorMessage;
-    info.bodySent = response.bodySent;
-    return info;
-  }
-  return parseErrorBody(response.status, response.body);
-}
 
 namespace {
 
@@ -63,6 +53,9 @@ Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idem
   }
   const int status = response.status;
   const auto& code = info.code;
+  // The JWT expired (or is invalid): PostgREST refused the request before running it. With a
+  // token provider the engine sends it once more with a fresh token; without, it is final.
+  if (status == 401 && code == "PGRST301") return Decision::Reauthorize;
   if (status == 503 || status == 429) return Decision::Retry;  // PGRST000-002, 08*, 53*: not executed
   if (status == 504 && code == "PGRST003") return Decision::Retry;  // no pool connection: not executed
   // Deadlock or serialization failure: rolled back, caused by another writer, not by the rows.

@@ -2,7 +2,9 @@
 // The out-of-line parts of RowWriter (include/pgrestify/detail/row_writer.hpp).
 #include <pgrestify/detail/row_writer.hpp>
 
-#include "ops_common.hpp"
+#include "row_text.hpp"
+
+#include <pgrestify/detail/encode.hpp>
 
 namespace pgrestify::detail {
 

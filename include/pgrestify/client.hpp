@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <pgrestify/client_handle.hpp>
 #include <pgrestify/client_options.hpp>
-#include <pgrestify/detail/client_state.hpp>
 #include <pgrestify/query.hpp>
 #include <pgrestify/repository.hpp>
 
@@ -23,37 +23,31 @@ namespace pgrestify {
 /// auto client = pgrestify::createClient({.url = "http://localhost:3000"});
 /// auto users = client.from<User>("users").eq("active", true).find();
 /// @endcode
-class Client {
+class Client : public ClientHandle {
  public:
   /// @throws std::invalid_argument for a missing/invalid URL or header values with CR/LF.
-  explicit Client(ClientOptions options) : state_(std::make_shared<detail::ClientState>(std::move(options))) {}
+  explicit Client(ClientOptions options);
 
   /// A query builder on @p table (a table or view of the exposed schema).
   template <class T = nlohmann::json>
   QueryBuilder<T> from(std::string table) const {
-    return QueryBuilder<T>(state_, std::move(table));
+    return QueryBuilder<T>(*this, std::move(table));
   }
 
   /// A repository on @p table: `client.getRepository<User>("users").findOne({{"id", 1}})`.
   /// See docs/repository.md.
   template <class T = nlohmann::json>
   Repository<T> getRepository(std::string table) const {
-    return Repository<T>(state_, std::move(table));
+    return Repository<T>(*this, std::move(table));
   }
 
   /// A user-defined repository (a class derived from CustomRepositoryBase<Entity>) on @p table:
   /// `client.getCustomRepository<UserRepository>("users")`.
   template <class R>
     requires std::derived_from<R, CustomRepositoryBase<typename R::Entity>> &&
-             std::constructible_from<R, std::shared_ptr<const detail::ClientState>, std::string>
+             std::constructible_from<R, ClientHandle, std::string>
   R getCustomRepository(std::string table) const {
-    return R(state_, std::move(table));
-  }
-
-  /// Calls a PostgreSQL function exposed by PostgREST (`POST /rpc/<function>`) and returns its
-  /// JSON result (null when it returns nothing). Throws pgrestify::Error on failure.
-  nlohmann::json rpc(const std::string& function, const nlohmann::json& args = nlohmann::json::object()) const {
-    return state_->sendJson(state_->makeRpcRequest(function, args.dump()));
+    return R(ClientHandle(*this), std::move(table));
   }
 
   /// Sends a raw request as it is (no check of the answer; never throws for HTTP or transport
@@ -63,14 +57,9 @@ class Client {
   /// client's credentials never go to another server). Credentials in the answer are redacted.
   /// @throws std::invalid_argument for a URL with user info, spaces or control characters, or a
   /// header with CR/LF.
-  HttpResponse send(HttpRequest request) const { return state_->send(state_->resolve(std::move(request))); }
+  HttpResponse send(HttpRequest request) const;
 
-  const ClientOptions& options() const noexcept { return state_->options(); }
-  /// The shared state, for extensions (repositories, tools).
-  const std::shared_ptr<const detail::ClientState>& state() const noexcept { return state_; }
-
- private:
-  std::shared_ptr<const detail::ClientState> state_;
+  // options(), describeTable() and rpc() come from ClientHandle.
 };
 
 /// Creates a client: `createClient({.url = "http://localhost:3000", .bearerToken = jwt})`.

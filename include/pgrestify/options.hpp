@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -27,9 +29,11 @@ enum class Missing {
 
 /// How bulkUpdate sends rows.
 enum class UpdateStrategy {
-  Auto,     ///< rows with identical new values share one `PATCH ?key=in.(...)`; the rest go one PATCH each
+  Auto,     ///< `Function` when PostgREST exposes it (and 8+ rows would go alone), else rows with identical new
+            ///< values share one `PATCH ?key=in.(...)` and the rest go one PATCH each
   PerRow,   ///< one `PATCH ?key=eq.X` per row (concurrently)
   Upsert,   ///< `POST` + `resolution=merge-duplicates`: fastest, but INSERTS rows that do not exist
+  Function, ///< `POST /rpc/pgrestify_bulk_update` (sql/pgrestify_bulk_update.sql): one UPDATE per request, any values
 };
 
 /// A list of column names; converts from "id", std::string or {"warehouse", "sku"}.
@@ -130,6 +134,12 @@ struct BatchReport {
 
 using ProgressCallback = std::function<void(const BulkProgress&)>;
 using BatchCallback = std::function<void(const BatchReport&)>;
+/// Checks one input row before it is sent (the `validate` option of the bulk calls): returns an
+/// error message to refuse the row (reported as BulkErrorKind::InvalidRow with that message, never
+/// sent), or std::nullopt to let it through. The row is given as JSON: as the caller gave it for
+/// bulkUpdate/bulkDelete (a bulkDelete key may be a plain value), as it will be sent for
+/// bulkInsert/bulkUpsert (a PGRESTIFY_ROW struct or RawJson row after serialization).
+using RowValidator = std::function<std::optional<std::string>(const nlohmann::json& row)>;
 
 /// Default rows per request; see docs/benchmarks.md for how it was chosen.
 inline constexpr std::size_t kDefaultBatchSize = 1000;
@@ -154,7 +164,8 @@ inline constexpr std::size_t kDefaultMaxUrlBytes = 16 * 1024;
 //   4. the shared fields, in this order in every struct: maxBatchBytes (not in BulkDeleteOptions:
 //      a DELETE has no body), concurrency, isolateFailures, stopOnError, retry, select, onProgress,
 //      onBatchComplete, stopToken, deadline;
-//   5. fields added after 0.1, at the end.
+//   5. fields added after 0.1, at the end: timeout, dryRun, validate, maxFailures (in this order in
+//      every struct), then the operation's own (bulkDelete's notFoundOk).
 // So `{.batchSize = 100, .concurrency = 2, .retry = policy}` compiles for every operation.
 //
 // Fields declared std::optional, and each field of `retry` (RetryOptions), have client-wide
@@ -191,9 +202,21 @@ struct BulkInsertOptions {
   std::string select;            ///< columns returned when `returning` ("*" when empty)
   ProgressCallback onProgress;
   BatchCallback onBatchComplete;
-  std::stop_token stopToken;     ///< request cancellation: in-flight batches finish, no new ones start
+  std::stop_token stopToken;     ///< cancellation: no new batch starts; requests in flight get 1 s to answer, then are aborted
   std::optional<std::chrono::steady_clock::time_point> deadline;  ///< like stopToken, at a time
-  // ---- fields added after 0.1 go here, at the end (designated initialisers keep compiling) ----
+  // ---- fields added after 0.1: here, at the end (designated initialisers keep compiling) ----
+  /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none;
+  /// negative: std::invalid_argument). Unset = ClientOptions::timeout (the client-wide default).
+  std::optional<std::chrono::milliseconds> timeout;
+  /// Send every request with `Prefer: tx=rollback`: the server runs each batch and rolls it back,
+  /// so the result tells which rows would fail and why, and nothing is committed. Rows that would
+  /// be written count as `successful`. Needs PostgREST's `db-tx-end = "commit-allow-override"`:
+  /// checked before any row is sent (std::invalid_argument otherwise). See docs/bulk-operations.md.
+  bool dryRun = false;
+  RowValidator validate;         ///< refuses rows before they are sent (InvalidRow); empty = none
+  /// Once this many rows have failed, no new request starts and the rest is counted in
+  /// `notProcessed` (requests in flight finish). 0 = no limit.
+  std::size_t maxFailures = 0;
 };
 
 /// Options of bulkUpsert (insert, or update the row that has the same conflict columns).
@@ -213,7 +236,11 @@ struct BulkUpsertOptions {
   BatchCallback onBatchComplete;
   std::stop_token stopToken;
   std::optional<std::chrono::steady_clock::time_point> deadline;
-  // ---- fields added after 0.1 go here, at the end (designated initialisers keep compiling) ----
+  // ---- fields added after 0.1: here, at the end (designated initialisers keep compiling) ----
+  std::optional<std::chrono::milliseconds> timeout;  ///< as BulkInsertOptions::timeout
+  bool dryRun = false;                               ///< as BulkInsertOptions::dryRun
+  RowValidator validate;                             ///< as BulkInsertOptions::validate
+  std::size_t maxFailures = 0;                       ///< as BulkInsertOptions::maxFailures
 };
 
 /// Options of bulkUpdate. Each input row carries the match column(s) and the new values.
@@ -233,7 +260,11 @@ struct BulkUpdateOptions {
   BatchCallback onBatchComplete;
   std::stop_token stopToken;
   std::optional<std::chrono::steady_clock::time_point> deadline;
-  // ---- fields added after 0.1 go here, at the end (designated initialisers keep compiling) ----
+  // ---- fields added after 0.1: here, at the end (designated initialisers keep compiling) ----
+  std::optional<std::chrono::milliseconds> timeout;  ///< as BulkInsertOptions::timeout
+  bool dryRun = false;                               ///< as BulkInsertOptions::dryRun
+  RowValidator validate;                             ///< as BulkInsertOptions::validate
+  std::size_t maxFailures = 0;                       ///< as BulkInsertOptions::maxFailures
 };
 
 /// Options of bulkDelete. Input is a range of keys (or of rows holding the match columns).
@@ -252,7 +283,14 @@ struct BulkDeleteOptions {
   BatchCallback onBatchComplete;
   std::stop_token stopToken;
   std::optional<std::chrono::steady_clock::time_point> deadline;
-  // ---- fields added after 0.1 go here, at the end (designated initialisers keep compiling) ----
+  // ---- fields added after 0.1: here, at the end (designated initialisers keep compiling) ----
+  std::optional<std::chrono::milliseconds> timeout;  ///< as BulkInsertOptions::timeout
+  bool dryRun = false;                               ///< as BulkInsertOptions::dryRun
+  RowValidator validate;                             ///< as BulkInsertOptions::validate
+  std::size_t maxFailures = 0;                       ///< as BulkInsertOptions::maxFailures
+  /// Count keys that match no row as successful (the row is gone either way: a delete that can be
+  /// repeated) instead of failing them as BulkErrorKind::NotFound.
+  bool notFoundOk = false;
 };
 
 }  // namespace pgrestify

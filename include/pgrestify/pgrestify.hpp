@@ -3,6 +3,7 @@
 #pragma once
 
 #include <pgrestify/client.hpp>
+#include <pgrestify/client_handle.hpp>
 #include <pgrestify/client_options.hpp>
 #include <pgrestify/error.hpp>
 #include <pgrestify/filter.hpp>

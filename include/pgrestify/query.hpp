@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
-#include <pgrestify/detail/bulk_engine.hpp>
+#include <pgrestify/client_handle.hpp>
 #include <pgrestify/detail/bulk_ops.hpp>
-#include <pgrestify/detail/client_state.hpp>
 #include <pgrestify/detail/encode.hpp>
 #include <pgrestify/error.hpp>
 #include <pgrestify/filter.hpp>
@@ -133,8 +132,11 @@ std::vector<T> rowsOf(nlohmann::json&& body) {
 template <class T = nlohmann::json>
 class QueryBuilder {
  public:
-  QueryBuilder(std::shared_ptr<const detail::ClientState> state, std::string table)
-      : state_(std::move(state)), table_(std::move(table)) {
+  /// A query on @p table through @p client (what Client::from does).
+  /// @throws std::invalid_argument for a handle of no client or an invalid table name.
+  QueryBuilder(const ClientHandle& client, std::string table)
+      : state_(detail::HandleAccess::state(client)), table_(std::move(table)) {
+    if (!state_) throw std::invalid_argument("pgrestify: a query needs a client");
     detail::checkIdentifier(table_, "table name");
   }
 
@@ -196,6 +198,18 @@ class QueryBuilder {
     headers_.emplace_back(std::move(name), std::move(value));
     return *this;
   }
+  /// The schema of this query's requests, simple and bulk, instead of ClientOptions::schema: sent
+  /// as Accept-Profile (reads) or Content-Profile (writes). The schema must be one PostgREST
+  /// exposes (`db-schemas`); another is refused by PostgREST (406, PGRST106). Throws
+  /// std::invalid_argument for an empty name or one with CR/LF.
+  QueryBuilder& schema(std::string name) {
+    if (name.empty()) throw std::invalid_argument("pgrestify: schema() needs a schema name");
+    detail::checkHeader("Accept-Profile", name);
+    std::erase_if(headers_, [](const auto& h) { return h.first == "Accept-Profile"; });
+    headers_.emplace_back("Accept-Profile", name);  // ClientState::makeRequest reads it as the schema
+    schema_ = std::move(name);
+    return *this;
+  }
   /// Allows update()/remove() without a filter on the table (they refuse otherwise).
   QueryBuilder& allRows() {
     allRows_ = true;
@@ -204,7 +218,7 @@ class QueryBuilder {
 
   // ---- reads (throw pgrestify::Error) ----
   std::vector<T> find() const {
-    return detail::rowsOf<T>(state_->sendForRows(state_->makeRequest("GET", table_, readParams(), "", {}, headers_)));
+    return detail::rowsOf<T>(detail::requestRows(*state_, "GET", table_, readParams(), "", {}, headers_));
   }
   std::optional<T> findOne() const {
     QueryBuilder copy = *this;
@@ -220,7 +234,7 @@ class QueryBuilder {
     auto params = filterParams();
     params.emplace_back("limit", "0");
     HttpResponse response;
-    state_->sendForRows(state_->makeRequest("GET", table_, params, "count=exact", {}, headers_), &response);
+    detail::requestRows(*state_, "GET", table_, params, "count=exact", {}, headers_, &response);
     auto range = response.header("Content-Range");
     long long n = range ? detail::contentRangeTotal(*range) : -1;
     if (n < 0) throw Error(ErrorInfo{.status = response.status, .message = "the server did not report a count"});
@@ -256,8 +270,7 @@ class QueryBuilder {
     if (auto e = detail::serializeRow(body, text); !e.empty()) throw std::invalid_argument("pgrestify: " + e);
     auto params = filterParams();
     addSelect(params);
-    return detail::rowsOf<T>(state_->sendForRows(
-        state_->makeRequest("PATCH", table_, params, "return=representation", std::move(text), headers_)));
+    return detail::rowsOf<T>(detail::requestRows(*state_, "PATCH", table_, params, "return=representation", std::move(text), headers_));
   }
   /// DELETE the filtered rows; returns them. Same guard as update().
   std::vector<T> remove() const {
@@ -265,7 +278,7 @@ class QueryBuilder {
     auto params = filterParams();
     addSelect(params);
     return detail::rowsOf<T>(
-        state_->sendForRows(state_->makeRequest("DELETE", table_, params, "return=representation", {}, headers_)));
+        detail::requestRows(*state_, "DELETE", table_, params, "return=representation", {}, headers_));
   }
 
   // ---- bulk operations (never throw for row or batch failures) ----
@@ -273,7 +286,7 @@ class QueryBuilder {
   /// to the client's bulk defaults (ClientOptions::bulkDefaults), then to the library's.
   template <std::ranges::input_range R>
   BulkResult<T> bulkInsert(R&& rows, const BulkInsertOptions& options = {}) const {
-    auto call = detail::validate(options, state_->options().bulkDefaults);
+    auto call = detail::validate(options, detail::bulkDefaults(*state_));
     detail::InsertSpec spec;
     spec.table = table_;
     spec.onConflict = options.onConflict;
@@ -283,12 +296,12 @@ class QueryBuilder {
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxBatchBytes = call.maxBatchBytes;
     spec.headers = headers_;
-    return runInsert(rows, std::move(spec), call.engine);
+    return runInsert(rows, std::move(spec), call.engine, detail::rowChecks(options, table_, headers_, true));
   }
   /// Inserts rows, or updates the existing row with the same conflict columns (last row wins).
   template <std::ranges::input_range R>
   BulkResult<T> bulkUpsert(R&& rows, const BulkUpsertOptions& options = {}) const {
-    auto call = detail::validate(options, state_->options().bulkDefaults);
+    auto call = detail::validate(options, detail::bulkDefaults(*state_));
     detail::InsertSpec spec;
     spec.table = table_;
     spec.onConflict = options.ignoreDuplicates ? OnConflict::Ignore : OnConflict::Update;
@@ -298,14 +311,14 @@ class QueryBuilder {
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxBatchBytes = call.maxBatchBytes;
     spec.headers = headers_;
-    return runInsert(rows, std::move(spec), call.engine);
+    return runInsert(rows, std::move(spec), call.engine, detail::rowChecks(options, table_, headers_, true));
   }
   /// Updates rows by key: each input row holds the match column(s) and its new values.
   template <std::ranges::input_range R>
   BulkResult<T> bulkUpdate(R&& rows, const BulkUpdateOptions& options = {}) const {
     static_assert(!std::same_as<std::remove_cvref_t<std::ranges::range_reference_t<R>>, RawJson>,
                   "pgrestify: RawJson rows are for bulkInsert/bulkUpsert; give nlohmann::json rows here");
-    auto call = detail::validate(options, state_->options().bulkDefaults);
+    auto call = detail::validate(options, detail::bulkDefaults(*state_));
     detail::UpdateSpec spec;
     spec.table = table_;
     spec.matchColumns = options.matchColumn.names();
@@ -315,15 +328,17 @@ class QueryBuilder {
     spec.maxUrlBytes = call.maxUrlBytes;
     spec.maxBatchBytes = call.maxBatchBytes;
     spec.headers = headers_;
-    auto op = detail::makeUpdateOperation(*state_, std::move(spec), detail::rangeSource(rows), detail::rangeSize(rows));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, call.engine));
+    const auto checks = detail::rowChecks(options, table_, headers_, false);
+    return detail::typedResult<T>(detail::runUpdate(*state_, std::move(spec),
+                                                    detail::checkedSource(detail::rangeSource(rows), checks),
+                                                    detail::rangeSize(rows), call.engine, checks));
   }
   /// Deletes rows by key. Keys are values (numbers, strings, json) or objects holding the match columns.
   template <std::ranges::input_range R>
   BulkResult<T> bulkDelete(R&& keys, const BulkDeleteOptions& options = {}) const {
     static_assert(!std::same_as<std::remove_cvref_t<std::ranges::range_reference_t<R>>, RawJson>,
                   "pgrestify: RawJson rows are for bulkInsert/bulkUpsert; give nlohmann::json rows here");
-    auto call = detail::validate(options, state_->options().bulkDefaults);
+    auto call = detail::validate(options, detail::bulkDefaults(*state_));
     detail::DeleteSpec spec;
     spec.table = table_;
     spec.matchColumns = options.matchColumn.names();
@@ -331,8 +346,11 @@ class QueryBuilder {
     spec.select = options.select.empty() ? select_ : options.select;
     spec.maxUrlBytes = call.maxUrlBytes;
     spec.headers = headers_;
-    auto op = detail::makeDeleteOperation(*state_, std::move(spec), detail::rangeSource(keys), detail::rangeSize(keys));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, call.engine));
+    spec.notFoundOk = options.notFoundOk;
+    const auto checks = detail::rowChecks(options, table_, headers_, false);
+    return detail::typedResult<T>(detail::runDelete(*state_, std::move(spec),
+                                                    detail::checkedSource(detail::rangeSource(keys), checks),
+                                                    detail::rangeSize(keys), call.engine, checks));
   }
 
   const std::string& table() const noexcept { return table_; }
@@ -344,18 +362,18 @@ class QueryBuilder {
 
  private:
   template <class R>
-  BulkResult<T> runInsert(R& rows, detail::InsertSpec spec, const detail::EngineSettings& settings) const {
+  BulkResult<T> runInsert(R& rows, detail::InsertSpec spec, const detail::EngineSettings& settings,
+                          const detail::RowChecks& checks) const {
     if (spec.onConflict != OnConflict::Error && spec.conflictColumns.empty()) {
-      if (!state_->tableSchema(table_)->found) throw std::invalid_argument(detail::notExposed(table_));
-      spec.conflictColumns = state_->primaryKey(table_);
+      spec.conflictColumns = detail::exposedPrimaryKey(*state_, table_, schema_);
       if (spec.conflictColumns.empty()) {
         throw std::invalid_argument("pgrestify: table '" + table_ +
                                     "' has no primary key PostgREST reports; set conflictColumns");
       }
     }
-    auto op =
-        detail::makeInsertOperation(*state_, std::move(spec), detail::rowWriterSource(rows), detail::rangeSize(rows));
-    return detail::typedResult<T>(detail::runOperation(state_->transport(), *op, settings));
+    return detail::typedResult<T>(detail::runInsert(*state_, std::move(spec),
+                                                    detail::checkedSource(detail::rowWriterSource(rows), checks),
+                                                    detail::rangeSize(rows), settings, checks));
   }
 
   std::vector<T> insertRows(std::vector<nlohmann::json> rows) const {
@@ -377,8 +395,8 @@ class QueryBuilder {
     detail::Params params;
     params.emplace_back("columns", detail::joinIdentifiers(columns));
     addSelect(params);
-    return detail::rowsOf<T>(state_->sendForRows(state_->makeRequest(
-        "POST", table_, params, "return=representation,missing=default", std::move(body), headers_)));
+    return detail::rowsOf<T>(detail::requestRows(*state_, 
+        "POST", table_, params, "return=representation,missing=default", std::move(body), headers_));
   }
 
   void guard(const char* what) const {
@@ -412,6 +430,7 @@ class QueryBuilder {
   std::optional<std::size_t> offset_;
   Headers headers_;
   bool allRows_ = false;
+  std::string schema_;  ///< schema(); empty = the client's
 };
 
 }  // namespace pgrestify

@@ -12,7 +12,7 @@
 // result, or pgrestify::Error for the simple calls. See docs/repository.md.
 #pragma once
 
-#include <pgrestify/detail/client_state.hpp>
+#include <pgrestify/client_handle.hpp>
 #include <pgrestify/detail/encode.hpp>
 #include <pgrestify/error.hpp>
 #include <pgrestify/filter.hpp>
@@ -37,7 +37,9 @@ namespace pgrestify {
 
 /// Thrown by a repository's bulk method (bulkInsert, insertMany, bulkUpsert, bulkUpdate,
 /// bulkDelete) when at least one input row failed or was not processed (cancellation, deadline,
-/// stopOnError). The rows that did succeed ARE written; the exception carries the whole outcome.
+/// stopOnError), or when a row the server returned does not convert to the repository's row type
+/// (then every row was written, result().ok() is true and result().warnings names the row). The
+/// rows that did succeed ARE written; the exception carries the whole outcome.
 ///
 /// As a pgrestify::Error, status()/code()/message()/details()/hint() are those of the first
 /// failure (by input row index); status() is 0 and code() empty when no row failed but some were
@@ -85,7 +87,9 @@ class BulkOperationError : public Error {
   static ErrorInfo firstError(const BulkResult<nlohmann::json>& r) {
     ErrorInfo info;
     if (r.errors.empty()) {
-      info.message = std::to_string(r.notProcessed) + " rows were not processed" + (r.cancelled ? " (cancelled)" : "");
+      info.message = r.notProcessed || r.warnings.empty()
+                         ? std::to_string(r.notProcessed) + " rows were not processed" + (r.cancelled ? " (cancelled)" : "")
+                         : "no row failed, but " + conversionWarning(r);
       return info;
     }
     const BulkError& e = r.errors.front();
@@ -94,8 +98,20 @@ class BulkOperationError : public Error {
     return info;
   }
 
+  static std::string conversionWarning(const BulkResult<nlohmann::json>& r) {
+    for (const auto& w : r.warnings) {
+      if (w.find("does not convert to the row type") != std::string::npos) return w;
+    }
+    return "a returned row does not convert to the row type";
+  }
+
   static std::string describe(const std::string& operation, const std::string& table,
                               const BulkResult<nlohmann::json>& r) {
+    if (r.ok()) {  // thrown because a returned row does not convert to the row type
+      return "pgrestify: " + operation + " on '" + table + "': no row failed (" + std::to_string(r.successful) +
+             " written, " + std::to_string(r.skipped) + " skipped), but " +
+             conversionWarning(r);
+    }
     std::string what = "pgrestify: " + operation + " on '" + table + "': " + std::to_string(r.failed) + " of " +
                        std::to_string(r.count + r.notProcessed) + " rows failed";
     if (r.notProcessed) what += ", " + std::to_string(r.notProcessed) + " not processed";
@@ -150,14 +166,17 @@ class Repository {
  public:
   using Entity = T;
 
-  Repository(std::shared_ptr<const detail::ClientState> state, std::string table)
-      : state_(std::move(state)), table_(std::move(table)) {
+  /// A repository on @p table through @p client (what Client::getRepository does).
+  /// @throws std::invalid_argument for a handle of no client or an invalid table name.
+  Repository(ClientHandle client, std::string table)
+      : client_(std::move(client)), state_(detail::HandleAccess::state(client_)), table_(std::move(table)) {
     if (!state_) throw std::invalid_argument("pgrestify: a repository needs a client");
     detail::checkIdentifier(table_, "table name");
   }
 
   const std::string& table() const noexcept { return table_; }
-  const std::shared_ptr<const detail::ClientState>& state() const noexcept { return state_; }
+  /// The client this repository uses.
+  const ClientHandle& client() const noexcept { return client_; }
 
   /// A copy of this repository whose bulk methods (bulkInsert, insertMany, bulkUpsert, bulkUpdate,
   /// bulkDelete) do not ask the server for the rows they write: they return an empty vector and
@@ -172,10 +191,22 @@ class Repository {
   }
   /// False for a repository from withoutReadBack().
   bool readsBack() const noexcept { return readBack_; }
+  /// A copy of this repository whose requests (simple and bulk) go to the table in schema @p name
+  /// instead of ClientOptions::schema (QueryBuilder::schema; Accept-/Content-Profile).
+  Repository schema(std::string name) const {
+    Repository copy = *this;
+    QueryBuilder<nlohmann::json>(client_, table_).schema(name);  // validates the name
+    copy.schema_ = std::move(name);
+    return copy;
+  }
 
   /// A query builder on the table, for anything the criteria below cannot express (order, limit,
   /// select, like...). The counterpart of the reference's `createQueryBuilder()`.
-  QueryBuilder<T> createQueryBuilder() const { return QueryBuilder<T>(state_, table_); }
+  QueryBuilder<T> createQueryBuilder() const {
+    QueryBuilder<T> q(client_, table_);
+    if (!schema_.empty()) q.schema(schema_);
+    return q;
+  }
 
   // ---- reads (throw pgrestify::Error) ----
 
@@ -221,7 +252,8 @@ class Repository {
     return finish("bulkUpdate", jsonBuilder().bulkUpdate(rows, options));
   }
   /// Deletes rows by key; returns the deleted rows. A key that matches no row is a failure
-  /// (BulkErrorKind::NotFound); the other keys are still deleted.
+  /// (BulkErrorKind::NotFound; with `notFoundOk`, it counts as deleted and nothing is thrown for
+  /// it); the other keys are still deleted.
   template <std::ranges::input_range R>
   std::vector<T> bulkDelete(R&& keys, BulkDeleteOptions options = {}) const {
     options.returning = readBack_;
@@ -238,8 +270,7 @@ class Repository {
   T save(const Row& entity) const {
     nlohmann::json row = entity;
     if (!row.is_object()) throw std::invalid_argument("pgrestify: save() needs an object");
-    if (!state_->tableSchema(table_)->found) throw std::invalid_argument(detail::notExposed(table_));
-    auto key = state_->primaryKey(table_);
+    auto key = detail::exposedPrimaryKey(*state_, table_, schema_);
     if (key.empty()) {
       throw std::invalid_argument("pgrestify: save() needs a primary key and table '" + table_ +
                                   "' has none that PostgREST reports; use insert/update instead");
@@ -294,30 +325,38 @@ class Repository {
   }
 
  private:
-  QueryBuilder<nlohmann::json> jsonBuilder() const { return QueryBuilder<nlohmann::json>(state_, table_); }
+  QueryBuilder<nlohmann::json> jsonBuilder() const {
+    QueryBuilder<nlohmann::json> q(client_, table_);
+    if (!schema_.empty()) q.schema(schema_);
+    return q;
+  }
 
+  // The rows the server returned, as T. A returned row that does not convert to T (the rows ARE
+  // written) is named in `warnings` and makes the call throw BulkOperationErrorOf<T>, like a failure.
   std::vector<T> finish(const char* operation, BulkResult<nlohmann::json>&& result) const {
-    if (!result.ok()) {
-      std::vector<T> rows;
-      rows.reserve(result.data.size());
-      for (const auto& j : result.data) {
-        try {
-          rows.push_back(j.template get<T>());
-        } catch (const nlohmann::json::exception&) {
-          // kept in result().data only
-        }
-      }
-      throw BulkOperationErrorOf<T>(operation, table_, std::move(result), std::move(rows));
-    }
     std::vector<T> rows;
     rows.reserve(result.data.size());
-    for (auto& j : result.data) rows.push_back(j.template get<T>());
+    bool converted = true;
+    for (std::size_t i = 0; i < result.data.size(); ++i) {
+      try {
+        rows.push_back(result.data[i].template get<T>());
+      } catch (const nlohmann::json::exception& e) {  // kept in result().data only
+        converted = false;
+        result.warnings.push_back("returned row " + std::to_string(i) + " does not convert to the row type: " +
+                                  e.what());
+      }
+    }
+    if (!result.ok() || !converted) {
+      throw BulkOperationErrorOf<T>(operation, table_, std::move(result), std::move(rows));
+    }
     return rows;
   }
 
+  ClientHandle client_;
   std::shared_ptr<const detail::ClientState> state_;
   std::string table_;
   bool readBack_ = true;
+  std::string schema_;  ///< schema(); empty = the client's
 };
 
 /// Base of user-defined repositories (the reference's `CustomRepositoryBase<T>`): every
@@ -334,14 +373,13 @@ class Repository {
 template <class T = nlohmann::json>
 class CustomRepositoryBase : public Repository<T> {
  public:
-  CustomRepositoryBase(std::shared_ptr<const detail::ClientState> state, std::string table)
-      : Repository<T>(std::move(state), std::move(table)) {}
+  CustomRepositoryBase(ClientHandle client, std::string table) : Repository<T>(std::move(client), std::move(table)) {}
 
  protected:
   /// Calls a PostgreSQL function exposed by PostgREST (`POST /rpc/<function>`), the counterpart of
   /// the reference's `this.query(sql)`; returns its JSON result. Throws pgrestify::Error.
   nlohmann::json rpc(const std::string& function, const nlohmann::json& args = nlohmann::json::object()) const {
-    return this->state()->sendJson(this->state()->makeRpcRequest(function, args.dump()));
+    return this->client().rpc(function, args);
   }
 };
 

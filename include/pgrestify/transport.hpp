@@ -27,6 +27,9 @@ struct HttpRequest {
   std::string url;  ///< absolute URL, query already encoded
   Headers headers;
   std::string body;
+  /// This request's whole-request timeout, overriding the transport's (a bulk call's `timeout`
+  /// option); 0 = none. Empty = the transport's own setting.
+  std::optional<std::chrono::milliseconds> timeout;
 };
 
 /// The outcome of one request: an HTTP answer, or a transport failure.
@@ -37,6 +40,9 @@ struct HttpResponse {
   TransportErrorKind error = TransportErrorKind::None;
   std::string errorMessage;  ///< transport failures: what the transport said
   bool bodySent = false;     ///< transport failures: the whole body had left the client
+  /// Transport failures: the caller gave the request up (TransportSession::abort/abortAll) before
+  /// its answer; `error` is TransportErrorKind::Other and `bodySent` says whether it may have run.
+  bool aborted = false;
 
   bool transportFailed() const noexcept { return error != TransportErrorKind::None; }
   bool ok() const noexcept { return !transportFailed() && status >= 200 && status < 300; }
@@ -56,6 +62,13 @@ class TransportSession {
   virtual std::vector<std::pair<std::uint64_t, HttpResponse>> poll(std::chrono::milliseconds maxWait) = 0;
   /// Number of started requests not yet returned by poll().
   virtual std::size_t inFlight() const = 0;
+  /// Gives up the request @p tag if it is still in flight: the next poll() returns it at once as a
+  /// transport failure with `aborted` set (and `bodySent` true when the server may have received
+  /// the whole request). Unknown or finished tags are ignored. The default does nothing (the
+  /// request runs to completion), so that existing transports keep compiling.
+  virtual void abort(std::uint64_t tag) { (void)tag; }
+  /// abort() for every request in flight.
+  virtual void abortAll() {}
 };
 
 /// Sends HTTP requests. The library uses a libcurl implementation; tests inject fakes.
@@ -68,6 +81,15 @@ class Transport {
   HttpResponse send(HttpRequest request);
 };
 
+/// Lowest TLS protocol version accepted from the server.
+enum class TlsVersion {
+  Default,  ///< libcurl's default (TLS 1.2 with the OpenSSL 3 of Debian 12)
+  Tls1_0,
+  Tls1_1,
+  Tls1_2,
+  Tls1_3,
+};
+
 /// Settings of the libcurl transport.
 struct CurlTransportOptions {
   std::chrono::milliseconds timeout{60000};        ///< whole request, 0 = none
@@ -75,10 +97,26 @@ struct CurlTransportOptions {
   bool verifyTls = true;                            ///< verify the peer certificate and host name
   std::string caInfo;                               ///< CA bundle path, empty = system default
   std::string userAgent;                            ///< empty = "pgrestify/<version>"
-  std::size_t maxConnections = 16;                  ///< per session (multi handle)
+  /// Connections per host a session (one bulk call) opens before libcurl queues requests, and the
+  /// connections kept alive per session for reuse. A session with more requests in flight at once
+  /// (a bulk call's `concurrency` above it) raises its own limit to that number: requests are never
+  /// queued inside libcurl, so `concurrency` is the number of requests the server really sees.
+  std::size_t maxConnections = 16;
+  std::string clientCert;                           ///< client certificate file (PEM) for mutual TLS
+  std::string clientKey;                            ///< its private key file (PEM); empty = in clientCert
+  std::string keyPassword;                          ///< pass phrase of clientKey (never in a message)
+  std::string caPath;                               ///< directory of CA certificates (c_rehash layout)
+  TlsVersion minTlsVersion = TlsVersion::Default;   ///< lowest TLS version accepted
+  /// Proxy URL, e.g. "http://user:secret@proxy:3128" (http, https, socks4, socks4a, socks5,
+  /// socks5h). Its credentials never appear in a message. Empty = libcurl's default (the
+  /// http_proxy / https_proxy / no_proxy environment variables).
+  std::string proxy;
 };
 
 /// Creates the default libcurl-based transport (connections are kept alive and reused).
+/// Throws std::invalid_argument for an unusable setting (a malformed proxy URL, maxConnections 0,
+/// a client key or pass phrase without a certificate); the messages never quote the proxy URL or
+/// the pass phrase.
 std::shared_ptr<Transport> makeCurlTransport(const CurlTransportOptions& options = {});
 
 }  // namespace pgrestify

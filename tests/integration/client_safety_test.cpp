@@ -347,7 +347,7 @@ class ClientSafetyNames : public IntegrationTest {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     for (;;) {
       Client fresh({.url = server_->url});
-      if (fresh.state()->tableSchema(kTable)->found) return;
+      if (fresh.describeTable(kTable)->found) return;
       ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "PostgREST did not reload its schema cache";
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }

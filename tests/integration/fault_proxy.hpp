@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: MIT
 // A small HTTP-aware loopback TCP proxy for fault tests: it sits between the client and PostgREST
-// and, per request, forwards it or injects a fault (connection reset before or after the request
-// body, a stall, an HTML 502 like a reverse proxy's). Header-only (the test CMakeLists compiles
-// *_test.cpp files).
+// and, per request, forwards it or injects a fault chosen by a policy (ProxyAction: connection
+// reset before or after the request body, a stall, an HTML 502 like a reverse proxy's, a 401 that
+// echoes the Authorization header, a reset followed by the proxy going down for a while).
+// Header-only, so that every integration test file can include it (tests/integration/CMakeLists.txt
+// builds all *_test.cpp files into one binary).
 #pragma once
 
 #include <arpa/inet.h>

@@ -47,7 +47,7 @@ class KeySpelling : public IntegrationTest {
 TEST_F(KeySpelling, BulkDeleteOfUppercaseUuids) {
   auto client = makeClient();
   {
-    auto schema = client.state()->tableSchema("ks_uuid");
+    auto schema = client.describeTable("ks_uuid");
     ASSERT_TRUE(schema->found);
     ASSERT_TRUE(schema->column("id"));
     EXPECT_EQ(schema->column("id")->format, "uuid");

@@ -29,7 +29,32 @@ class Repo : public IntegrationTest {
   Repository<User> users() const { return client_->getRepository<User>("users"); }
 };
 
+// A row type whose `name` cannot hold the server's text: the rows are written, then do not convert.
+struct NameAsNumber {
+  std::optional<long long> id;
+  long long name = 0;
+};
+PGRESTIFY_ROW(NameAsNumber, id, name)
+
 // ---- bulkInsert / insertMany ----
+
+TEST_F(Repo, ReturnedRowThatDoesNotConvertThrowsTheDocumentedErrorAndSaysTheRowsWereWritten) {
+  auto repo = client_->getRepository<NameAsNumber>("users");
+  std::vector<nlohmann::json> rows = {{{"name", "n0"}, {"email", "a@x.io"}}, {{"name", "n1"}, {"email", "b@x.io"}}};
+  try {
+    repo.bulkInsert(rows);
+    FAIL() << "expected BulkOperationErrorOf<NameAsNumber>";
+  } catch (const BulkOperationErrorOf<NameAsNumber>& e) {
+    EXPECT_TRUE(e.result().ok());
+    EXPECT_EQ(e.result().successful, 2u);
+    EXPECT_EQ(e.result().data.size(), 2u);  // the returned rows, as JSON
+    EXPECT_TRUE(e.rows().empty());
+    ASSERT_EQ(e.result().warnings.size(), 2u);
+    EXPECT_NE(e.result().warnings[0].find("returned row 0 does not convert"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("no row failed (2 written, 0 skipped)"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(sqlCount("select count(*) from api.users"), 2);
+}
 
 TEST_F(Repo, BulkInsertReturnsInsertedRowsWithServerColumns) {
   auto repo = users();

@@ -21,7 +21,7 @@ inline bool createAndExpose(const std::string& ddl, const std::string& table, co
     // description lists the table only once the schema cache has it. A fresh client: no cache.
     try {
       Client fresh(client.options());
-      if (fresh.state()->tableSchema(table)->found) return true;
+      if (fresh.describeTable(table)->found) return true;
     } catch (const Error&) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <functional>
 #include <iterator>
+#include <sstream>
 #include <ranges>
 #include <stop_token>
 #include <thread>
@@ -95,6 +96,28 @@ Generator<true> userRows(std::size_t n) {
 }
 
 class Streaming : public IntegrationTest {};
+
+// Ranges whose iterators are move-only (std::views::istream, and views over it) are read through a
+// shared cursor: they compile and stream like any input range.
+TEST_F(Streaming, MoveOnlyIteratorRangesInsertAndDelete) {
+  static_assert(!std::copyable<std::ranges::iterator_t<std::ranges::basic_istream_view<long long, char>>>);
+  std::istringstream names("11 12 13 14 15");
+  auto rows = std::views::istream<long long>(names) | std::views::transform([](long long n) {
+                return nlohmann::json{{"name", "s" + std::to_string(n)}, {"email", std::to_string(n) + "@x.io"}};
+              });
+  auto inserted = client_->from("users").bulkInsert(rows, {.batchSize = 2, .returning = true});
+  ASSERT_TRUE(inserted.ok()) << (inserted.errors.empty() ? "" : inserted.errors.front().message);
+  EXPECT_EQ(inserted.successful, 5u);
+  EXPECT_EQ(sqlCount("select count(*) from api.users where name like 's1_'"), 5);
+
+  std::ostringstream idText;
+  for (std::size_t i = 0; i < 3; ++i) idText << inserted.data[i]["id"].get<long long>() << ' ';
+  std::istringstream ids(idText.str());
+  auto deleted = client_->from("users").bulkDelete(std::views::istream<long long>(ids), {.batchSize = 2});
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(deleted.successful, 3u);
+  EXPECT_EQ(sqlCount("select count(*) from api.users"), 2);
+}
 
 TEST_F(Streaming, TwoHundredThousandGeneratedRowsLandWithBoundedLookAhead) {
   constexpr std::size_t kRows = 200000;

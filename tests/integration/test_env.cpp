@@ -22,7 +22,10 @@ std::map<std::string, std::string> loadEnv() {
   }
   for (const char* key : {"PGRESTIFY_TEST_URL", "PGRESTIFY_TEST_JWT", "PGRESTIFY_TEST_JWT_SECRET",
                           "PGRESTIFY_TEST_PG_URI", "PGRESTIFY_TEST_DIR", "PGRESTIFY_TEST_PSQL",
-                          "PGRESTIFY_TEST_ECHO_URL", "PGRESTIFY_TEST_SILENT_URL"}) {
+                          "PGRESTIFY_TEST_ECHO_URL", "PGRESTIFY_TEST_SILENT_URL", "PGRESTIFY_TEST_TLS_URL",
+                          "PGRESTIFY_TEST_TLS_CA", "PGRESTIFY_TEST_TLS_CERT", "PGRESTIFY_TEST_TLS_KEY",
+                          "PGRESTIFY_TEST_TLS_KEY_ENCRYPTED", "PGRESTIFY_TEST_TLS_KEY_PASSWORD",
+                          "PGRESTIFY_TEST_TLS_WRONG_CA", "PGRESTIFY_TEST_COMMIT_URL"}) {
     if (const char* v = std::getenv(key); v && *v && !env.count(key)) env[key] = v;
   }
   return env;
@@ -56,6 +59,8 @@ class CountingSessionImpl : public TransportSession {
     return inner_->poll(maxWait);
   }
   std::size_t inFlight() const override { return inner_->inFlight(); }
+  void abort(std::uint64_t tag) override { inner_->abort(tag); }
+  void abortAll() override { inner_->abortAll(); }
 
  private:
   [[maybe_unused]] CountingTransport& owner_;
@@ -79,6 +84,14 @@ const TestServer* server() {
     s->psql = env["PGRESTIFY_TEST_PSQL"].empty() ? "psql" : env["PGRESTIFY_TEST_PSQL"];
     s->echoUrl = env["PGRESTIFY_TEST_ECHO_URL"];
     s->silentUrl = env["PGRESTIFY_TEST_SILENT_URL"];
+    s->tlsUrl = env["PGRESTIFY_TEST_TLS_URL"];
+    s->tlsCa = env["PGRESTIFY_TEST_TLS_CA"];
+    s->tlsCert = env["PGRESTIFY_TEST_TLS_CERT"];
+    s->tlsKey = env["PGRESTIFY_TEST_TLS_KEY"];
+    s->tlsKeyEncrypted = env["PGRESTIFY_TEST_TLS_KEY_ENCRYPTED"];
+    s->tlsKeyPassword = env["PGRESTIFY_TEST_TLS_KEY_PASSWORD"];
+    s->tlsWrongCa = env["PGRESTIFY_TEST_TLS_WRONG_CA"];
+    s->commitUrl = env["PGRESTIFY_TEST_COMMIT_URL"];
     return s;
   }();
   return instance.get();

@@ -24,6 +24,16 @@ struct TestServer {
   std::string psql;       ///< psql binary
   std::string echoUrl;    ///< a server that is not PostgREST: answers at once, quoting the request (fixture.sh)
   std::string silentUrl;  ///< a server that accepts connections and never answers (fixture.sh)
+  // nginx terminating TLS in front of `url` and requiring a client certificate (fixture.sh; empty
+  // when nginx is not installed).
+  std::string tlsUrl;          ///< https://127.0.0.1:PORT
+  std::string tlsCa;           ///< the CA that signed the server and client certificates (PEM)
+  std::string tlsCert;         ///< client certificate (PEM)
+  std::string tlsKey;          ///< its key (PEM, no pass phrase)
+  std::string tlsKeyEncrypted; ///< the same key protected by tlsKeyPassword
+  std::string tlsKeyPassword;
+  std::string tlsWrongCa;      ///< a CA that signed nothing here
+  std::string commitUrl;  ///< a second PostgREST on the same database with the default `db-tx-end = commit` (fixture.sh)
 };
 
 /// The servers, or nullptr when none is configured.

@@ -79,11 +79,6 @@ detail::EngineSettings settings(std::size_t batchSize = 100) {
   return s;
 }
 
-std::size_t rowsIn(const RecordedRequest& r) {
-  auto j = r.json();
-  return j.is_array() ? j.size() : 0;
-}
-
 }  // namespace
 
 // ---------------------------------------------------------------- lock ordering (issue #20)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 #include <pgrestify/pgrestify.hpp>
 
-#include <pgrestify/detail/bulk_engine.hpp>
+#include "retry.hpp"
 
 #include <gtest/gtest.h>
 

@@ -9,6 +9,11 @@
 // and a caller that keeps N requests in flight really has N in flight. Every request is recorded
 // with its start and finish times and the number of requests in flight when it started; starting
 // more than `maxInFlightAllowed` requests at once on one session is recorded as a violation.
+//
+// A handler may answer `stalled()`: the request then never completes (like a server that never
+// answers) until the session's abort(tag)/abortAll() gives it up; poll() returns it at once as an
+// aborted transport failure whose `bodySent` is `setBodySentOnAbort` (default true). Aborts are
+// recorded (RecordedRequest::abortedAt, FakeTransport::aborts()).
 #pragma once
 
 #include <pgrestify/pgrestify.hpp>
@@ -41,6 +46,7 @@ struct RecordedRequest {
   int attempt = 1;      ///< requests so far with the same method + URL + body
   Clock::time_point startedAt{};
   std::optional<Clock::time_point> finishedAt;  ///< when poll() returned it
+  std::optional<Clock::time_point> abortedAt;   ///< when the session's abort()/abortAll() gave it up
   std::size_t inFlightAtStart = 0;               ///< including this one
 
   const std::string& method() const { return request.method; }
@@ -103,6 +109,14 @@ inline HttpResponse transportFailure(TransportErrorKind kind, bool bodySent) {
   r.errorMessage = std::string("fake ") + toString(kind);
   return r;
 }
+/// An answer that never comes: the request stays in flight until aborted.
+inline HttpResponse stalled() {
+  HttpResponse r;
+  r.status = -1;
+  r.errorMessage = "fake: stalled";
+  return r;
+}
+inline bool isStalled(const HttpResponse& r) { return r.status == -1 && r.errorMessage == "fake: stalled"; }
 /// 201 for an insert of @p rows rows with `Content-Range: */rows`.
 inline HttpResponse created(std::size_t rows, std::string body = {}) {
   return status(201, std::move(body), {{"Content-Range", "*/" + std::to_string(rows)}});
@@ -123,6 +137,12 @@ class FakeTransport : public Transport, public std::enable_shared_from_this<Fake
   /// Requests in flight on one session above this are recorded as violations.
   void setMaxInFlightAllowed(std::size_t n) { maxAllowed_ = n; }
   void setSeed(std::uint64_t seed) { seed_ = seed; }
+  /// Whether an aborted request reports that its whole body was sent (the server may have run it).
+  void setBodySentOnAbort(bool sent) { bodySentOnAbort_ = sent; }
+  std::size_t aborts() const {
+    std::lock_guard lock(mutex_);
+    return aborts_;
+  }
 
   std::unique_ptr<TransportSession> openSession() override;
 
@@ -188,6 +208,11 @@ class FakeTransport : public Transport, public std::enable_shared_from_this<Fake
     std::lock_guard lock(mutex_);
     log_.at(seq).finishedAt = Clock::now();
   }
+  void abortedNow(std::size_t seq) {
+    std::lock_guard lock(mutex_);
+    log_.at(seq).abortedAt = Clock::now();
+    ++aborts_;
+  }
 
   mutable std::mutex mutex_;
   Handler handler_;
@@ -196,6 +221,8 @@ class FakeTransport : public Transport, public std::enable_shared_from_this<Fake
   std::size_t maxAllowed_ = 0;
   std::size_t violations_ = 0;
   std::size_t sessions_ = 0;
+  std::size_t aborts_ = 0;
+  bool bodySentOnAbort_ = true;
   bool ordered_ = false;
   std::uint64_t seed_ = 42;
 };
@@ -211,13 +238,19 @@ class FakeSession final : public TransportSession {
   }
 
   std::vector<std::pair<std::uint64_t, HttpResponse>> poll(std::chrono::milliseconds maxWait) override {
-    std::vector<std::pair<std::uint64_t, HttpResponse>> out;
-    if (pending_.empty()) {
+    std::vector<std::pair<std::uint64_t, HttpResponse>> out = std::move(aborted_);
+    aborted_.clear();
+    if (!out.empty()) return out;
+    std::vector<std::size_t> answering;  // pending requests that are not stalled
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+      if (!isStalled(pending_[i].response)) answering.push_back(i);
+    }
+    if (answering.empty()) {
       if (maxWait.count() > 0) std::this_thread::sleep_for(std::min(maxWait, std::chrono::milliseconds(5)));
       return out;
     }
-    std::size_t pick = 0;
-    if (!ordered_) pick = std::uniform_int_distribution<std::size_t>(0, pending_.size() - 1)(rng_);
+    std::size_t pick = answering.front();
+    if (!ordered_) pick = answering[std::uniform_int_distribution<std::size_t>(0, answering.size() - 1)(rng_)];
     Pending p = std::move(pending_[pick]);
     pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(pick));
     owner_->finished(p.seq);
@@ -225,9 +258,33 @@ class FakeSession final : public TransportSession {
     return out;
   }
 
-  std::size_t inFlight() const override { return pending_.size(); }
+  std::size_t inFlight() const override { return pending_.size() + aborted_.size(); }
+
+  void abort(std::uint64_t tag) override {
+    for (std::size_t i = 0; i < pending_.size(); ++i) {
+      if (pending_[i].tag == tag) {
+        giveUp(i);
+        return;
+      }
+    }
+  }
+  void abortAll() override {
+    while (!pending_.empty()) giveUp(0);
+  }
 
  private:
+  void giveUp(std::size_t i) {
+    Pending p = std::move(pending_[i]);
+    pending_.erase(pending_.begin() + static_cast<std::ptrdiff_t>(i));
+    owner_->abortedNow(p.seq);
+    HttpResponse r;
+    r.error = TransportErrorKind::Other;
+    r.aborted = true;
+    r.bodySent = owner_->bodySentOnAbort_;
+    r.errorMessage = "fake: aborted";
+    aborted_.emplace_back(p.tag, std::move(r));
+  }
+
   struct Pending {
     std::uint64_t tag;
     std::size_t seq;
@@ -237,6 +294,7 @@ class FakeSession final : public TransportSession {
   bool ordered_;
   std::mt19937_64 rng_;
   std::vector<Pending> pending_;
+  std::vector<std::pair<std::uint64_t, HttpResponse>> aborted_;
 };
 
 inline std::unique_ptr<TransportSession> FakeTransport::openSession() {

@@ -4,7 +4,7 @@
 // the designated-initialiser order shared by the four options structs.
 #include "test_util.hpp"
 
-#include <pgrestify/detail/bulk_engine.hpp>
+#include <pgrestify/detail/bulk_ops.hpp>
 
 #include <gtest/gtest.h>
 
@@ -31,7 +31,8 @@ Client clientWith(const std::shared_ptr<FakeTransport>& fake, BulkDefaults defau
   return fakeClient(fake, ClientOptions{.bulkDefaults = std::move(defaults)});
 }
 
-RetryOptions fastRetry(int maxAttempts) {
+/// Fast retries with only these fields set (test_util.hpp's fastRetry sets every field).
+RetryOptions fastRetryFields(int maxAttempts) {
   return {.maxAttempts = maxAttempts,
           .initialBackoff = 1ms,
           .maxBackoff = 2ms,
@@ -72,6 +73,21 @@ TEST(OptionsOrder, SharedFieldsNameTheSameWayInEveryStruct) {
                                   .isolateFailures = false, .stopOnError = true, .retry = {.maxAttempts = 1},
                                   .select = "id"}),
             12u);
+  // The fields added after 0.1, at the end, in the same order in every struct.
+  const auto deadline = std::chrono::steady_clock::now() + 1h;
+  RowValidator none;
+  EXPECT_EQ(all(BulkInsertOptions{.batchSize = 1, .deadline = deadline, .timeout = 5s, .dryRun = false,
+                                  .validate = none, .maxFailures = 3}),
+            1u);
+  EXPECT_EQ(all(BulkUpsertOptions{.batchSize = 1, .deadline = deadline, .timeout = 5s, .dryRun = false,
+                                  .validate = none, .maxFailures = 3}),
+            1u);
+  EXPECT_EQ(all(BulkUpdateOptions{.batchSize = 1, .deadline = deadline, .timeout = 5s, .dryRun = false,
+                                  .validate = none, .maxFailures = 3}),
+            1u);
+  EXPECT_EQ(all(BulkDeleteOptions{.batchSize = 1, .deadline = deadline, .timeout = 5s, .dryRun = false,
+                                  .validate = none, .maxFailures = 3, .notFoundOk = true}),
+            1u);
   // The reference docs' orders.
   EXPECT_EQ(all(BulkInsertOptions{.batchSize = 100, .returning = true, .onConflict = OnConflict::Ignore,
                                   .conflictColumns = {"email"}}),
@@ -130,6 +146,57 @@ TEST(OptionsResolution, CallValueThenClientDefaultThenLibrary) {
   EXPECT_FALSE(detail::validate(BulkDeleteOptions{.batchSize = 3}, BulkDefaults{.batchSize = 2}).engine.concurrencySet);
 }
 
+// The per-call fields added after 0.1 are resolved and checked by the same validate: `timeout`
+// (unset: ClientOptions::timeout, the transport's) and `maxFailures` reach the engine; a negative
+// timeout is refused for every operation.
+TEST(OptionsResolution, TimeoutAndMaxFailuresReachTheEngine) {
+  auto unset = detail::validate(BulkInsertOptions{});
+  EXPECT_FALSE(unset.engine.requestTimeout.has_value());
+  EXPECT_EQ(unset.engine.maxFailures, 0u);
+  EXPECT_EQ(detail::validate(BulkInsertOptions{.timeout = 5s, .maxFailures = 7}).engine.requestTimeout, 5s);
+  EXPECT_EQ(detail::validate(BulkUpsertOptions{.timeout = 0ms}).engine.requestTimeout, 0ms);  // 0 = none
+  EXPECT_EQ(detail::validate(BulkUpdateOptions{.maxFailures = 2}).engine.maxFailures, 2u);
+  EXPECT_EQ(detail::validate(BulkDeleteOptions{.timeout = 3s, .maxFailures = 1}).engine.requestTimeout, 3s);
+  EXPECT_EQ(detail::validate(BulkDeleteOptions{.timeout = 3s, .maxFailures = 1}).engine.maxFailures, 1u);
+  EXPECT_THROW(detail::validate(BulkInsertOptions{.timeout = -1ms}), std::invalid_argument);
+  EXPECT_THROW(detail::validate(BulkUpsertOptions{.timeout = -1ms}), std::invalid_argument);
+  EXPECT_THROW(detail::validate(BulkUpdateOptions{.timeout = -1ms}), std::invalid_argument);
+  EXPECT_THROW(detail::validate(BulkDeleteOptions{.timeout = -1ms}), std::invalid_argument);
+}
+
+// Invalid options are refused before anything is sent, the dry run's probe of the server
+// included, and whatever the client's defaults.
+TEST(ClientDefaults, InvalidCallOptionsThrowBeforeTheDryRunProbe) {
+  auto fake = okFake();
+  auto client = clientWith(fake, {.batchSize = 10, .concurrency = 2});
+  auto t = client.from("users");
+  auto rows = userRows(3);
+  auto keyed = keyedRows(3);
+  std::vector<long long> ids = {1, 2};
+  EXPECT_THROW(t.bulkInsert(rows, {.batchSize = 0, .dryRun = true}), std::invalid_argument);
+  EXPECT_THROW(t.bulkUpsert(rows, {.conflictColumns = {"email"}, .timeout = -1ms, .dryRun = true}),
+               std::invalid_argument);
+  EXPECT_THROW(t.bulkUpdate(keyed, {.maxUrlBytes = 0, .dryRun = true}), std::invalid_argument);
+  EXPECT_THROW(t.bulkDelete(ids, {.concurrency = 0, .dryRun = true}), std::invalid_argument);
+  EXPECT_THROW(t.bulkDelete(ids, {.timeout = -5s, .notFoundOk = true}), std::invalid_argument);
+  EXPECT_EQ(fake->count(), 0u);
+}
+
+// The call's timeout is set on each of its requests; unset, the requests carry none (the
+// transport's, i.e. ClientOptions::timeout for the built-in one), whatever the bulk defaults.
+TEST(ClientDefaults, CallTimeoutIsSetOnEveryRequest) {
+  auto fake = okFake();
+  auto client = clientWith(fake, {.batchSize = 2});
+  auto rows = userRows(3);
+  client.from("users").bulkInsert(rows);
+  client.from("users").bulkInsert(rows, {.timeout = 1500ms});
+  ASSERT_EQ(fake->count(), 4u);
+  EXPECT_FALSE(fake->requests()[0].request.timeout.has_value());
+  EXPECT_FALSE(fake->requests()[1].request.timeout.has_value());
+  EXPECT_EQ(fake->requests()[2].request.timeout, 1500ms);
+  EXPECT_EQ(fake->requests()[3].request.timeout, 1500ms);
+}
+
 TEST(ClientDefaults, BatchSizeAppliesToEveryOperationAndACallOverridesIt) {
   auto fake = okFake();
   auto client = clientWith(fake, {.batchSize = 2});
@@ -169,7 +236,7 @@ TEST(ClientDefaults, ConcurrencyAppliesAndACallOverridesIt) {
 
 TEST(ClientDefaults, RetryPolicyAppliesFieldByFieldAndACallOverridesIt) {
   auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) { return status(503); });
-  auto client = clientWith(fake, {.retry = fastRetry(2)});
+  auto client = clientWith(fake, {.retry = fastRetryFields(2)});
   auto rows = userRows(1);
   auto r = client.from("users").bulkInsert(rows);
   EXPECT_EQ(r.failed, 1u);

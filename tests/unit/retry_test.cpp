@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The retry policy pieces: classify(), Retry-After, backoffDelay(), locateRow().
 #include "fake_transport.hpp"
+#include "retry.hpp"
 
 #include <gtest/gtest.h>
 
@@ -28,6 +29,7 @@ std::string name(Decision d) {
     case Decision::Isolate: return "Isolate";
     case Decision::Fail: return "Fail";
     case Decision::FailUnknown: return "FailUnknown";
+    case Decision::Reauthorize: return "Reauthorize";
   }
   return "?";
 }
@@ -111,7 +113,7 @@ TEST(Classify, Matrix) {
       {"403 42501", pgError(403, "42501"), Decision::Fail, Decision::Fail},
       {"403 42501 grant", pgError(403, "42501", "permission denied for table t"), Decision::Fail, Decision::Fail},
       {"400 42703", pgError(400, "42703", "column \"x\" does not exist"), Decision::Fail, Decision::Fail},
-      {"401 PGRST301", pgError(401, "PGRST301", "JWT expired"), Decision::Fail, Decision::Fail},
+      {"401 PGRST301", pgError(401, "PGRST301", "JWT expired"), Decision::Reauthorize, Decision::Reauthorize},
       {"404 {}", status(404, "{}"), Decision::Fail, Decision::Fail},
       {"404 42P01", pgError(404, "42P01"), Decision::Fail, Decision::Fail},
       {"400 42P10", pgError(400, "42P10"), Decision::Fail, Decision::Fail},

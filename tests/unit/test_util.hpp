@@ -5,8 +5,14 @@
 
 #include "fake_transport.hpp"
 
+// The engine's internals (src/, not installed).
+#include "bulk_engine.hpp"
+#include "operations.hpp"
+#include "retry.hpp"
+
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <set>
@@ -130,6 +136,24 @@ inline std::vector<std::string> emailsOf(const RecordedRequest& r) {
   if (!body.is_array()) return out;
   for (const auto& row : body) out.push_back(row.value("email", std::string()));
   return out;
+}
+
+/// A retry policy that retries at once (1-2 ms backoffs) and counts attempts alone (the time budgets
+/// are tested with a fake clock in engine_contention_test.cpp).
+inline RetryPolicy fastRetry(int maxAttempts = 5) {
+  RetryPolicy p;
+  p.maxAttempts = maxAttempts;
+  p.initialBackoff = std::chrono::milliseconds(1);
+  p.maxBackoff = std::chrono::milliseconds(2);
+  p.retryBudget = std::chrono::milliseconds(0);
+  p.conflictBudget = std::chrono::milliseconds(0);
+  return p;
+}
+
+/// Rows in a recorded request's JSON array body (0 for another body).
+inline std::size_t rowsIn(const RecordedRequest& r) {
+  auto j = r.json();
+  return j.is_array() ? j.size() : 0;
 }
 
 }  // namespace pgrestify::test

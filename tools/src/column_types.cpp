@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "column_types.hpp"
 
-#include <pgrestify/detail/client_state.hpp>
 #include <pgrestify/error.hpp>
 
 #include <exception>
@@ -14,7 +13,7 @@ JsonColumns jsonColumns(const Client& client, const std::string& table, const st
   const std::string fallback =
       "; CSV fields go to json/jsonb columns as JSON strings (name such columns with --json-columns)";
   try {
-    auto schema = client.state()->tableSchema(table);
+    auto schema = client.describeTable(table);
     if (!schema->found) {
       out.tableMissing = true;
       return out;

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 #include "import.hpp"
+#include "token_command.hpp"
 
 #include "column_types.hpp"
 #include "progress.hpp"
 #include "readers.hpp"
+#include "reject_writer.hpp"
+#include "row_stream.hpp"
+#include "tool_transport.hpp"
 
-#include <pgrestify/detail/client_state.hpp>
 #include <pgrestify/error.hpp>
 
 #include <fcntl.h>
@@ -13,17 +16,18 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <ranges>
 #include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <chrono>
 #include <cstring>
-#include <deque>
-#include <iterator>
-#include <map>
+#include <memory>
 #include <mutex>
-#include <set>
+#include <optional>
 #include <stop_token>
+#include <string>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -81,7 +85,7 @@ using Clock = std::chrono::steady_clock;
 std::atomic<int> gSignal{0};
 static_assert(std::atomic<int>::is_always_lock_free, "used in a signal handler");
 
-// The first SIGINT/SIGTERM asks for a stop (see run()); a second one ends the tool at once. That
+// The first SIGINT/SIGTERM asks for a stop (see InterruptMonitor); a second one ends the tool at once. That
 // exit is status 5 (the report is incomplete), not death by the signal: a shell would show 130,
 // which means "interrupted, the summary and reject file cover every row".
 extern "C" void onSignal(int sig) {
@@ -101,349 +105,12 @@ class SetupError : public std::runtime_error {
 
 std::string errnoText(int err) { return std::strerror(err); }
 
-/// The transport of the tool: libcurl, plus two things the tool needs to keep its promises:
-///  - it knows whether a write request was ever started (after that, exit status 4, "nothing
-///    was sent", is no longer true);
-///  - abandon(): after an interruption, requests still waiting for an answer are given up. Each
-///    is reported to the engine as a timeout after the body was sent (the server may have
-///    written its rows), so the engine accounts for them as failed with an unknown outcome, and
-///    the bulk call returns at once instead of after the request timeout.
-class ToolTransport final : public Transport {
- public:
-  explicit ToolTransport(std::shared_ptr<Transport> inner) : inner_(std::move(inner)) {}
-
-  std::unique_ptr<TransportSession> openSession() override {
-    return std::make_unique<Session>(*this, inner_->openSession());
-  }
-  void abandon() { abandoned_ = true; }
-  bool writesStarted() const { return writes_; }
-  std::size_t inFlight() const { return inFlight_; }
-
- private:
-  class Session final : public TransportSession {
-   public:
-    Session(ToolTransport& owner, std::unique_ptr<TransportSession> inner) : owner_(owner), inner_(std::move(inner)) {}
-    ~Session() override { owner_.inFlight_ -= tags_.size(); }
-    void start(std::uint64_t tag, HttpRequest request) override {
-      if (request.method != "GET" && request.method != "HEAD") owner_.writes_ = true;
-      if (owner_.abandoned_) {  // not sent: the engine stops before this; keep the books anyway
-        abandonedNow_.emplace_back(tag, HttpResponse{});
-        abandonedNow_.back().second.error = TransportErrorKind::Connect;
-        abandonedNow_.back().second.errorMessage = "not sent: the tool was interrupted";
-        return;
-      }
-      inner_->start(tag, std::move(request));
-      tags_.insert(tag);
-      ++owner_.inFlight_;
-    }
-    std::vector<std::pair<std::uint64_t, HttpResponse>> poll(std::chrono::milliseconds maxWait) override {
-      std::vector<std::pair<std::uint64_t, HttpResponse>> out = std::move(abandonedNow_);
-      abandonedNow_.clear();
-      const bool abandoned = owner_.abandoned_;
-      // At most 50 ms at a time, so that an abandon() is seen promptly (poll may return early).
-      const auto wait = abandoned || !out.empty() ? std::chrono::milliseconds(0)
-                                                  : std::min(maxWait, std::chrono::milliseconds(50));
-      for (auto& [tag, response] : inner_->poll(wait)) {
-        if (tags_.erase(tag) == 0) continue;
-        --owner_.inFlight_;
-        out.emplace_back(tag, std::move(response));
-      }
-      if (abandoned) {
-        for (auto tag : tags_) {
-          HttpResponse r;
-          r.error = TransportErrorKind::Timeout;
-          r.bodySent = true;
-          r.errorMessage = "no answer before the interruption: the request was abandoned, the server may have "
-                           "executed it";
-          out.emplace_back(tag, std::move(r));
-        }
-        owner_.inFlight_ -= tags_.size();
-        tags_.clear();
-      }
-      return out;
-    }
-    std::size_t inFlight() const override { return tags_.size() + abandonedNow_.size(); }
-
-   private:
-    ToolTransport& owner_;
-    std::unique_ptr<TransportSession> inner_;
-    std::set<std::uint64_t> tags_;
-    std::vector<std::pair<std::uint64_t, HttpResponse>> abandonedNow_;
-  };
-
-  std::shared_ptr<Transport> inner_;
-  std::atomic<bool> abandoned_{false};
-  std::atomic<bool> writes_{false};
-  std::atomic<std::size_t> inFlight_{0};
-};
-
-/// The reject file (NDJSON, one record per failed input row), or standard error. Each record is
-/// written with one write(2), so a failure is known per record: when the file cannot be written
-/// (disk full, /dev/full, I/O error), that record and every later one go to standard error
-/// instead, and the run ends with exit status 5; a record that cannot be written anywhere is
-/// counted as lost.
-class RejectWriter {
- public:
-  explicit RejectWriter(ProgressDisplay& display) : display_(display) {}
-  ~RejectWriter() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  RejectWriter(const RejectWriter&) = delete;
-  RejectWriter& operator=(const RejectWriter&) = delete;
-
-  /// Opens (creates, truncates) @p path. Throws SetupError.
-  void open(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd_ < 0) throw SetupError("cannot write the reject file " + path + ": " + errnoText(errno));
-    path_ = path;
-  }
-
-  /// Writes `{"line":L,"row":<rowText>,"error":{...}}`.
-  void write(std::size_t line, const std::string& rowText, const nlohmann::json& error) {
-    std::string record = "{\"line\":" + std::to_string(line) + ",\"row\":" + rowText +
-                         ",\"error\":" + error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "}\n";
-    ++count_;
-    if (fd_ >= 0 && !fileFailed_) {
-      if (writeAll(fd_, record)) return;
-      fileFailed_ = true;
-      display_.print("error: cannot write the reject file " + path_ + " (" + errnoText(errno) +
-                     "): this record (line " + std::to_string(line) +
-                     ") and every later one go to standard error instead");
-    }
-    if (fd_ >= 0) ++onStderr_;
-    if (!display_.write(record)) ++lost_;
-  }
-
-  /// Closes the reject file; false when that failed (its last records may not be stored).
-  bool close() {
-    if (fd_ < 0) return true;
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0 && !fileFailed_) {
-      fileFailed_ = true;
-      display_.print("error: closing the reject file " + path_ + " failed (" + errnoText(errno) +
-                     "): its records may be incomplete");
-      return false;
-    }
-    return true;
-  }
-  std::size_t count() const { return count_; }
-  /// Records not where they were asked to go (moved to standard error, or lost).
-  bool incomplete() const { return fileFailed_ || lost_ > 0; }
-  std::size_t onStderr() const { return onStderr_; }
-  std::size_t lost() const { return lost_; }
-
- private:
-  static bool writeAll(int fd, const std::string& bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      done += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-
-  ProgressDisplay& display_;
-  int fd_ = -1;
-  std::string path_;
-  bool fileFailed_ = false;
-  std::size_t count_ = 0;
-  std::size_t onStderr_ = 0;
-  std::size_t lost_ = 0;
-};
-
 /// A table that PostgREST's description does not list.
 std::string notExposedMessage(const CommonOptions& common) {
   return "table '" + common.table + "' is not exposed by PostgREST" +
          (common.schema.empty() ? std::string() : " in schema '" + common.schema + "'") +
          " (no such table or view, or no privilege on it)";
 }
-
-nlohmann::json errorJson(const BulkError& e) {
-  nlohmann::json j;
-  switch (e.kind) {
-    case BulkErrorKind::Server: j["kind"] = "server"; break;
-    case BulkErrorKind::Transport: j["kind"] = "transport"; break;
-    case BulkErrorKind::NotFound: j["kind"] = "not_found"; break;
-    case BulkErrorKind::InvalidRow: j["kind"] = "invalid"; break;
-  }
-  if (e.status) j["status"] = e.status;
-  if (!e.code.empty()) j["code"] = e.code;
-  j["message"] = e.message;
-  if (!e.details.empty()) j["details"] = e.details;
-  if (!e.hint.empty()) j["hint"] = e.hint;
-  if (e.kind == BulkErrorKind::Transport) j["transport"] = toString(e.transport);
-  if (e.outcomeUnknown) j["outcomeUnknown"] = true;
-  j["attempts"] = e.attempts;
-  return j;
-}
-
-/// Keeps each input row (line number, text) until the engine reports its batch complete, so that
-/// failures can be traced back to input lines without holding the whole input: rows of batches
-/// that had no failure are dropped, rows of batches that had one go to a temporary spill file.
-/// Relies on what the engine guarantees: onBatchComplete reports each batch, with the input
-/// indexes of its rows and its failure count, once every row of it has its final outcome.
-class Tracker {
- public:
-  struct Row {
-    std::size_t line;
-    std::string text;
-  };
-
-  Tracker() : spill_(std::tmpfile()) {
-    if (!spill_) throw std::runtime_error("cannot create a temporary file");
-  }
-  ~Tracker() { std::fclose(spill_); }
-  Tracker(const Tracker&) = delete;
-  Tracker& operator=(const Tracker&) = delete;
-
-  void add(std::size_t line, std::string text) { window_.emplace(nextIndex_++, Row{line, std::move(text)}); }
-
-  /// Every row of the batch has its final outcome: rows of a batch with failures go to the spill
-  /// file, the others are dropped. Rows are found by their input index (a batch's rows are not
-  /// contiguous when key sets interleave; a row refused before sending belongs to no batch and
-  /// stays until the end).
-  void batchDone(const BatchReport& report) {
-    for (std::size_t index : report.indexes) {
-      auto it = window_.find(index);
-      if (it == window_.end()) continue;
-      if (report.failed > 0) {
-        std::fprintf(spill_, "%zu %zu ", index, it->second.line);
-        std::fwrite(it->second.text.data(), 1, it->second.text.size(), spill_);
-        std::fputc('\n', spill_);
-      }
-      window_.erase(it);
-    }
-  }
-
-  /// Line of the first kept row without a final outcome (@p final_ says which kept rows have one),
-  /// 0 when there is none.
-  template <class Final>
-  std::size_t firstOpenLine(Final&& final_) const {
-    for (const auto& [index, row] : window_) {
-      if (!final_(index)) return row.line;
-    }
-    return 0;
-  }
-
-  /// Calls @p fn(index, line, text) for every kept row (spilled ones, then the still open ones).
-  template <class Fn>
-  void forEach(Fn&& fn) {
-    std::rewind(spill_);
-    std::size_t index = 0, line = 0;
-    std::string text;
-    char buf[1 << 16];
-    while (std::fscanf(spill_, "%zu %zu ", &index, &line) == 2) {
-      text.clear();
-      while (std::fgets(buf, sizeof buf, spill_)) {
-        text += buf;
-        if (!text.empty() && text.back() == '\n') break;
-      }
-      if (!text.empty() && text.back() == '\n') text.pop_back();
-      fn(index, line, text);
-    }
-    for (const auto& [index, row] : window_) fn(index, row.line, row.text);
-  }
-
- private:
-  std::FILE* spill_;
-  std::map<std::size_t, Row> window_;  // input index -> row, until its batch is done
-  std::size_t nextIndex_ = 0;
-};
-
-/// The input as a single-pass range of JSON rows: reads one record at a time from the reader,
-/// keeps it in the tracker, and stops cleanly (end of range) at an input error.
-class RowStream {
- public:
-  RowStream(RowReader& reader, Tracker& tracker) : reader_(reader), tracker_(tracker) {}
-
-  /// Iterates over the rows as V: RawJson (import rows, numbers as written) or nlohmann::json (keys).
-  template <class V>
-  class basic_iterator {
-   public:
-    using iterator_concept = std::input_iterator_tag;
-    using value_type = V;
-    using difference_type = std::ptrdiff_t;
-    basic_iterator() = default;
-    explicit basic_iterator(RowStream* s) : s_(s) {}
-    const V& operator*() const {
-      if constexpr (std::same_as<V, RawJson>) {
-        return s_->row_.raw;
-      } else {
-        return s_->row_.value;
-      }
-    }
-    basic_iterator& operator++() {
-      ++s_->taken_;  // the engine moved past the current row: it is its row now
-      s_->takenBytes_ = s_->row_.endOffset;
-      s_->advance();
-      return *this;
-    }
-    void operator++(int) { ++*this; }
-    bool operator==(std::default_sentinel_t) const { return s_->done_; }
-
-   private:
-    RowStream* s_ = nullptr;
-  };
-
-  using iterator = basic_iterator<nlohmann::json>;
-  iterator begin() {
-    advance();
-    return iterator(this);
-  }
-  std::default_sentinel_t end() { return {}; }
-
-  /// The same single pass with RawJson rows (import).
-  struct RawRange {
-    RowStream* s;
-    basic_iterator<RawJson> begin() {
-      s->advance();
-      return basic_iterator<RawJson>(s);
-    }
-    std::default_sentinel_t end() { return {}; }
-  };
-  RawRange raw() { return RawRange{this}; }
-
-  /// Rows handed to the engine (the row read ahead by the iterator is not counted).
-  std::size_t rows() const { return taken_; }
-  /// Input bytes up to the end of the last row handed to the engine.
-  std::uint64_t takenBytes() const { return takenBytes_; }
-  const std::optional<InputError>& inputError() const { return error_; }
-
- private:
-  void advance() {
-    if (done_) return;
-    try {
-      if (reader_.next(row_)) {
-        tracker_.add(row_.line, row_.text);
-        return;
-      }
-    } catch (const InputError& e) {
-      error_ = e;
-    } catch (const std::bad_alloc&) {
-      throw;
-    } catch (const std::exception& e) {  // e.g. a read error reported by the stream library
-      error_ = InputError(std::string("cannot read the input: ") + e.what());
-    }
-    done_ = true;
-    row_ = InputRow{};
-  }
-
-  RowReader& reader_;
-  Tracker& tracker_;
-  InputRow row_;
-  std::size_t taken_ = 0;
-  std::uint64_t takenBytes_ = 0;
-  bool done_ = false;
-  std::optional<InputError> error_;
-};
-static_assert(std::ranges::input_range<RowStream>);
-static_assert(!std::ranges::forward_range<RowStream>);
-static_assert(std::ranges::input_range<RowStream::RawRange>);
-
-enum class Kind { Import, Delete };
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -514,287 +181,495 @@ bool headerNameOk(std::string_view name) {
   return true;
 }
 
-int run(Kind kind, const CommonOptions& common, const ImportOptions* import, const DeleteOptions* del) {
-  const auto started = Clock::now();
-  const bool terminal = !common.streams.errClosed && ::isatty(::fileno(stderr)) == 1;
-  ProgressDisplay display(stderr, terminal, !common.quiet, std::chrono::seconds(common.progressSeconds));
-  auto note = [&](const std::string& text) { display.print(cliMessage(text)); };
+// ---- the steps of a run: open the input, build the call, run it, report, exit status ----------
 
-  // The summary line, on standard output. It is printed on every path past the command line;
-  // when it cannot be written it goes to standard error and the status becomes 5.
-  bool summaryLost = false;
-  auto summary = [&](std::size_t rows, std::size_t ok, std::size_t skipped, std::size_t failed,
-                     std::size_t unknown, std::size_t unsent, double seconds) {
-    const double rate = seconds > 0 ? static_cast<double>(rows) / seconds : 0.0;
+/// Ends a run before its report: the note to print (none when empty), the exit status, and
+/// whether the summary line of a run that sent nothing (every count 0) is printed.
+struct Stop {
+  int status;
+  std::string message;
+  bool summary = true;
+};
+
+/// The counts of the summary line.
+struct Counts {
+  std::size_t rows = 0;
+  std::size_t ok = 0;
+  std::size_t skipped = 0;
+  std::size_t failed = 0;
+  std::size_t unknown = 0;  ///< failed rows whose outcome is unknown
+  std::size_t unsent = 0;   ///< rows read but never sent (interrupted)
+};
+
+/// The words of the summary line for written (deleted) and skipped (not found) rows.
+struct SummaryWords {
+  const char* ok;
+  const char* skipped;
+};
+
+/// What the user sees: notes and the progress display on standard error, the summary line on
+/// standard output.
+class Reporter {
+ public:
+  Reporter(const CommonOptions& common, SummaryWords words)
+      : common_(common),
+        words_(words),
+        display_(stderr, !common.streams.errClosed && ::isatty(::fileno(stderr)) == 1, !common.quiet,
+                 std::chrono::seconds(common.progressSeconds)) {}
+
+  ProgressDisplay& display() { return display_; }
+  void note(const std::string& text) { display_.print(cliMessage(text)); }
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - started_).count(); }
+  /// The summary line could not be written to standard output (exit status 5).
+  bool summaryLost() const { return summaryLost_; }
+
+  /// The summary line of a run that sent nothing.
+  void emptySummary() { summary(Counts{}, elapsed()); }
+
+  /// The summary line, on standard output; when it cannot be written it goes to standard error.
+  /// Rows read but never sent (interrupted) get their own clause, and so do failed rows whose
+  /// outcome is unknown; otherwise the line is exactly "N rows: S written, K skipped, F failed in
+  /// T s (R rows/s)".
+  void summary(const Counts& c, double seconds) {
+    const double rate = seconds > 0 ? static_cast<double>(c.rows) / seconds : 0.0;
     char text[512];
     const std::string unknownText =
-        unknown ? " (" + std::to_string(unknown) + " with an unknown outcome)" : std::string();
-    const std::string unsentText = unsent ? ", " + std::to_string(unsent) + " not sent" : std::string();
-    std::snprintf(text, sizeof text,
-                  kind == Kind::Import ? "%zu rows: %zu written, %zu skipped, %zu failed%s%s in %.1f s (%.0f rows/s)\n"
-                                       : "%zu rows: %zu deleted, %zu not found, %zu failed%s%s in %.1f s (%.0f rows/s)\n",
-                  rows, ok, skipped, failed, unknownText.c_str(), unsentText.c_str(), seconds, rate);
-    display.clear();
+        c.unknown ? " (" + std::to_string(c.unknown) + " with an unknown outcome)" : std::string();
+    const std::string unsentText = c.unsent ? ", " + std::to_string(c.unsent) + " not sent" : std::string();
+    std::snprintf(text, sizeof text, "%zu rows: %zu %s, %zu %s, %zu failed%s%s in %.1f s (%.0f rows/s)\n", c.rows,
+                  c.ok, words_.ok, c.skipped, words_.skipped, c.failed, unknownText.c_str(), unsentText.c_str(),
+                  seconds, rate);
+    display_.clear();
     std::clearerr(stdout);
     const bool written = std::fputs(text, stdout) >= 0;
-    if (std::fflush(stdout) == 0 && written && !std::ferror(stdout) && !common.streams.outClosed) return;
+    if (std::fflush(stdout) == 0 && written && !std::ferror(stdout) && !common_.streams.outClosed) return;
     const int err = errno;
-    summaryLost = true;
+    summaryLost_ = true;
     std::string line = text;
     line.pop_back();
     note("error: the summary line could not be written to standard output (" +
-         (common.streams.outClosed ? std::string("closed") : errnoText(err)) + "): " + line);
-  };
-  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - started).count(); };
-  auto early = [&](int status) {  // nothing was sent
-    summary(0, 0, 0, 0, 0, 0, elapsed());
-    return status;
-  };
+         (common_.streams.outClosed ? std::string("closed") : errnoText(err)) + "): " + line);
+  }
 
-  // ---- setup: nothing is sent, nothing is opened for writing until every check passed ----
+ private:
+  const CommonOptions& common_;
+  SummaryWords words_;
+  Clock::time_point started_ = Clock::now();
+  ProgressDisplay display_;
+  bool summaryLost_ = false;
+};
+
+bool interrupted() { return gSignal != 0; }
+
+void installSignalHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = onSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+/// Refuses to start when the summary line, or the rows that fail, would have nowhere to go.
+void checkStandardStreams(const CommonOptions& common) {
   if (common.streams.outClosed) {
-    note("standard output is closed: the summary line could not be written. Nothing was sent");
-    return kExitSetup;
+    throw Stop{kExitSetup, "standard output is closed: the summary line could not be written. Nothing was sent",
+               false};
   }
   if (common.streams.errClosed && common.rejectFile.empty()) {
-    return kExitSetup;  // the rows that fail would have nowhere to go (and this could not be said)
+    throw Stop{kExitSetup, "", false};  // the rows that fail would have nowhere to go (and this could not be said)
   }
-  auto transport = std::make_shared<ToolTransport>([&] {
-    CurlTransportOptions t;
-    if (common.timeout) t.timeout = std::chrono::milliseconds(static_cast<long long>(*common.timeout * 1000.0));
-    return makeCurlTransport(t);
-  }());
-  std::optional<Client> client;
-  try {
-    client.emplace(makeClient(common, transport));
-  } catch (const SetupError& e) {
-    note(e.what());
-    return early(kExitSetup);
-  } catch (const std::invalid_argument& e) {
-    note(e.what());
-    return kExitUsage;
-  }
+}
 
-  std::unique_ptr<Input> input;
+/// --timeout as a duration.
+std::chrono::milliseconds requestTimeout(const CommonOptions& common) {
+  return std::chrono::milliseconds(static_cast<long long>(common.timeout.value_or(60.0) * 1000.0));
+}
+
+std::shared_ptr<ToolTransport> openTransport(const CommonOptions& common) {
+  // --timeout is the bulk call's per-request timeout (callOptions below); here it also bounds the
+  // requests made before the bulk call (the table description). One connection per request in
+  // flight (--concurrency up to 256; the transport would raise its per-host limit for the call anyway).
+  CurlTransportOptions t;
+  if (common.timeout) t.timeout = requestTimeout(common);
+  t.maxConnections = common.concurrency;
+  return std::make_shared<ToolTransport>(makeCurlTransport(t));
+}
+
+Client openClient(const CommonOptions& common, std::shared_ptr<ToolTransport> transport) {
+  try {
+    return makeClient(common, std::move(transport));
+  } catch (const SetupError& e) {
+    throw Stop{kExitSetup, e.what()};
+  } catch (const std::invalid_argument& e) {
+    throw Stop{kExitUsage, e.what(), false};
+  }
+}
+
+std::unique_ptr<Input> openInput(const CommonOptions& common) {
   try {
     struct stat st {};
     if (common.file == "-" && common.streams.inClosed) throw InputError("standard input is closed");
     if (common.file != "-" && ::stat(common.file.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
       throw InputError("cannot read " + common.file + ": it is a directory");
     }
-    input = std::make_unique<Input>(common.file);
+    return std::make_unique<Input>(common.file);
   } catch (const std::exception& e) {
-    note(std::string("input error: ") + e.what());
-    return early(kExitInput);
+    throw Stop{kExitInput, std::string("input error: ") + e.what()};
   }
+}
 
-  RejectWriter rejects(display);
+void openRejects(const CommonOptions& common, RejectWriter& rejects) {
   try {
     checkRejectIsNotInput(common.file, common.rejectFile);
     if (!common.rejectFile.empty()) rejects.open(common.rejectFile);
   } catch (const std::exception& e) {
-    note(e.what());
-    return early(kExitSetup);
+    throw Stop{kExitSetup, e.what()};
+  }
+}
+
+/// Input records that cannot become rows: counted (they are failed rows) and written to the
+/// reject file.
+class InputRejects {
+ public:
+  explicit InputRejects(RejectWriter& rejects) : rejects_(rejects) {}
+  RejectSink sink() {
+    return [this](InputReject&& r) {
+      ++count_;
+      rejects_.write(r.line, r.row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                     {{"kind", "input"}, {"message", r.message}});
+    };
+  }
+  std::size_t count() const { return count_; }
+
+ private:
+  RejectWriter& rejects_;
+  std::size_t count_ = 0;
+};
+
+/// The server connection and the user, for the steps that need them.
+struct Session {
+  Client& client;
+  ToolTransport& transport;
+  Reporter& report;
+};
+
+/// What the bulk call reports to, and its stop token.
+struct CallHooks {
+  ProgressCallback onProgress;
+  BatchCallback onBatchComplete;
+  std::stop_token stop;
+};
+
+/// Options of a bulk call with what every call of the tool sets: hooks, dry run, error limit,
+/// timeout. --batch-size, --concurrency and the retry flags are the client's bulk defaults
+/// (makeClient): the call resolves them like any client's.
+template <class Options>
+Options callOptions(const CommonOptions& common, const CallHooks& hooks) {
+  Options o;
+  o.onProgress = hooks.onProgress;
+  o.onBatchComplete = hooks.onBatchComplete;
+  o.stopToken = hooks.stop;
+  o.dryRun = common.dryRun;
+  o.maxFailures = static_cast<std::size_t>(common.maxErrors);
+  if (common.timeout) o.timeout = requestTimeout(common);
+  return o;
+}
+
+/// What differs between `import` and `delete`: how the input is read, the bulk call, and the
+/// words of the report.
+class Command {
+ public:
+  virtual ~Command() = default;
+  virtual const CommonOptions& common() const = 0;
+  virtual SummaryWords words() const = 0;
+  /// The reader of @p input. Throws Stop when the run ends before anything is sent.
+  virtual std::unique_ptr<RowReader> openReader(Input& input, RejectSink sink, Session& session) const = 0;
+  virtual BulkResult<nlohmann::json> call(Client& client, RowStream& rows, const CallHooks& hooks) const = 0;
+  /// Rows that fail as NotFound are counted as "not found" (skipped), not failed.
+  virtual bool notFoundIsSkipped() const { return false; }
+  /// ...and, for `update` (the row was not applied), still written to the reject file, status 1.
+  virtual bool notFoundIsRejected() const { return false; }
+  /// What to say about @p e, thrown by the bulk call.
+  virtual std::string callFailure(const std::exception& e, Client&) const { return e.what(); }
+};
+
+class ImportCommand final : public Command {
+ public:
+  explicit ImportCommand(const ImportOptions& options) : o_(options) {}
+  const CommonOptions& common() const override { return o_.common; }
+  SummaryWords words() const override {
+    return o_.update ? SummaryWords{"updated", "not found"} : SummaryWords{"written", "skipped"};
+  }
+  bool notFoundIsSkipped() const override { return o_.update.has_value(); }
+  bool notFoundIsRejected() const override { return o_.update.has_value(); }
+
+  std::unique_ptr<RowReader> openReader(Input& input, RejectSink sink, Session& session) const override {
+    const auto format = formatOf(o_);
+    if (format == "ndjson") return makeNdjsonReader(input, std::move(sink));
+    if (format == "json") return makeJsonArrayReader(input, std::move(sink));
+    return makeCsvReader(input, csvOptions(session), csvHeaderCheck(std::move(sink)));
   }
 
-  std::size_t inputRejects = 0;
-  const bool csv = kind == Kind::Import && formatOf(*import) == "csv";
-  RejectSink sink = [&](InputReject&& r) {
-    // Invalid UTF-8 in a CSV header is a bad header (input error), not a fault of every row.
-    if (csv && r.row.is_object()) {
-      for (const auto& [name, value] : r.row.items()) {
-        if (!validUtf8(name)) throw InputError("the CSV header holds a column name that is not valid UTF-8");
-      }
+  BulkResult<nlohmann::json> call(Client& client, RowStream& rows, const CallHooks& hooks) const override {
+    auto table = client.from(o_.common.table);
+    if (o_.update) {
+      auto o = callOptions<BulkUpdateOptions>(o_.common, hooks);
+      o.matchColumn = Columns(o_.update->key);
+      o.strategy = o_.update->strategy;
+      // The readers give the rows as RawJson (exact text); bulkUpdate takes JSON values.
+      return table.bulkUpdate(rows.raw() | std::views::transform([](const RawJson& row) {
+                                return nlohmann::json::parse(row.text(), nullptr, /*allow_exceptions=*/false);
+                              }),
+                              o);
     }
-    ++inputRejects;
-    rejects.write(r.line, r.row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                  {{"kind", "input"}, {"message", r.message}});
-  };
-  std::unique_ptr<RowReader> reader;
-  if (kind == Kind::Delete) {
-    reader = makeKeyReader(*input, sink, del->trimKeys);
-  } else {
-    const auto format = formatOf(*import);
-    if (format == "csv") {
-      // json/jsonb columns take their fields as JSON values: the column types, read once. Nothing
-      // is written yet, so an interruption while the server is silent ends the tool at once.
-      JsonColumns json;
-      {
-        struct sigaction sa {};
-        sa.sa_handler = onSignal;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, nullptr);
-        sigaction(SIGTERM, &sa, nullptr);
-        std::jthread watch([&](std::stop_token own) {
-          while (!own.stop_requested() && gSignal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-          if (gSignal != 0) transport->abandon();
-        });
-        json = jsonColumns(*client, common.table, import->jsonColumns);
-      }
-      if (gSignal != 0) {
-        note("interrupted while reading the table's description; nothing was sent");
-        return early(kExitInterrupted);
-      }
-      if (json.tableMissing) {
-        note(notExposedMessage(common));
-        return early(kExitSetup);
-      }
-      if (!json.warning.empty()) note("warning: " + json.warning);
-      reader = makeCsvReader(*input, CsvOptions{.nullString = import->nullString, .emptyIsNull = import->emptyIsNull, .jsonColumns = std::move(json.names)}, sink);
-    }
-    else if (format == "ndjson") reader = makeNdjsonReader(*input, sink);
-    else reader = makeJsonArrayReader(*input, sink);
+    auto o = callOptions<BulkInsertOptions>(o_.common, hooks);
+    o.onConflict = o_.onConflict;
+    o.conflictColumns = Columns(o_.conflictColumns);
+    return table.bulkInsert(rows.raw(), o);
   }
 
-  Tracker tracker;
-  RowStream stream(*reader, tracker);
-  std::stop_source stop;
+  std::string callFailure(const std::exception& e, Client& client) const override {
+    if (o_.onConflict != OnConflict::Error && o_.conflictColumns.empty() &&
+        dynamic_cast<const std::invalid_argument*>(&e)) {
+      try {  // "no primary key" for a table that does not exist: say so
+        if (!client.describeTable(o_.common.table)->found) return notExposedMessage(o_.common);
+      } catch (const std::exception&) {
+      }
+    }
+    return e.what();
+  }
 
-  // Signals: the first SIGINT/SIGTERM stops sending new batches; answers in flight get a grace
-  // period, then they are abandoned (their rows are failed with an unknown outcome) so that the
-  // tool ends within about a second with a complete summary. A second signal ends it at once
-  // (onSignal).
-  struct sigaction sa {};
-  sa.sa_handler = onSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  std::atomic<bool> engineDone{false};
-  std::mutex snapshotMutex;
-  BulkProgress snapshot;
-  constexpr auto kGrace = std::chrono::milliseconds(1000);
-  constexpr auto kGiveUp = std::chrono::milliseconds(2500);
-  std::jthread monitor([&](std::stop_token own) {
+ private:
+  /// json/jsonb columns take their fields as JSON values: the column types, read once. Nothing
+  /// is written yet, so an interruption while the server is silent ends the tool at once.
+  CsvOptions csvOptions(Session& session) const {
+    JsonColumns json;
+    {
+      installSignalHandlers();
+      std::jthread watch([&](std::stop_token own) {
+        while (!own.stop_requested() && gSignal == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (gSignal != 0) session.transport.abandon();
+      });
+      json = jsonColumns(session.client, o_.common.table, o_.jsonColumns);
+    }
+    if (interrupted()) {
+      throw Stop{kExitInterrupted, "interrupted while reading the table's description; nothing was sent"};
+    }
+    if (json.tableMissing) throw Stop{kExitSetup, notExposedMessage(o_.common)};
+    if (!json.warning.empty()) session.report.note("warning: " + json.warning);
+    return CsvOptions{
+        .nullString = o_.nullString, .emptyIsNull = o_.emptyIsNull, .jsonColumns = std::move(json.names)};
+  }
+
+  /// Invalid UTF-8 in a CSV header is a bad header (input error), not a fault of every row.
+  static RejectSink csvHeaderCheck(RejectSink sink) {
+    return [sink = std::move(sink)](InputReject&& r) {
+      if (r.row.is_object()) {
+        for (const auto& [name, value] : r.row.items()) {
+          if (!validUtf8(name)) throw InputError("the CSV header holds a column name that is not valid UTF-8");
+        }
+      }
+      sink(std::move(r));
+    };
+  }
+
+  const ImportOptions& o_;
+};
+
+class DeleteCommand final : public Command {
+ public:
+  explicit DeleteCommand(const DeleteOptions& options) : o_(options) {}
+  const CommonOptions& common() const override { return o_.common; }
+  SummaryWords words() const override { return {"deleted", "not found"}; }
+  bool notFoundIsSkipped() const override { return true; }
+
+  std::unique_ptr<RowReader> openReader(Input& input, RejectSink sink, Session&) const override {
+    return makeKeyReader(input, std::move(sink), o_.trimKeys);
+  }
+
+  BulkResult<nlohmann::json> call(Client& client, RowStream& rows, const CallHooks& hooks) const override {
+    auto table = client.from(o_.common.table);
+    auto o = callOptions<BulkDeleteOptions>(o_.common, hooks);
+    o.matchColumn = Columns(o_.column);
+    return table.bulkDelete(rows, o);
+  }
+
+ private:
+  const DeleteOptions& o_;
+};
+
+/// Interruptions while the bulk call runs. The first SIGINT/SIGTERM stops sending new batches;
+/// answers in flight get a grace period, then they are abandoned (their rows are failed with an
+/// unknown outcome) so that the tool ends within about a second with a complete summary. A second
+/// signal ends it at once (onSignal). Also ticks the progress display.
+class InterruptMonitor {
+ public:
+  InterruptMonitor(Reporter& report, ToolTransport& transport) : report_(report), transport_(transport) {
+    installSignalHandlers();
+    thread_ = std::jthread([this](std::stop_token own) { watch(own); });
+  }
+  InterruptMonitor(const InterruptMonitor&) = delete;
+  InterruptMonitor& operator=(const InterruptMonitor&) = delete;
+
+  std::stop_token stopToken() const { return stop_.get_token(); }
+  /// The last progress of the bulk call (reported if the tool must exit without its result).
+  void progress(const BulkProgress& p) {
+    std::lock_guard lock(mutex_);
+    snapshot_ = p;
+  }
+  /// The bulk call returned: no progress line and no stop after this.
+  void callReturned() { callReturned_ = true; }
+
+ private:
+  static constexpr auto kGrace = std::chrono::milliseconds(1000);
+  static constexpr auto kGiveUp = std::chrono::milliseconds(2500);
+
+  void watch(const std::stop_token& own) {
     std::optional<Clock::time_point> signalled;
     bool abandoned = false;
     while (!own.stop_requested()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      if (engineDone) continue;  // no progress line, no stop once the bulk call has returned
-      display.tick();
+      if (callReturned_) continue;
+      report_.display().tick();
       if (gSignal == 0) continue;
       const auto now = Clock::now();
       if (!signalled) {
         signalled = now;
-        stop.request_stop();
-        note("interrupted: no new requests are sent; waiting up to 1 s for the answers in flight "
-             "(a second interrupt ends the tool at once, without a summary)");
+        stop_.request_stop();
+        report_.note("interrupted: no new requests are sent; waiting up to 1 s for the answers in flight "
+                     "(a second interrupt ends the tool at once, without a summary)");
         continue;
       }
       if (!abandoned && now - *signalled >= kGrace) {
         abandoned = true;
-        if (const auto n = transport->inFlight(); n > 0) {
-          note("no answer within 1 s: giving up " + std::to_string(n) +
-               " request(s) in flight; their rows are reported as failed with an unknown outcome");
+        if (const auto n = transport_.inFlight(); n > 0) {
+          report_.note("no answer within 1 s: giving up " + std::to_string(n) +
+                       " request(s) in flight; their rows are reported as failed with an unknown outcome");
         }
-        transport->abandon();
+        transport_.abandon();
       }
-      if (now - *signalled >= kGiveUp && !engineDone) {
-        // The bulk call cannot return: it is blocked reading the input (a pipe without data).
-        BulkProgress p;
-        {
-          std::lock_guard lock(snapshotMutex);
-          p = snapshot;
-        }
-        if (!transport->writesStarted()) {
-          note("interrupted while reading the input; nothing was sent");
-          summary(0, 0, 0, 0, 0, 0, elapsed());
-          std::fflush(nullptr);
-          std::_Exit(kExitInterrupted);
-        }
-        note("interrupted while blocked reading the input: exiting without a complete report. So far " +
-             std::to_string(p.successful) + " row(s) written, " + std::to_string(p.skipped) + " skipped, " +
-             std::to_string(p.failed) + " failed (their reject records could not be written)");
-        std::fflush(nullptr);
-        std::_Exit(kExitReportFailed);
-      }
+      if (now - *signalled >= kGiveUp && !callReturned_) exitBlocked();
     }
-  });
-
-  auto progress = [&](const BulkProgress& p) {
-    {
-      std::lock_guard lock(snapshotMutex);
-      snapshot = p;
-    }
-    ProgressState s;
-    s.processed = p.processed + inputRejects;
-    s.successful = p.successful;
-    s.skipped = p.skipped;
-    s.failed = p.failed + inputRejects;
-    s.elapsed = p.elapsed;
-    if (auto total = reader->totalBytes(); total && *total > 0) {
-      // Share of the input handed to the engine (bytes) times the share of those rows finished.
-      const double taken = static_cast<double>(stream.rows());
-      const double finished = taken > 0 ? std::min(1.0, static_cast<double>(p.processed) / taken) : 0.0;
-      s.fraction = finished * static_cast<double>(stream.takenBytes()) / static_cast<double>(*total);
-    }
-    display.update(s);
-  };
-  auto batchDone = [&](const BatchReport& r) { tracker.batchDone(r); };
-  auto interrupted = [&] { return gSignal != 0; };
-
-  BulkResult<nlohmann::json> result;
-  try {
-    auto table = client->from(common.table);
-    // --batch-size, --concurrency and the retry flags are the client's bulk defaults (makeClient).
-    if (kind == Kind::Import) {
-      BulkInsertOptions o;
-      o.onConflict = import->onConflict;
-      o.conflictColumns = Columns(import->conflictColumns);
-      o.onProgress = progress;
-      o.onBatchComplete = batchDone;
-      o.stopToken = stop.get_token();
-      result = table.bulkInsert(stream.raw(), o);
-    } else {
-      BulkDeleteOptions o;
-      o.matchColumn = Columns(del->column);
-      o.onProgress = progress;
-      o.onBatchComplete = batchDone;
-      o.stopToken = stop.get_token();
-      result = table.bulkDelete(stream, o);
-    }
-  } catch (const std::exception& e) {
-    // Thrown before any row was sent (invalid options, the primary key could not be read)...
-    engineDone = true;
-    std::string what = e.what();
-    if (kind == Kind::Import && import->onConflict != OnConflict::Error && import->conflictColumns.empty() &&
-        dynamic_cast<const std::invalid_argument*>(&e)) {
-      try {  // "no primary key" for a table that does not exist: say so
-        if (!client->state()->tableSchema(common.table)->found) {
-          what = notExposedMessage(common);
-        }
-      } catch (const std::exception&) {
-      }
-    }
-    if (!transport->writesStarted()) {
-      note(std::string(dynamic_cast<const pgrestify::Error*>(&e) ? "cannot start: " : "") + what);
-      return early(interrupted() ? kExitInterrupted : kExitSetup);
-    }
-    // ...or, unexpectedly, after rows were sent: they may be written, the report is lost.
-    note("error after rows were sent: " + what + ". Rows may have been written; the report is incomplete");
-    return kExitReportFailed;
   }
-  engineDone = true;
-  // A signal that comes after this point (while the report is written) changes nothing: every
-  // row already has its outcome.
-  const bool wasInterrupted = result.cancelled || interrupted();
-  display.clear();
 
-  // Every failed row goes to the reject file with its input line; for delete, keys that match
-  // no row are counted as "not found" (the row is gone either way) and are not rejects.
-  std::unordered_map<std::size_t, const BulkError*> failedRows;
-  std::size_t notFound = 0;
-  std::size_t unknown = 0;
-  for (const auto& e : result.errors) {
-    if (kind == Kind::Delete && e.kind == BulkErrorKind::NotFound) {
-      notFound += e.indexes.size();
-      continue;
+  /// The bulk call cannot return: it is blocked reading the input (a pipe without data).
+  [[noreturn]] void exitBlocked() {
+    BulkProgress p;
+    {
+      std::lock_guard lock(mutex_);
+      p = snapshot_;
     }
-    if (e.outcomeUnknown) unknown += e.indexes.size();
+    if (!transport_.writesStarted()) {
+      report_.note("interrupted while reading the input; nothing was sent");
+      report_.emptySummary();
+      std::fflush(nullptr);
+      std::_Exit(kExitInterrupted);
+    }
+    report_.note("interrupted while blocked reading the input: exiting without a complete report. So far " +
+                 std::to_string(p.successful) + " row(s) written, " + std::to_string(p.skipped) + " skipped, " +
+                 std::to_string(p.failed) + " failed (their reject records could not be written)");
+    std::fflush(nullptr);
+    std::_Exit(kExitReportFailed);
+  }
+
+  Reporter& report_;
+  ToolTransport& transport_;
+  std::stop_source stop_;
+  std::atomic<bool> callReturned_{false};
+  std::mutex mutex_;
+  BulkProgress snapshot_;
+  std::jthread thread_;  // last: stopped and joined before the members it uses are destroyed
+};
+
+/// The progress display's view of @p p: input rejects count as processed and failed rows; the
+/// fraction done is the share of the input handed to the engine (bytes) times the share of those
+/// rows finished.
+ProgressState progressState(const BulkProgress& p, std::size_t inputRejects, const RowReader& reader,
+                            const RowStream& stream) {
+  ProgressState s;
+  s.processed = p.processed + inputRejects;
+  s.successful = p.successful;
+  s.skipped = p.skipped;
+  s.failed = p.failed + inputRejects;
+  s.elapsed = p.elapsed;
+  if (auto total = reader.totalBytes(); total && *total > 0) {
+    const double taken = static_cast<double>(stream.rows());
+    const double finished = taken > 0 ? std::min(1.0, static_cast<double>(p.processed) / taken) : 0.0;
+    s.fraction = finished * static_cast<double>(stream.takenBytes()) / static_cast<double>(*total);
+  }
+  return s;
+}
+
+/// The input, read as rows, with what follows each row until it has its outcome.
+struct Rows {
+  RowReader& reader;
+  RowStream& stream;
+  Tracker& tracker;
+  const InputRejects& inputRejects;
+};
+
+/// Stop for an exception of the bulk call: thrown before any row was sent (invalid options, the
+/// primary key could not be read) or, unexpectedly, after rows were sent.
+Stop callFailed(const Command& command, Session& session, const std::exception& e) {
+  const std::string what = command.callFailure(e, session.client);
+  if (!session.transport.writesStarted()) {
+    return Stop{interrupted() ? kExitInterrupted : kExitSetup,
+                std::string(dynamic_cast<const pgrestify::Error*>(&e) ? "cannot start: " : "") + what};
+  }
+  // Rows may be written; the report is lost.
+  return Stop{kExitReportFailed,
+              "error after rows were sent: " + what + ". Rows may have been written; the report is incomplete",
+              false};
+}
+
+/// Runs the bulk call under the interruption monitor, with the progress display. Throws Stop when
+/// the call throws.
+BulkResult<nlohmann::json> runCall(const Command& command, Session& session, Rows& rows) {
+  InterruptMonitor monitor(session.report, session.transport);
+  CallHooks hooks;
+  hooks.onProgress = [&](const BulkProgress& p) {
+    monitor.progress(p);
+    session.report.display().update(progressState(p, rows.inputRejects.count(), rows.reader, rows.stream));
+  };
+  hooks.onBatchComplete = [&](const BatchReport& r) { rows.tracker.batchDone(r); };
+  hooks.stop = monitor.stopToken();
+  try {
+    auto result = command.call(session.client, rows.stream, hooks);
+    monitor.callReturned();
+    return result;
+  } catch (const std::exception& e) {
+    monitor.callReturned();
+    throw callFailed(command, session, e);
+  }
+}
+
+/// The rows of the bulk call's result as the summary counts them, after each failed row went to
+/// the reject file with its input line.
+struct Outcome {
+  Counts counts;
+  std::size_t notFoundRejects = 0;  ///< `update`: rows that matched nothing, in the reject file
+  bool interrupted = false;
+  std::unordered_set<std::size_t> finalRows;  ///< rows with a final outcome that no batch report named
+};
+
+/// Every failed row goes to the reject file with its input line; for delete, keys that match no
+/// row are counted as "not found" (the row is gone either way) and are not rejects.
+Outcome writeFailedRows(const Command& command, const BulkResult<nlohmann::json>& result, Rows& rows,
+                        RejectWriter& rejects, Reporter& report) {
+  Outcome out;
+  std::size_t notFound = 0;
+  std::unordered_map<std::size_t, const BulkError*> failedRows;
+  for (const auto& e : result.errors) {
+    if (command.notFoundIsSkipped() && e.kind == BulkErrorKind::NotFound) {
+      notFound += e.indexes.size();
+      if (!command.notFoundIsRejected()) continue;
+      out.notFoundRejects += e.indexes.size();
+    }
+    if (e.outcomeUnknown) out.counts.unknown += e.indexes.size();
     for (auto i : e.indexes) failedRows.emplace(i, &e);
   }
-  std::unordered_set<std::size_t> finalRows;  // rows with a final outcome that no batch report named
-  for (const auto& [index, e] : failedRows) finalRows.insert(index);
-  tracker.forEach([&](std::size_t index, std::size_t line, const std::string& text) {
+  for (const auto& [index, e] : failedRows) out.finalRows.insert(index);
+  rows.tracker.forEach([&](std::size_t index, std::size_t line, const std::string& text) {
     auto it = failedRows.find(index);
     if (it == failedRows.end()) return;
     rejects.write(line, text, errorJson(*it->second));
@@ -802,54 +677,102 @@ int run(Kind kind, const CommonOptions& common, const ImportOptions* import, con
   });
   for (const auto& [index, e] : failedRows) {  // not expected: a row the tracker does not know
     rejects.write(0, "null", errorJson(*e));
-    note("internal: failed row #" + std::to_string(index) + " could not be traced to an input line");
+    report.note("internal: failed row #" + std::to_string(index) + " could not be traced to an input line");
   }
   rejects.close();
 
-  const std::size_t rows = stream.rows() + inputRejects;
-  const std::size_t failed = result.failed - notFound + inputRejects;
-  const std::size_t ok = result.successful;
-  const std::size_t skipped = result.skipped + notFound;
-  if (failed > 0 && !common.rejectFile.empty() && !common.quiet && !rejects.incomplete()) {
-    note(std::to_string(failed) + " failed row(s) written to " + common.rejectFile);
-  }
-  // Rows read but never sent (interrupted) get their own clause, and so do failed rows whose
-  // outcome is unknown; otherwise the line is exactly "N rows: S written, K skipped, F failed in
-  // T s (R rows/s)".
-  summary(rows, ok, skipped, failed, unknown, result.notProcessed,
-          static_cast<double>(result.elapsed.count()) / 1000.0);
+  const std::size_t inputRejects = rows.inputRejects.count();
+  out.counts.rows = rows.stream.rows() + inputRejects;
+  out.counts.failed = result.failed - notFound + inputRejects;
+  out.counts.ok = result.successful;
+  out.counts.skipped = result.skipped + notFound;
+  out.counts.unsent = result.notProcessed;
+  return out;
+}
 
-  int status = failed > 0 ? kExitRowsFailed : kExitOk;
-  if (ok + skipped + failed + result.notProcessed != rows) {
-    note("internal: rows do not add up (" + std::to_string(rows) + " read)");
+/// The exit status of a run whose bulk call returned, with the notes that explain it.
+int exitStatus(const CommonOptions& common, const Outcome& out, Rows& rows, const RejectWriter& rejects,
+               Reporter& report) {
+  const Counts& c = out.counts;
+  int status = c.failed > 0 || out.notFoundRejects > 0 ? kExitRowsFailed : kExitOk;
+  if (c.ok + c.skipped + c.failed + c.unsent != c.rows) {
+    report.note("internal: rows do not add up (" + std::to_string(c.rows) + " read)");
     status = kExitRowsFailed;
   }
-  if (const auto& e = stream.inputError()) {
-    note("input error" + (e->line() ? " at line " + std::to_string(e->line()) : std::string()) + ": " + e->what() +
-         "; the input after it was not read");
+  if (const auto& e = rows.stream.inputError()) {
+    report.note("input error" + (e->line() ? " at line " + std::to_string(e->line()) : std::string()) + ": " +
+                e->what() + "; the input after it was not read");
     status = kExitInput;
   }
-  if (wasInterrupted) {
-    const std::size_t open = tracker.firstOpenLine([&](std::size_t index) { return finalRows.count(index) > 0; });
+  if (out.interrupted) {
+    const std::size_t open =
+        rows.tracker.firstOpenLine([&](std::size_t index) { return out.finalRows.count(index) > 0; });
     std::string where = open ? "line " + std::to_string(open) : "the first unread line";
-    note("interrupted: every input row before " + where +
-         " was written, skipped or rejected; resume from there (with --on-conflict ignore when rows after it may "
-         "have been written)" +
-         (unknown ? "; " + std::to_string(unknown) +
-                        " rejected row(s) have an unknown outcome (\"outcomeUnknown\": true): they may have been "
-                        "written"
-                  : std::string()));
+    report.note("interrupted: every input row before " + where +
+                " was written, skipped or rejected; resume from there (with --on-conflict ignore when rows after it "
+                "may have been written)" +
+                (c.unknown ? "; " + std::to_string(c.unknown) +
+                                 " rejected row(s) have an unknown outcome (\"outcomeUnknown\": true): they may have "
+                                 "been written"
+                           : std::string()));
     status = kExitInterrupted;
   }
   if (rejects.incomplete()) {
-    note("error: the reject file " + common.rejectFile + " is incomplete: " + std::to_string(rejects.onStderr()) +
-         " record(s) went to standard error instead" +
-         (rejects.lost() ? ", " + std::to_string(rejects.lost()) + " could not be written anywhere" : std::string()));
+    report.note("error: the reject file " + common.rejectFile + " is incomplete: " +
+                std::to_string(rejects.onStderr()) + " record(s) went to standard error instead" +
+                (rejects.lost() ? ", " + std::to_string(rejects.lost()) + " could not be written anywhere"
+                                : std::string()));
     status = kExitReportFailed;
-  } else if (summaryLost) {
+  } else if (report.summaryLost()) {
     status = kExitReportFailed;
   }
   return status;
+}
+
+/// Reports a run whose bulk call returned (reject records, summary line, notes) and returns its
+/// exit status.
+int reportResult(const Command& command, const BulkResult<nlohmann::json>& result, Rows& rows, RejectWriter& rejects,
+                 Reporter& report) {
+  // A signal that comes after the call returned (while the report is written) changes nothing:
+  // every row already has its outcome.
+  const bool wasInterrupted = result.cancelled || interrupted();
+  report.display().clear();
+  Outcome out = writeFailedRows(command, result, rows, rejects, report);
+  out.interrupted = wasInterrupted;
+  const CommonOptions& common = command.common();
+  const std::size_t rejected = out.counts.failed + out.notFoundRejects;
+  if (rejected > 0 && !common.rejectFile.empty() && !common.quiet && !rejects.incomplete()) {
+    report.note(std::to_string(rejected) + " failed row(s) written to " + common.rejectFile);
+  }
+  report.summary(out.counts, static_cast<double>(result.elapsed.count()) / 1000.0);
+  return exitStatus(common, out, rows, rejects, report);
+}
+
+/// A run of the tool: setup (nothing is sent, nothing is opened for writing until every check
+/// passed), the bulk call, the report.
+int run(const Command& command) {
+  const CommonOptions& common = command.common();
+  Reporter reporter(common, command.words());
+  try {
+    checkStandardStreams(common);
+    auto transport = openTransport(common);
+    Client client = openClient(common, transport);
+    auto input = openInput(common);
+    RejectWriter rejects(reporter.display());
+    openRejects(common, rejects);
+    InputRejects inputRejects(rejects);
+    Session session{client, *transport, reporter};
+    auto reader = command.openReader(*input, inputRejects.sink(), session);
+    Tracker tracker;
+    RowStream stream(*reader, tracker);
+    Rows rows{*reader, stream, tracker, inputRejects};
+    const auto result = runCall(command, session, rows);
+    return reportResult(command, result, rows, rejects, reporter);
+  } catch (const Stop& stop) {
+    if (!stop.message.empty()) reporter.note(stop.message);
+    if (stop.summary) reporter.emptySummary();
+    return stop.status;
+  }
 }
 
 }  // namespace
@@ -858,19 +781,21 @@ Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transp
   ClientOptions o;
   o.url = common.url;
   o.bearerToken = common.token;
+  if (!common.tokenCommand.empty()) {
+    if (!common.token.empty()) {
+      throw SetupError("--token-command and --token (or PGRESTIFY_TOKEN) both give the token: give only one. Nothing was sent");
+    }
+    o.tokenProvider = tokenCommandProvider(common.tokenCommand);
+  }
   o.schema = common.schema;
   if (common.timeout) o.timeout = std::chrono::milliseconds(static_cast<long long>(*common.timeout * 1000.0));
   o.transport = std::move(transport);
   // The bulk flags, as client-wide defaults: the bulk calls resolve them like any client's.
   o.bulkDefaults.batchSize = common.batchSize;
   o.bulkDefaults.concurrency = common.concurrency;
-  if (common.retries || common.retryBudget) {
-    RetryPolicy policy;
-    if (common.retries) policy.maxAttempts = *common.retries + 1;
-    if (common.retryBudget) {
-      policy.retryBudget = std::chrono::milliseconds(static_cast<long long>(*common.retryBudget * 1000.0));
-    }
-    o.bulkDefaults.retry = policy;
+  if (common.retries) o.bulkDefaults.retry.maxAttempts = *common.retries + 1;
+  if (common.retryBudget) {
+    o.bulkDefaults.retry.retryBudget = std::chrono::milliseconds(static_cast<long long>(*common.retryBudget * 1000.0));
   }
   std::size_t n = 0;
   for (const auto& h : common.headers) {
@@ -895,8 +820,8 @@ Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transp
                          "and --schema instead. Nothing was sent");
       }
     }
-    if (!common.token.empty() && lower(name) == "authorization") {
-      throw SetupError(which + " sets Authorization, and --token (or PGRESTIFY_TOKEN) sets it too: give only one. "
+    if ((!common.token.empty() || !common.tokenCommand.empty()) && lower(name) == "authorization") {
+      throw SetupError(which + " sets Authorization, and --token/--token-command (or PGRESTIFY_TOKEN) sets it too: give only one. "
                                "Nothing was sent");
     }
     auto value = h.substr(colon + 1);
@@ -906,7 +831,7 @@ Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transp
   return Client(std::move(o));
 }
 
-int runImport(const ImportOptions& options) { return run(Kind::Import, options.common, &options, nullptr); }
-int runDelete(const DeleteOptions& options) { return run(Kind::Delete, options.common, nullptr, &options); }
+int runImport(const ImportOptions& options) { return run(ImportCommand(options)); }
+int runDelete(const DeleteOptions& options) { return run(DeleteCommand(options)); }
 
 }  // namespace pgrestify::cli

@@ -3,6 +3,8 @@
 // account for every input row (written, skipped, or in the reject file).
 #pragma once
 
+#include "update.hpp"
+
 #include <pgrestify/client.hpp>
 #include <pgrestify/options.hpp>
 
@@ -46,6 +48,7 @@ struct CommonOptions {
   std::string file;
   std::string schema;
   std::string token;
+  std::string tokenCommand;          ///< --token-command: run by /bin/sh for the token, again after 401 PGRST301
   std::vector<std::string> headers;  ///< "Name: value"
   std::size_t batchSize = kDefaultBatchSize;
   std::size_t concurrency = kDefaultConcurrency;
@@ -56,6 +59,8 @@ struct CommonOptions {
   std::optional<double> retryBudget; ///< --retry-budget: seconds to keep retrying never-executed requests
   std::optional<double> timeout;     ///< --timeout: seconds per request
   StandardStreams streams;           ///< filled by main() from guardStandardStreams()
+  bool dryRun = false;               ///< --dry-run: every request with Prefer: tx=rollback, nothing committed
+  int maxErrors = 0;                 ///< --max-errors: stop starting batches after this many failed rows (0 = no limit)
 };
 
 struct ImportOptions {
@@ -66,6 +71,7 @@ struct ImportOptions {
   std::string nullString;
   bool emptyIsNull = false;              ///< CSV: every empty field is NULL, quoted or not
   std::vector<std::string> jsonColumns;  ///< CSV: columns whose fields are JSON (besides json/jsonb ones)
+  std::optional<UpdateSettings> update;  ///< `pgrestify update`: bulkUpdate the rows instead of inserting them
 };
 
 struct DeleteOptions {

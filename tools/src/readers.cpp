@@ -56,26 +56,51 @@ std::string oneLine(const std::string& json) {
   return RawJson::compact(json);
 }
 
-// The row as sent; an InputReject instead when a string is not valid UTF-8.
-bool finishRow(InputRow& row, const RejectSink& rejects, nlohmann::json raw) {
-  try {
-    row.text = row.value.dump();
-    return true;
-  } catch (const nlohmann::json::type_error&) {
-    rejects(InputReject{row.line, std::move(raw), "the record holds text that is not valid UTF-8"});
-    return false;
+/// What every reader shares: the input, where input records that cannot become rows go, and
+/// the line being read.
+class ReaderBase : public RowReader {
+ public:
+  std::uint64_t bytesRead() const override { return input_.bytesRead(); }
+  std::optional<std::uint64_t> totalBytes() const override { return input_.size(); }
+
+ protected:
+  ReaderBase(Input& input, RejectSink rejects) : input_(input), rejects_(std::move(rejects)) {}
+
+  void reject(std::size_t line, nlohmann::json row, std::string message) const {
+    rejects_(InputReject{.line = line, .row = std::move(row), .message = std::move(message)});
   }
-}
+  /// A row that starts at the line just read.
+  InputRow rowAtLine() const {
+    InputRow row;
+    row.line = input_.lineNumber();
+    row.endOffset = input_.bytesRead();
+    return row;
+  }
+  /// The row as sent (row.value's text); a reject of @p raw instead when a string is not valid UTF-8.
+  bool finishRow(InputRow& row, nlohmann::json raw) const {
+    try {
+      row.text = row.value.dump();
+      return true;
+    } catch (const nlohmann::json::type_error&) {
+      reject(row.line, std::move(raw), "the record holds text that is not valid UTF-8");
+      return false;
+    }
+  }
+
+  Input& input_;
+  RejectSink rejects_;
+  std::string line_;
+};
 
 // Libcsv gives a field's text but not whether it was quoted, which COPY's conventions need (an
 // unquoted empty field is NULL, `""` is the empty string). The parser keeps that state in its
 // public `quoted` member and stores it back when csv_parse returns, so the input is fed in
 // segments that end before each delimiter or line break: before the character that ends a field
 // is fed, `quoted` tells whether that field was quoted.
-class CsvReader final : public RowReader {
+class CsvReader final : public ReaderBase {
  public:
   CsvReader(Input& input, CsvOptions options, RejectSink rejects)
-      : input_(input), options_(std::move(options)), rejects_(std::move(rejects)) {
+      : ReaderBase(input, std::move(rejects)), options_(std::move(options)) {
     if (csv_init(&parser_, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
       throw InputError("cannot initialise the CSV parser");
     }
@@ -95,9 +120,6 @@ class CsvReader final : public RowReader {
     ready_.pop_front();
     return true;
   }
-
-  std::uint64_t bytesRead() const override { return input_.bytesRead(); }
-  std::optional<std::uint64_t> totalBytes() const override { return input_.size(); }
 
  private:
   struct Field {
@@ -174,58 +196,75 @@ class CsvReader final : public RowReader {
       return;
     }
     if (fields.size() != columns_.size()) {
-      rejects_(InputReject{.line = line, .row = fieldsJson(fields), .message =
-                           "the record has " + std::to_string(fields.size()) + " field(s), the header " +
-                               std::to_string(columns_.size())});
+      reject(line, fieldsJson(fields),
+             "the record has " + std::to_string(fields.size()) + " field(s), the header " +
+                 std::to_string(columns_.size()));
       return;
     }
+    std::string problem;
+    const auto text = objectText(fields, problem);
+    if (!text) {
+      reject(line, fieldsJson(fields), std::move(problem));
+      return;
+    }
+    std::string error;
+    auto raw = RawJson::parse(*text, &error);  // built from valid JSON parts; checked all the same
+    if (!raw) {
+      reject(line, fieldsJson(fields), "the record does not make a valid JSON row (" + error + ")");
+      return;
+    }
+    InputRow row;
+    row.line = line;
+    row.endOffset = input_.bytesRead();
+    row.raw = std::move(*raw);
+    row.text = oneLine(row.raw.text());
+    ready_.push_back(std::move(row));
+  }
+
+  /// The record as a JSON object's text, columns in name order; nullopt, and @p problem, when a
+  /// field cannot be its column's value.
+  std::optional<std::string> objectText(const std::vector<Field>& fields, std::string& problem) const {
     std::string text = "{";
     for (std::size_t n = 0; n < fields.size(); ++n) {
       const std::size_t i = order_[n];
       if (n) text.push_back(',');
       text += quotedNames_[i];
       text.push_back(':');
-      const Field& f = fields[i];
-      if (isNull(f)) {
-        text += "null";
-      } else if (jsonColumn_[i]) {
-        std::string error;
-        auto value = RawJson::parse(f.text, &error);
-        if (!value) {
-          rejects_(InputReject{.line = line, .row = fieldsJson(fields), .message =
-                               "column '" + columns_[i] + "' is json: the field is not valid JSON (" + error + ")"});
-          return;
-        }
-        if (value->isNull()) {  // PostgREST stores a JSON null as SQL NULL: refuse to alter it
-          rejects_(InputReject{.line = line, .row = fieldsJson(fields), .message =
-                               "column '" + columns_[i] +
-                                   "' is json: the JSON value null cannot be stored as sent (PostgREST makes it SQL "
-                                   "NULL); a NULL is written as an unquoted empty field"});
-          return;
-        }
-        text += value->text();
-      } else {
-        try {
-          text += nlohmann::json(f.text).dump();
-        } catch (const nlohmann::json::type_error&) {
-          rejects_(InputReject{.line = line, .row = fieldsJson(fields), .message = "the record holds text that is not valid UTF-8"});
-          return;
-        }
-      }
+      if (!appendValue(text, fields[i], i, problem)) return std::nullopt;
     }
     text.push_back('}');
-    InputRow row;
-    row.line = line;
-    row.endOffset = input_.bytesRead();
-    std::string error;
-    auto raw = RawJson::parse(text, &error);  // built from valid JSON parts; checked all the same
-    if (!raw) {
-      rejects_(InputReject{.line = line, .row = fieldsJson(fields), .message = "the record does not make a valid JSON row (" + error + ")"});
-      return;
+    return text;
+  }
+
+  /// Appends field @p f of column @p i as a JSON value; false, and @p problem, when it cannot be one.
+  bool appendValue(std::string& text, const Field& f, std::size_t i, std::string& problem) const {
+    if (isNull(f)) {
+      text += "null";
+      return true;
     }
-    row.raw = std::move(*raw);
-    row.text = oneLine(row.raw.text());
-    ready_.push_back(std::move(row));
+    if (!jsonColumn_[i]) {
+      try {
+        text += nlohmann::json(f.text).dump();
+        return true;
+      } catch (const nlohmann::json::type_error&) {
+        problem = "the record holds text that is not valid UTF-8";
+        return false;
+      }
+    }
+    std::string error;
+    auto value = RawJson::parse(f.text, &error);
+    if (!value) {
+      problem = "column '" + columns_[i] + "' is json: the field is not valid JSON (" + error + ")";
+      return false;
+    }
+    if (value->isNull()) {  // PostgREST stores a JSON null as SQL NULL: refuse to alter it
+      problem = "column '" + columns_[i] +
+                "' is json: the JSON value null cannot be stored as sent (PostgREST makes it SQL NULL); a NULL is "
+                "written as an unquoted empty field";
+      return false;
+    }
+    text += value->text();
+    return true;
   }
 
   void header(std::vector<std::string> names, std::size_t line) {
@@ -252,11 +291,8 @@ class CsvReader final : public RowReader {
     std::sort(order_.begin(), order_.end(), [&](std::size_t a, std::size_t b) { return columns_[a] < columns_[b]; });
   }
 
-  Input& input_;
   CsvOptions options_;
-  RejectSink rejects_;
   csv_parser parser_{};
-  std::string line_;
   std::vector<Field> fields_;
   bool fieldQuoted_ = false;
   std::vector<std::string> columns_;
@@ -271,22 +307,20 @@ class CsvReader final : public RowReader {
 
 bool blankLine(const std::string& s) { return s.find_first_not_of(" \t\r") == std::string::npos; }
 
-class NdjsonReader final : public RowReader {
+class NdjsonReader final : public ReaderBase {
  public:
-  NdjsonReader(Input& input, RejectSink rejects) : input_(input), rejects_(std::move(rejects)) {}
+  NdjsonReader(Input& input, RejectSink rejects) : ReaderBase(input, std::move(rejects)) {}
 
   bool next(InputRow& row) override {
     while (input_.readLine(line_)) {
       if (blankLine(line_)) continue;
-      row = InputRow{};
-      row.line = input_.lineNumber();
-      row.endOffset = input_.bytesRead();
+      row = rowAtLine();
       // Kept as written (RawJson): nlohmann::json would change the digits of numbers.
       std::string error;
       auto value = RawJson::parse(line_, &error);
       if (!value || !value->isObject()) {
-        rejects_(InputReject{row.line, nlohmann::json(line_),
-                             value ? "the line is not a JSON object" : "the line is not valid JSON (" + error + ")"});
+        reject(row.line, nlohmann::json(line_),
+               value ? "the line is not a JSON object" : "the line is not valid JSON (" + error + ")");
         continue;
       }
       row.raw = std::move(*value);
@@ -295,18 +329,11 @@ class NdjsonReader final : public RowReader {
     }
     return false;
   }
-  std::uint64_t bytesRead() const override { return input_.bytesRead(); }
-  std::optional<std::uint64_t> totalBytes() const override { return input_.size(); }
-
- private:
-  Input& input_;
-  RejectSink rejects_;
-  std::string line_;
 };
 
-class JsonArrayReader final : public RowReader {
+class JsonArrayReader final : public ReaderBase {
  public:
-  JsonArrayReader(Input& input, RejectSink rejects) : input_(input), rejects_(std::move(rejects)) {}
+  JsonArrayReader(Input& input, RejectSink rejects) : ReaderBase(input, std::move(rejects)) {}
 
   bool next(InputRow& row) override {
     if (!parsed_) load();
@@ -319,7 +346,7 @@ class JsonArrayReader final : public RowReader {
       if (text.find_first_not_of(" \t\r\n") == std::string_view::npos || text[text.find_first_not_of(" \t\r\n")] != '{') {
         nlohmann::json shown = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
         if (shown.is_discarded()) shown = std::string(text.substr(0, 200));  // e.g. 1e400
-        rejects_(InputReject{row.line, std::move(shown), "the element is not a JSON object"});
+        reject(row.line, std::move(shown), "the element is not a JSON object");
         continue;
       }
       row.raw = RawJson(text);  // part of a valid document
@@ -370,8 +397,6 @@ class JsonArrayReader final : public RowReader {
     }
   }
 
-  Input& input_;
-  RejectSink rejects_;
   RawJson document_;
   std::vector<std::pair<std::size_t, std::size_t>> elements_;  // offset and size in document_.text()
   std::size_t position_ = 0;
@@ -379,9 +404,9 @@ class JsonArrayReader final : public RowReader {
   bool parsed_ = false;
 };
 
-class KeyReader final : public RowReader {
+class KeyReader final : public ReaderBase {
  public:
-  KeyReader(Input& input, RejectSink rejects, bool trim) : input_(input), rejects_(std::move(rejects)), trim_(trim) {}
+  KeyReader(Input& input, RejectSink rejects, bool trim) : ReaderBase(input, std::move(rejects)), trim_(trim) {}
 
   // A key is the line as written, except: a UTF-8 byte-order mark at the start of the file is
   // dropped (as for CSV), one '\r' before the '\n' is dropped (CRLF files), and with --trim-keys
@@ -396,22 +421,15 @@ class KeyReader final : public RowReader {
         key = first == std::string_view::npos ? std::string_view() : key.substr(first, key.find_last_not_of(" \t") - first + 1);
       }
       if (key.empty()) continue;
-      row = InputRow{};
-      row.line = input_.lineNumber();
-      row.endOffset = input_.bytesRead();
+      row = rowAtLine();
       row.value = std::string(key);
-      if (finishRow(row, rejects_, nlohmann::json(line_))) return true;
+      if (finishRow(row, nlohmann::json(line_))) return true;
     }
     return false;
   }
-  std::uint64_t bytesRead() const override { return input_.bytesRead(); }
-  std::optional<std::uint64_t> totalBytes() const override { return input_.size(); }
 
  private:
-  Input& input_;
-  RejectSink rejects_;
   bool trim_;
-  std::string line_;
 };
 
 }  // namespace

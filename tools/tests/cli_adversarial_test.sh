@@ -111,14 +111,7 @@ quoted_identifiers)
   sql "drop table api.adv_quoted; notify pgrst, 'reload schema'"
   ;;
 
-*)
-  echo "unknown case $CASE" >&2
-  exit 2
-  ;;
+*) unknown_case ;;
 esac
 
-if ((FAILS > 0)); then
-  echo "$CASE: $FAILS failure(s)" >&2
-  exit 1
-fi
-echo "$CASE: ok"
+finish_case

@@ -24,6 +24,19 @@ cd "$WORK"
 
 FAILS=0
 fail() { printf 'FAIL [%s]: %s\n' "$CASE" "$*" >&2; FAILS=$((FAILS + 1)); }
+# The end of every script: its status from the failures counted by fail().
+finish_case() {
+  if ((FAILS > 0)); then
+    echo "$CASE: $FAILS failure(s)" >&2
+    exit 1
+  fi
+  echo "$CASE: ok"
+}
+# The `*)` branch of every script's case statement.
+unknown_case() {
+  echo "unknown case $CASE" >&2
+  exit 2
+}
 sql() { "$PSQL" "$PGRESTIFY_TEST_PG_URI" -XAtq -v ON_ERROR_STOP=1 -c "$1"; }
 eq() { # NAME EXPECTED ACTUAL
   if [[ "$2" != "$3" ]]; then fail "$1: expected [$2], got [$3]"; fi

@@ -201,14 +201,7 @@ NDJSON
   sql "DROP TABLE api.cv_num"
   ;;
 
-*)
-  echo "unknown case $CASE" >&2
-  exit 2
-  ;;
+*) unknown_case ;;
 esac
 
-if ((FAILS > 0)); then
-  echo "$CASE: $FAILS failure(s)" >&2
-  exit 1
-fi
-echo "$CASE: ok"
+finish_case

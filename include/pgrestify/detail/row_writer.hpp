@@ -198,4 +198,8 @@ void writeRow(RowWriter& writer, std::string& out, const T& row) {
   }
 }
 
+/// Serializes a row for a request body. Returns the error text when the row cannot be sent
+/// (not an object, NaN/Infinity, invalid UTF-8), empty on success.
+std::string serializeRow(const nlohmann::json& row, std::string& out);
+
 }  // namespace pgrestify::detail
