@@ -112,15 +112,13 @@ HttpRequest insertRequest(const ClientState& client, const InsertSpec& spec, con
 }
 
 InsertSpec upsertOf(const UpdateSpec& spec) {
-  InsertSpec insert;
-  insert.table = spec.table;
-  insert.onConflict = OnConflict::Update;
-  insert.conflictColumns = spec.matchColumns;
-  insert.returning = spec.returning;
-  insert.select = spec.select;
-  insert.maxBatchBytes = spec.maxBatchBytes;
-  insert.headers = spec.headers;
-  return insert;
+  return {.table = spec.table,
+          .onConflict = OnConflict::Update,
+          .conflictColumns = spec.matchColumns,
+          .returning = spec.returning,
+          .select = spec.select,
+          .maxBatchBytes = spec.maxBatchBytes,
+          .headers = spec.headers};
 }
 
 std::string joinRows(const std::vector<WorkRow>& rows, std::size_t bytes) {

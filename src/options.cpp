@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 // The bulk options of one call, resolved against the client's defaults and checked: the only
 // place where options are validated (once per call, before any request; docs/api.md, "Options").
+// Not here: what depends on more than the options (UpdateStrategy::Function's `select`, which
+// may be the query builder's, checked by the update operation; a dry run's server check).
 #include "client_state.hpp"
 #include "ops_common.hpp"
 
@@ -58,10 +60,9 @@ void check(const RetryPolicy& r) {
   }
 }
 
-/// The shared fields (every options struct has them; maxBatchBytes and maxUrlBytes are resolved
-/// by the structs that have them). `dryRun` and `validate` go to the call's RowChecks (rowChecks);
-/// a dry run's one condition, a server that honours tx=rollback, is asked of the server
-/// (src/ops_common.cpp), still before any row is sent.
+/// The shared fields (every options struct has them; resolved() adds the others). `dryRun` and
+/// `validate` go to the call's RowChecks (rowChecks); a dry run's one condition, a server that
+/// honours tx=rollback, is asked of the server (src/ops_common.cpp), still before any row is sent.
 template <class Options>
 CallSettings common(const Options& o, const BulkDefaults& d) {
   CallSettings s;
@@ -85,8 +86,25 @@ CallSettings common(const Options& o, const BulkDefaults& d) {
   return s;
 }
 
-void checkConflictColumns(const Columns& columns) {
-  for (const auto& c : columns) checkIdentifier(c, "conflict column");
+/// Every field of @p o: the shared ones (common), then those only some structs have: the body
+/// cap (not bulkDelete's), the URL cap (bulkUpdate, bulkDelete), the conflict columns
+/// (bulkInsert, bulkUpsert) or the match columns (bulkUpdate, bulkDelete).
+template <class Options>
+CallSettings resolved(const Options& o, const BulkDefaults& d) {
+  CallSettings s = common(o, d);
+  if constexpr (requires { o.maxUrlBytes; }) {
+    s.maxUrlBytes = pick(o.maxUrlBytes, d.maxUrlBytes, kDefaultMaxUrlBytes);
+    positive(s.maxUrlBytes, "maxUrlBytes");
+  }
+  if constexpr (requires { o.maxBatchBytes; }) {
+    s.maxBatchBytes = pick(o.maxBatchBytes, d.maxBatchBytes, kDefaultMaxBatchBytes);
+    positive(s.maxBatchBytes, "maxBatchBytes");
+  }
+  if constexpr (requires { o.conflictColumns; }) {
+    for (const auto& c : o.conflictColumns) checkIdentifier(c, "conflict column");
+  }
+  if constexpr (requires { o.matchColumn; }) checkMatchColumns(o.matchColumn.names());
+  return s;
 }
 
 }  // namespace
@@ -101,38 +119,9 @@ void validate(const BulkDefaults& d) {
   check(resolve(d.retry, {}));
 }
 
-CallSettings validate(const BulkInsertOptions& o, const BulkDefaults& d) {
-  CallSettings s = common(o, d);
-  s.maxBatchBytes = pick(o.maxBatchBytes, d.maxBatchBytes, kDefaultMaxBatchBytes);
-  positive(s.maxBatchBytes, "maxBatchBytes");
-  checkConflictColumns(o.conflictColumns);
-  return s;
-}
-
-CallSettings validate(const BulkUpsertOptions& o, const BulkDefaults& d) {
-  CallSettings s = common(o, d);
-  s.maxBatchBytes = pick(o.maxBatchBytes, d.maxBatchBytes, kDefaultMaxBatchBytes);
-  positive(s.maxBatchBytes, "maxBatchBytes");
-  checkConflictColumns(o.conflictColumns);
-  return s;
-}
-
-CallSettings validate(const BulkUpdateOptions& o, const BulkDefaults& d) {
-  CallSettings s = common(o, d);
-  s.maxBatchBytes = pick(o.maxBatchBytes, d.maxBatchBytes, kDefaultMaxBatchBytes);
-  s.maxUrlBytes = pick(o.maxUrlBytes, d.maxUrlBytes, kDefaultMaxUrlBytes);
-  positive(s.maxUrlBytes, "maxUrlBytes");
-  positive(s.maxBatchBytes, "maxBatchBytes");
-  checkMatchColumns(o.matchColumn.names());
-  return s;
-}
-
-CallSettings validate(const BulkDeleteOptions& o, const BulkDefaults& d) {
-  CallSettings s = common(o, d);
-  s.maxUrlBytes = pick(o.maxUrlBytes, d.maxUrlBytes, kDefaultMaxUrlBytes);
-  positive(s.maxUrlBytes, "maxUrlBytes");
-  checkMatchColumns(o.matchColumn.names());
-  return s;
-}
+CallSettings validate(const BulkInsertOptions& o, const BulkDefaults& d) { return resolved(o, d); }
+CallSettings validate(const BulkUpsertOptions& o, const BulkDefaults& d) { return resolved(o, d); }
+CallSettings validate(const BulkUpdateOptions& o, const BulkDefaults& d) { return resolved(o, d); }
+CallSettings validate(const BulkDeleteOptions& o, const BulkDefaults& d) { return resolved(o, d); }
 
 }  // namespace pgrestify::detail
