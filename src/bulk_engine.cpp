@@ -27,18 +27,6 @@ nlohmann::json BulkOperation::rowObject(const WorkRow& row) const {
   return j.is_discarded() ? nlohmann::json() : j;
 }
 
-void validate(const EngineSettings& s) {
-  if (s.batchSize == 0) throw std::invalid_argument("pgrestify: batchSize must be greater than 0");
-  if (s.concurrency == 0) throw std::invalid_argument("pgrestify: concurrency must be greater than 0");
-  if (s.retry.maxAttempts < 1) throw std::invalid_argument("pgrestify: retry.maxAttempts must be at least 1");
-  if (s.requestTimeout && s.requestTimeout->count() < 0) throw std::invalid_argument("pgrestify: timeout must not be negative");
-  if (!(s.retry.multiplier >= 1.0)) throw std::invalid_argument("pgrestify: retry.multiplier must be at least 1");
-  if (s.retry.initialBackoff.count() < 0 || s.retry.maxBackoff.count() < 0 || s.retry.maxRetryAfter.count() < 0 ||
-      s.retry.retryBudget.count() < 0 || s.retry.conflictBudget.count() < 0) {
-    throw std::invalid_argument("pgrestify: retry delays must not be negative");
-  }
-}
-
 namespace {
 
 // Exceptions. A bulk call reports row and batch failures in BulkResult and never throws for them:
@@ -51,7 +39,8 @@ namespace {
 //    outcomeUnknown = true (the server said it committed, but the answer could not be read).
 // Exceptions from the caller's own code (the input range, onProgress, onBatchComplete) and
 // std::bad_alloc propagate: they are not row failures, and swallowing them would hide bugs.
-// Settings are validated (std::invalid_argument) before any request.
+// Settings were validated (std::invalid_argument) before any request, by detail::validate
+// (src/options.cpp).
 
 using Clock = std::chrono::steady_clock;
 
@@ -137,17 +126,12 @@ class Ledger {
   std::optional<BatchReport> failed(const Work& w, const ErrorInfo& info, bool unknown,
                                     std::optional<BulkErrorKind> kind) {
     BulkError e;
+    static_cast<ErrorInfo&>(e) = info;
     e.kind = kind ? *kind : info.isHttp() ? BulkErrorKind::Server : BulkErrorKind::Transport;
     for (const auto& r : w.rows) e.indexes.push_back(r.index);
     e.batchIndex = w.family;
-    e.status = info.status;
-    e.code = info.code;
-    e.message = info.message;
-    e.details = info.details;
-    e.hint = info.hint;
     e.attempts = w.attempts;
     e.outcomeUnknown = unknown;
-    e.transport = info.transport;
     result_.errors.push_back(std::move(e));
     return pieceDone(w.family, 0, 0, w.rows.size());
   }
@@ -205,7 +189,7 @@ class Ledger {
     for (const auto& r : w.rows) first = std::min(first, r.index);
     const bool mapped = w.dataFollowsRows && rows.size() == w.rows.size();
     for (std::size_t i = 0; i < rows.size(); ++i) {
-      data_.push_back(Returned{first, mapped ? w.rows[i].index : i, std::move(rows[i])});
+      data_.push_back(Returned{.first = first, .within = mapped ? w.rows[i].index : i, .row = std::move(rows[i])});
     }
   }
 
@@ -840,7 +824,6 @@ class Engine {
 }  // namespace
 
 BulkResult<nlohmann::json> runBulk(Transport& transport, BulkOperation& op, const EngineSettings& settings) {
-  validate(settings);
   Engine engine(transport, op, settings);
   return engine.run();
 }

@@ -94,8 +94,8 @@ class BulkOperation {
 
 /// Runs a bulk operation to the end (or to cancellation) and returns the aggregate.
 /// Rows are returned as JSON (`data`), in input order of their batches.
-/// Throws std::invalid_argument for invalid settings (before any request). Never throws for row
-/// or batch failures, including a transport or operation that throws for one request (see the
+/// @p settings come from detail::validate (src/options.cpp: checked there, not again here).
+/// Never throws for row or batch failures, including a transport or operation that throws for one request (see the
 /// top of src/bulk_engine.cpp); exceptions from the caller's input range and callbacks propagate.
 /// When the input size is unknown (a generator) and the call is cancelled, rows never read from
 /// the input are not counted in `notProcessed`.

@@ -268,6 +268,7 @@ bool parseContentRange(std::string_view header, long long& first, long long& las
 
 ClientState::ClientState(ClientOptions options) : options_(std::move(options)) {
   if (options_.url.empty()) throw std::invalid_argument("pgrestify: ClientOptions::url must be set");
+  validate(options_.bulkDefaults);
   checkUrl(options_.url, "ClientOptions::url", /*base=*/true);
   baseUrl_ = options_.url;
   while (!baseUrl_.empty() && baseUrl_.back() == '/') baseUrl_.pop_back();

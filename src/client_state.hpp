@@ -25,10 +25,15 @@ namespace pgrestify::detail {
 class BulkOperation;
 struct EngineSettings;
 
+/// Checks ClientOptions::bulkDefaults (src/options.cpp), with the rules of the per-call options
+/// (detail::validate of each options struct) for the fields set; throws std::invalid_argument.
+void validate(const BulkDefaults& defaults);
+
 /// Thread-safe: every member function may be called from several threads at once.
 class ClientState {
  public:
-  /// Validates @p options (URL present, header values without CR/LF) and creates the transport.
+  /// Validates @p options (URL present, header values without CR/LF, bulkDefaults) and creates the
+  /// transport.
   explicit ClientState(ClientOptions options);
 
   /// Builds a request for `/table?params` with the client's headers (the current bearer token)

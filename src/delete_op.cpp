@@ -20,8 +20,7 @@ class DeleteOperation final : public BulkOperation, public ResultNotes {
         total_(total),
         matcher_(client, spec_.table, spec_.matchColumns) {
     checkIdentifier(spec_.table, "table name");
-    checkMatchColumns(spec_.matchColumns);
-    if (spec_.maxUrlBytes == 0) throw std::invalid_argument("pgrestify: maxUrlBytes must be greater than 0");
+    // matchColumns and maxUrlBytes were checked by detail::validate (src/options.cpp).
     select_ = selectWith(spec_.select, spec_.matchColumns, spec_.returning);
     budget_ = urlBudget(client_, spec_.table, spec_.maxUrlBytes, select_);
   }

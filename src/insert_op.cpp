@@ -15,16 +15,8 @@ class InsertOperation final : public BulkOperation, public ResultNotes {
  public:
   InsertOperation(const ClientState& client, InsertSpec spec, RowWriterSource source, std::optional<std::size_t> total)
       : client_(client), spec_(std::move(spec)), source_(std::move(source)), total_(total), writer_(spec_.conflictColumns) {
-    for (const auto& c : spec_.conflictColumns) checkIdentifier(c, "conflict column");
+    // The conflict columns the caller gave were checked by detail::validate (src/options.cpp).
     checkIdentifier(spec_.table, "table name");
-    switch (spec_.onConflict) {
-      case OnConflict::Error: break;
-      case OnConflict::Ignore: resolution_ = "resolution=ignore-duplicates"; break;
-      case OnConflict::Update: resolution_ = "resolution=merge-duplicates"; break;
-    }
-    // count=exact on every write (free on mutations, PostgREST reference §3.4): the count of rows
-    // PostgreSQL reports as written is what `successful` is.
-    prefer_ = preferOf(spec_.returning, resolution_);
   }
 
   bool nextRow(WorkRow& row) override {
@@ -50,19 +42,7 @@ class InsertOperation final : public BulkOperation, public ResultNotes {
   // The body is `[` + rows joined by `,` + `]`: one byte more than the rows' sizes summed.
   std::size_t maxBytes() const override { return spec_.maxBatchBytes > 1 ? spec_.maxBatchBytes - 1 : 1; }
 
-  HttpRequest request(const Work& work) const override {
-    Params params;
-    params.emplace_back("columns", joinIdentifiers(keySets_.columnsOf(work.rows)));
-    if (spec_.onConflict != OnConflict::Error && !spec_.conflictColumns.empty()) {
-      params.emplace_back("on_conflict", joinIdentifiers(spec_.conflictColumns));
-    }
-    if (spec_.returning) params.emplace_back("select", spec_.select.empty() ? "*" : spec_.select);
-    // `missing=default` matters only when some row lacks a column of `columns=`; PostgREST then
-    // switches to a slower jsonb path, so it is sent only for batches whose rows differ in keys.
-    std::string prefer = prefer_;
-    if (spec_.missing == Missing::Default && mixedKeySets(work)) prefer += ",missing=default";
-    return client_.makeRequest("POST", spec_.table, params, prefer, joinRows(work.rows, work.bytes), spec_.headers);
-  }
+  HttpRequest request(const Work& work) const override { return insertRequest(client_, spec_, keySets_, work); }
 
   void accept(const Work& work, const HttpResponse& response, Outcome& out) const override {
     ExpectedAnswer expected;
@@ -109,11 +89,6 @@ class InsertOperation final : public BulkOperation, public ResultNotes {
   bool isolatable(const Work&) const override { return true; }
 
  private:
-  static bool mixedKeySets(const Work& work) {
-    return std::any_of(work.rows.begin(), work.rows.end(),
-                       [&](const WorkRow& r) { return r.aux != work.rows.front().aux; });
-  }
-
   const ClientState& client_;
   InsertSpec spec_;
   RowWriterSource source_;
@@ -122,8 +97,6 @@ class InsertOperation final : public BulkOperation, public ResultNotes {
   std::size_t next_ = 0;
   bool keyless_ = false;
   KeySets keySets_;
-  std::string resolution_;
-  std::string prefer_;
 };
 
 }  // namespace

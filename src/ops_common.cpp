@@ -87,6 +87,40 @@ std::vector<std::string> KeySets::columnsOf(const std::vector<WorkRow>& rows) co
   return out;
 }
 
+HttpRequest insertRequest(const ClientState& client, const InsertSpec& spec, const KeySets& keySets, const Work& work) {
+  Params params;
+  params.emplace_back("columns", joinIdentifiers(keySets.columnsOf(work.rows)));
+  if (spec.onConflict != OnConflict::Error && !spec.conflictColumns.empty()) {
+    params.emplace_back("on_conflict", joinIdentifiers(spec.conflictColumns));
+  }
+  if (spec.returning) params.emplace_back("select", spec.select.empty() ? "*" : spec.select);
+  std::string resolution;
+  switch (spec.onConflict) {
+    case OnConflict::Error: break;
+    case OnConflict::Ignore: resolution = "resolution=ignore-duplicates"; break;
+    case OnConflict::Update: resolution = "resolution=merge-duplicates"; break;
+  }
+  // count=exact on every write (free on mutations, PostgREST reference §3.4): the count of rows
+  // PostgreSQL reports as written is what `successful` is.
+  std::string prefer = preferOf(spec.returning, resolution);
+  // `missing=default` matters only when some row lacks a column of `columns=`; PostgREST then
+  // switches to a slower jsonb path, so it is sent only for batches whose rows differ in keys.
+  const bool mixedKeySets = std::any_of(work.rows.begin(), work.rows.end(),
+                                        [&](const WorkRow& r) { return r.aux != work.rows.front().aux; });
+  if (spec.missing == Missing::Default && mixedKeySets) prefer += ",missing=default";
+  return client.makeRequest("POST", spec.table, params, prefer, joinRows(work.rows, work.bytes), spec.headers);
+}
+
+InsertSpec upsertOf(const UpdateSpec& spec) {
+  return {.table = spec.table,
+          .onConflict = OnConflict::Update,
+          .conflictColumns = spec.matchColumns,
+          .returning = spec.returning,
+          .select = spec.select,
+          .maxBatchBytes = spec.maxBatchBytes,
+          .headers = spec.headers};
+}
+
 std::string joinRows(const std::vector<WorkRow>& rows, std::size_t bytes) {
   std::string body;
   body.reserve(bytes + 2);

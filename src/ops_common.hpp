@@ -41,6 +41,14 @@ class KeySets {
   std::vector<std::vector<std::string>> sets_;
 };
 
+/// The POST of an insert-shaped batch (bulkInsert, bulkUpsert, bulkUpdate's Upsert strategy):
+/// `columns=` the union of the rows' key sets (WorkRow::aux interned in @p keySets),
+/// `on_conflict=` for Ignore/Update with conflict columns, `select=` when returning, `Prefer:
+/// return=...,count=exact` with the resolution, and `missing=default` (Missing::Default) when the
+/// batch's rows differ in key sets; the rows as the body.
+HttpRequest insertRequest(const ClientState& client, const InsertSpec& spec, const KeySets& keySets, const Work& work);
+/// The insert that bulkUpdate's Upsert strategy sends: OnConflict::Update on the match columns.
+InsertSpec upsertOf(const UpdateSpec& spec);
 /// `[row,row,...]` of the rows' data.
 std::string joinRows(const std::vector<WorkRow>& rows, std::size_t bytes);
 /// `return=...,count=exact[,extra]`.

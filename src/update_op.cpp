@@ -34,9 +34,8 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
   UpdateOperation(const ClientState& client, UpdateSpec spec, RowSource source, std::optional<std::size_t> total)
       : client_(client), spec_(std::move(spec)), total_(total), matcher_(client, spec_.table, spec_.matchColumns) {
     checkIdentifier(spec_.table, "table name");
-    checkMatchColumns(spec_.matchColumns);
-    if (spec_.maxUrlBytes == 0) throw std::invalid_argument("pgrestify: maxUrlBytes must be greater than 0");
-    if (spec_.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
+    // matchColumns, maxUrlBytes and maxBatchBytes were checked by detail::validate (src/options.cpp);
+    // `select` here may be the query builder's, so the Function strategy's condition on it is checked here.
     if (spec_.strategy == UpdateStrategy::Function && !functionSelects()) {
       throw std::invalid_argument(
           "pgrestify: UpdateStrategy::Function returns whole rows; `select` must be empty or \"*\"");
@@ -55,15 +54,7 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
   std::size_t maxBytes() const override { return budget_; }
 
   HttpRequest request(const Work& work) const override {
-    const Group& group = groups_.at(work.rows.front().group);
-    if (route_ == Route::Upsert) {
-      Params params;
-      params.emplace_back("columns", joinIdentifiers(setColumns_.at(group.keySet)));
-      params.emplace_back("on_conflict", joinIdentifiers(spec_.matchColumns));
-      if (spec_.returning) params.emplace_back("select", spec_.select.empty() ? "*" : spec_.select);
-      return client_.makeRequest("POST", spec_.table, params, preferOf(spec_.returning, "resolution=merge-duplicates"),
-                                 joinRows(work.rows, work.bytes), spec_.headers);
-    }
+    if (route_ == Route::Upsert) return insertRequest(client_, upsertOf(spec_), keySets_, work);
     if (route_ == Route::Function) {
       std::string body = R"({"target_table":)" + nlohmann::json(spec_.table).dump() + R"(,"key_columns":)" +
                          nlohmann::json(spec_.matchColumns).dump() + R"(,"return_rows":)" +
@@ -72,6 +63,7 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
       req.url = client_.baseUrl() + "/rpc/" + kBulkUpdateFunction;
       return req;
     }
+    const Group& group = groups_.at(work.rows.front().group);
     Params params;
     keyFilter(spec_.matchColumns, work.rows, params);
     params.emplace_back("select", select_);
@@ -151,14 +143,13 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
     std::string element;       ///< PATCH: key element for the filter
     std::string text;          ///< Function/Upsert: the row as sent
     std::uint32_t payload = 0; ///< PATCH: id of the new values (payloads_)
-    std::uint32_t keySet = 0;  ///< id of the row's column set (setColumns_)
+    std::uint32_t keySet = 0;  ///< id of the row's column set (keySets_)
     std::uint32_t wave = 0;    ///< earlier rows with the same key
     std::string invalid;       ///< non-empty: refused before sending (InvalidRow)
   };
   /// What the rows of one group (WorkRow::group) share.
   struct Group {
     std::uint32_t payload = 0;  ///< PATCH: the body (payloads_)
-    std::uint32_t keySet = 0;   ///< Upsert: the `columns=` (setColumns_)
   };
 
   bool functionSelects() const { return !spec_.returning || spec_.select.empty() || spec_.select == "*"; }
@@ -223,11 +214,6 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
     if (spec_.strategy != UpdateStrategy::PerRow) {
       if (in.invalid = serializeRow(j, in.text); !in.invalid.empty()) return in;
       in.keySet = keySets_.intern(j);
-      if (in.keySet == setColumns_.size()) {
-        std::vector<std::string> columns;
-        for (auto it = j.begin(); it != j.end(); ++it) columns.push_back(it.key());
-        setColumns_.push_back(std::move(columns));
-      }
     }
     return in;
   }
@@ -270,10 +256,7 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
     std::uint32_t maxWave = 0;
     for (const auto& in : inputs) {
       if (!in.invalid.empty()) {
-        WorkRow row;
-        row.index = in.index;
-        row.invalid = in.invalid;
-        planned_.push_back(std::move(row));
+        planned_.push_back(WorkRow{.index = in.index, .invalid = in.invalid});
       } else {
         maxWave = std::max(maxWave, in.wave);
       }
@@ -297,7 +280,7 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
       }
       for (auto g : order) {
         const auto& members = byGroup[g];
-        groups_.push_back(Group{.payload = members.front()->payload, .keySet = members.front()->keySet});
+        groups_.push_back(Group{.payload = members.front()->payload});
         for (Input* in : members) planned_.push_back(workRow(*in, static_cast<std::uint32_t>(groups_.size() - 1)));
       }
     }
@@ -313,6 +296,7 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
       row.size = percentEncode(row.data).size() + 3;
     } else {
       row.data = std::move(in.text);  // the row itself is the body element
+      row.aux = in.keySet;            // its `columns=` (insertRequest)
       row.size = row.data.size() + 1;
     }
     return row;
@@ -327,7 +311,6 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
   std::vector<std::string> payloads_;               // PATCH: distinct bodies
   std::vector<std::size_t> payloadCount_;           // PATCH: rows per body
   KeySets keySets_;                                 // column sets of the rows
-  std::vector<std::vector<std::string>> setColumns_;  // columns of each column set
   std::vector<Group> groups_;                       // by WorkRow::group
   std::vector<WorkRow> planned_;
   std::size_t cursor_ = 0;

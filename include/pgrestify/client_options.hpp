@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <pgrestify/options.hpp>
 #include <pgrestify/transport.hpp>
 
 #include <chrono>
@@ -87,6 +88,15 @@ struct ClientOptions {
   /// giving a token that close to its expiry). A token without a readable `exp` is renewed only
   /// after a refusal. std::nullopt: only after a refusal. Negative is refused at construction.
   std::optional<std::chrono::seconds> renewTokenBefore = std::chrono::seconds(10);
+
+  // ---- client-wide bulk defaults (issue #17, point 6) ----
+  /// Defaults of the bulk options for every bulk call of this client (query builder, repository,
+  /// CLI): batch size, body and URL caps, concurrency, isolation, retry policy. A field set in a
+  /// call's options overrides them; an unset one falls back to the library default. Checked when
+  /// the client is created (std::invalid_argument). A call's `timeout` has no field here: its
+  /// client-wide default is `timeout` above. See docs/service.md, "Client-wide defaults".
+  BulkDefaults bulkDefaults;
+  // ---- end of client-wide bulk defaults ----
 };
 
 }  // namespace pgrestify

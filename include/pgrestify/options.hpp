@@ -56,6 +56,21 @@ class Columns {
   std::vector<std::string> names_;
 };
 
+/// A retry policy whose fields may be left unset: a call's `retry` and
+/// ClientOptions::bulkDefaults.retry. Each unset field comes from the client's default, else from
+/// RetryPolicy's default (see RetryPolicy for the meaning of each). A RetryPolicy converts to it
+/// with every field set, so `{.retry = {.maxAttempts = 1}}` and `.retry = policy` both compile.
+struct RetryOptions {
+  std::optional<int> maxAttempts;
+  std::optional<std::chrono::milliseconds> initialBackoff;
+  std::optional<std::chrono::milliseconds> maxBackoff;
+  std::optional<double> multiplier;
+  std::optional<std::chrono::milliseconds> maxRetryAfter;
+  std::optional<bool> retryUnknownOutcome;
+  std::optional<std::chrono::milliseconds> retryBudget;
+  std::optional<std::chrono::milliseconds> conflictBudget;
+};
+
 /// Retries of failed requests: exponential backoff with full jitter, capped, honouring
 /// `Retry-After`. Only failures that are safe to retry are retried (see docs/reliability.md).
 /// `maxAttempts = 1` turns every retry off, the time budgets included.
@@ -74,6 +89,18 @@ struct RetryPolicy {
   /// are retried beyond maxAttempts until this long after the request's first one, with their own
   /// short backoff (detail::conflictDelay). 0 = maxAttempts alone.
   std::chrono::milliseconds conflictBudget{60000};
+
+  /// Every field set (a call's `retry = policy` uses exactly this policy).
+  operator RetryOptions() const {  // NOLINT(google-explicit-constructor)
+    return {.maxAttempts = maxAttempts,
+            .initialBackoff = initialBackoff,
+            .maxBackoff = maxBackoff,
+            .multiplier = multiplier,
+            .maxRetryAfter = maxRetryAfter,
+            .retryUnknownOutcome = retryUnknownOutcome,
+            .retryBudget = retryBudget,
+            .conflictBudget = conflictBudget};
+  }
 };
 
 /// A snapshot handed to `onProgress` after every finished request, on the calling thread.
@@ -125,25 +152,61 @@ inline constexpr std::size_t kDefaultConcurrency = 4;
 /// headers over 50 KiB, and proxies often allow less.
 inline constexpr std::size_t kDefaultMaxUrlBytes = 16 * 1024;
 
-/// Options of bulkInsert. Field order follows the reference docs: `{.batchSize = 100, .returning = true,
-/// .onConflict = OnConflict::Ignore, .conflictColumns = {"email"}}`.
+// Field order of the four options structs below (designated initialisers must follow it). One
+// rule, the order of the reference docs' examples (`{.batchSize = 100, .returning = true,
+// .onConflict = OnConflict::Ignore, .conflictColumns = {"email"}}`, `{.conflictColumns =
+// {"email"}, .batchSize = 50, .returning = true}`, `{.matchColumn = "id", .batchSize = 50}`):
+//   1. the columns that identify the rows, where the operation needs them (upsert
+//      `conflictColumns`, update/delete `matchColumn`; insert has none: its conflictColumns
+//      belong to onConflict);
+//   2. `batchSize`, then `returning`;
+//   3. the other operation-specific fields;
+//   4. the shared fields, in this order in every struct: maxBatchBytes (not in BulkDeleteOptions:
+//      a DELETE has no body), concurrency, isolateFailures, stopOnError, retry, select, onProgress,
+//      onBatchComplete, stopToken, deadline;
+//   5. fields added after 0.1, at the end: timeout, dryRun, validate, maxFailures (in this order in
+//      every struct), then the operation's own (bulkDelete's notFoundOk).
+// So `{.batchSize = 100, .concurrency = 2, .retry = policy}` compiles for every operation.
+//
+// Fields declared std::optional, and each field of `retry` (RetryOptions), have client-wide
+// defaults (ClientOptions::bulkDefaults): a value set here wins, else the client's default, else
+// the library's (kDefaultBatchSize...). Whether a field was set stays observable (has_value()).
+// See docs/api.md, "Client-wide bulk defaults".
+
+/// Client-wide defaults of the bulk options (ClientOptions::bulkDefaults). An unset field falls
+/// back to the library default (kDefaultBatchSize, kDefaultMaxBatchBytes, kDefaultMaxUrlBytes,
+/// kDefaultConcurrency, `true`, RetryPolicy's fields); a field set in a call's options overrides it.
+/// Checked when the client is created (std::invalid_argument: batchSize 0, concurrency 0...).
+struct BulkDefaults {
+  std::optional<std::size_t> batchSize;      ///< rows (update/delete: keys) per request (> 0)
+  std::optional<std::size_t> maxBatchBytes;  ///< cap of a request body (> 0); not used by bulkDelete
+  std::optional<std::size_t> maxUrlBytes;    ///< cap of a key-list URL, bulkUpdate/bulkDelete (> 0)
+  std::optional<std::size_t> concurrency;    ///< requests in flight at once (> 0)
+  std::optional<bool> isolateFailures;       ///< split failed batches until each bad row is reported alone
+  RetryOptions retry;          ///< retries of failed requests
+};
+
+/// Options of bulkInsert. Field order: see above (`{.batchSize = 100, .returning = true,
+/// .onConflict = OnConflict::Ignore, .conflictColumns = {"email"}}`).
 struct BulkInsertOptions {
-  std::size_t batchSize = kDefaultBatchSize;  ///< rows per request (> 0)
+  std::optional<std::size_t> batchSize;      ///< rows per request (> 0); unset = client default, else kDefaultBatchSize
   bool returning = false;                    ///< return the written rows in BulkResult::data
   OnConflict onConflict = OnConflict::Error;
   Columns conflictColumns;                   ///< `on_conflict` target; empty = the primary key
   Missing missing = Missing::Default;
-  std::size_t maxBatchBytes = kDefaultMaxBatchBytes;
-  std::size_t concurrency = kDefaultConcurrency;
-  bool isolateFailures = true;   ///< split failed batches until each bad row is reported alone
+  std::optional<std::size_t> maxBatchBytes;  ///< cap of a request body (> 0); unset = client default, else kDefaultMaxBatchBytes
+  std::optional<std::size_t> concurrency;    ///< requests in flight (> 0); unset = client default, else kDefaultConcurrency
+  std::optional<bool> isolateFailures;       ///< split failed batches until each bad row is reported alone; unset = client default, else true
   bool stopOnError = false;      ///< stop at the first failed batch; the rest is not processed
-  RetryPolicy retry;
+  RetryOptions retry;            ///< fields left unset: the client default's, else RetryPolicy's
   std::string select;            ///< columns returned when `returning` ("*" when empty)
   ProgressCallback onProgress;
   BatchCallback onBatchComplete;
   std::stop_token stopToken;     ///< cancellation: no new batch starts; requests in flight get 1 s to answer, then are aborted
   std::optional<std::chrono::steady_clock::time_point> deadline;  ///< like stopToken, at a time
-  /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
+  // ---- fields added after 0.1: here, at the end (designated initialisers keep compiling) ----
+  /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none;
+  /// negative: std::invalid_argument). Unset = ClientOptions::timeout (the client-wide default).
   std::optional<std::chrono::milliseconds> timeout;
   /// Send every request with `Prefer: tx=rollback`: the server runs each batch and rolls it back,
   /// so the result tells which rows would fail and why, and nothing is committed. Rows that would
@@ -159,89 +222,72 @@ struct BulkInsertOptions {
 /// Options of bulkUpsert (insert, or update the row that has the same conflict columns).
 struct BulkUpsertOptions {
   Columns conflictColumns;       ///< `on_conflict` target; empty = the primary key
-  std::size_t batchSize = kDefaultBatchSize;
+  std::optional<std::size_t> batchSize;
   bool returning = false;
   bool ignoreDuplicates = false; ///< keep existing rows instead of updating them
   Missing missing = Missing::Default;
-  std::size_t maxBatchBytes = kDefaultMaxBatchBytes;
-  std::size_t concurrency = kDefaultConcurrency;
-  bool isolateFailures = true;
+  std::optional<std::size_t> maxBatchBytes;
+  std::optional<std::size_t> concurrency;
+  std::optional<bool> isolateFailures;
   bool stopOnError = false;
-  RetryPolicy retry;
+  RetryOptions retry;
   std::string select;
   ProgressCallback onProgress;
   BatchCallback onBatchComplete;
   std::stop_token stopToken;
   std::optional<std::chrono::steady_clock::time_point> deadline;
-  /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
-  std::optional<std::chrono::milliseconds> timeout;
-  /// Send every request with `Prefer: tx=rollback`: the server runs each batch and rolls it back,
-  /// so the result tells which rows would fail and why, and nothing is committed. Rows that would
-  /// be written count as `successful`. Needs PostgREST's `db-tx-end = "commit-allow-override"`:
-  /// checked before any row is sent (std::invalid_argument otherwise). See docs/bulk-operations.md.
-  bool dryRun = false;
-  RowValidator validate;         ///< refuses rows before they are sent (InvalidRow); empty = none
-  /// Once this many rows have failed, no new request starts and the rest is counted in
-  /// `notProcessed` (requests in flight finish). 0 = no limit.
-  std::size_t maxFailures = 0;
+  // ---- fields added after 0.1: here, at the end (designated initialisers keep compiling) ----
+  std::optional<std::chrono::milliseconds> timeout;  ///< as BulkInsertOptions::timeout
+  bool dryRun = false;                               ///< as BulkInsertOptions::dryRun
+  RowValidator validate;                             ///< as BulkInsertOptions::validate
+  std::size_t maxFailures = 0;                       ///< as BulkInsertOptions::maxFailures
 };
 
 /// Options of bulkUpdate. Each input row carries the match column(s) and the new values.
 struct BulkUpdateOptions {
   Columns matchColumn = "id";    ///< column(s) identifying the row; never empty
-  std::size_t batchSize = kDefaultBatchSize;  ///< keys per grouped PATCH
+  std::optional<std::size_t> batchSize;  ///< keys per grouped PATCH
   bool returning = false;
   UpdateStrategy strategy = UpdateStrategy::Auto;
-  std::size_t maxUrlBytes = kDefaultMaxUrlBytes;
-  std::size_t maxBatchBytes = kDefaultMaxBatchBytes;
-  std::size_t concurrency = kDefaultConcurrency;
-  bool isolateFailures = true;
+  std::optional<std::size_t> maxUrlBytes;  ///< cap of a key-list URL (> 0); unset = client default, else kDefaultMaxUrlBytes
+  std::optional<std::size_t> maxBatchBytes;
+  std::optional<std::size_t> concurrency;
+  std::optional<bool> isolateFailures;
   bool stopOnError = false;
-  RetryPolicy retry;
+  RetryOptions retry;
   std::string select;
   ProgressCallback onProgress;
   BatchCallback onBatchComplete;
   std::stop_token stopToken;
   std::optional<std::chrono::steady_clock::time_point> deadline;
-  /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
-  std::optional<std::chrono::milliseconds> timeout;
-  /// Send every request with `Prefer: tx=rollback`: the server runs each batch and rolls it back,
-  /// so the result tells which rows would fail and why, and nothing is committed. Rows that would
-  /// be written count as `successful`. Needs PostgREST's `db-tx-end = "commit-allow-override"`:
-  /// checked before any row is sent (std::invalid_argument otherwise). See docs/bulk-operations.md.
-  bool dryRun = false;
-  RowValidator validate;         ///< refuses rows before they are sent (InvalidRow); empty = none
-  /// Once this many rows have failed, no new request starts and the rest is counted in
-  /// `notProcessed` (requests in flight finish). 0 = no limit.
-  std::size_t maxFailures = 0;
+  // ---- fields added after 0.1: here, at the end (designated initialisers keep compiling) ----
+  std::optional<std::chrono::milliseconds> timeout;  ///< as BulkInsertOptions::timeout
+  bool dryRun = false;                               ///< as BulkInsertOptions::dryRun
+  RowValidator validate;                             ///< as BulkInsertOptions::validate
+  std::size_t maxFailures = 0;                       ///< as BulkInsertOptions::maxFailures
 };
 
 /// Options of bulkDelete. Input is a range of keys (or of rows holding the match columns).
+/// No maxBatchBytes: a DELETE has no body; maxUrlBytes caps its request (the key list).
 struct BulkDeleteOptions {
   Columns matchColumn = "id";
-  std::size_t batchSize = kDefaultBatchSize;  ///< keys per DELETE
-  bool returning = false;                    ///< return the deleted rows (for audit)
-  std::size_t maxUrlBytes = kDefaultMaxUrlBytes;
-  std::size_t concurrency = kDefaultConcurrency;
-  bool isolateFailures = true;
+  std::optional<std::size_t> batchSize;  ///< keys per DELETE
+  bool returning = false;                ///< return the deleted rows (for audit)
+  std::optional<std::size_t> maxUrlBytes;
+  std::optional<std::size_t> concurrency;
+  std::optional<bool> isolateFailures;
   bool stopOnError = false;
-  RetryPolicy retry;
+  RetryOptions retry;
   std::string select;
   ProgressCallback onProgress;
   BatchCallback onBatchComplete;
   std::stop_token stopToken;
   std::optional<std::chrono::steady_clock::time_point> deadline;
-  /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none).
-  std::optional<std::chrono::milliseconds> timeout;
-  /// Send every request with `Prefer: tx=rollback`: the server runs each batch and rolls it back,
-  /// so the result tells which rows would fail and why, and nothing is committed. Rows that would
-  /// be written count as `successful`. Needs PostgREST's `db-tx-end = "commit-allow-override"`:
-  /// checked before any row is sent (std::invalid_argument otherwise). See docs/bulk-operations.md.
-  bool dryRun = false;
-  RowValidator validate;         ///< refuses rows before they are sent (InvalidRow); empty = none
-  /// Once this many rows have failed, no new request starts and the rest is counted in
-  /// `notProcessed` (requests in flight finish). 0 = no limit.
-  std::size_t maxFailures = 0;
+  // ---- fields added after 0.1: here, at the end (designated initialisers keep compiling) ----
+  std::optional<std::chrono::milliseconds> timeout;  ///< as BulkInsertOptions::timeout
+  bool dryRun = false;                               ///< as BulkInsertOptions::dryRun
+  RowValidator validate;                             ///< as BulkInsertOptions::validate
+  std::size_t maxFailures = 0;                       ///< as BulkInsertOptions::maxFailures
   /// Count keys that match no row as successful (the row is gone either way: a delete that can be
   /// repeated) instead of failing them as BulkErrorKind::NotFound.
   bool notFoundOk = false;

@@ -37,7 +37,7 @@ auto rangeCursor(R& rows) {
     std::ranges::iterator_t<R> it;
     std::ranges::sentinel_t<R> end;
   };
-  return std::make_shared<Cursor>(Cursor{std::ranges::begin(rows), std::ranges::end(rows)});
+  return std::make_shared<Cursor>(Cursor{.it = std::ranges::begin(rows), .end = std::ranges::end(rows)});
 }
 
 /// A RowSource over any input range whose elements convert to JSON.
@@ -237,7 +237,7 @@ class QueryBuilder {
     detail::requestRows(*state_, "GET", table_, params, "count=exact", {}, headers_, &response);
     auto range = response.header("Content-Range");
     long long n = range ? detail::contentRangeTotal(*range) : -1;
-    if (n < 0) throw Error(ErrorInfo{response.status, "", "the server did not report a count", "", "", {}, false});
+    if (n < 0) throw Error(ErrorInfo{.status = response.status, .message = "the server did not report a count"});
     return static_cast<std::size_t>(n);
   }
 
@@ -247,7 +247,7 @@ class QueryBuilder {
     requires(!std::ranges::range<Row> || std::same_as<Row, nlohmann::json>)
   T insert(const Row& row) const {
     auto rows = insertRows(std::vector<nlohmann::json>{nlohmann::json(row)});
-    if (rows.empty()) throw Error(ErrorInfo{201, "", "the server returned no row", "", "", {}, false});
+    if (rows.empty()) throw Error(ErrorInfo{.status = 201, .message = "the server returned no row"});
     return std::move(rows.front());
   }
   /// Inserts rows in ONE request (all or nothing) and returns them; use bulkInsert for large inputs.
@@ -282,9 +282,11 @@ class QueryBuilder {
   }
 
   // ---- bulk operations (never throw for row or batch failures) ----
-  /// Inserts any number of rows in batches. See docs/bulk-operations.md.
+  /// Inserts any number of rows in batches. See docs/bulk-operations.md. Options not set fall back
+  /// to the client's bulk defaults (ClientOptions::bulkDefaults), then to the library's.
   template <std::ranges::input_range R>
   BulkResult<T> bulkInsert(R&& rows, const BulkInsertOptions& options = {}) const {
+    auto call = detail::validate(options, detail::bulkDefaults(*state_));
     detail::InsertSpec spec;
     spec.table = table_;
     spec.onConflict = options.onConflict;
@@ -292,14 +294,14 @@ class QueryBuilder {
     spec.missing = options.missing;
     spec.returning = options.returning;
     spec.select = options.select.empty() ? select_ : options.select;
-    spec.maxBatchBytes = options.maxBatchBytes;
+    spec.maxBatchBytes = call.maxBatchBytes;
     spec.headers = headers_;
-    return runInsert(rows, std::move(spec), detail::engineSettings(options),
-                     detail::rowChecks(options, table_, headers_, true));
+    return runInsert(rows, std::move(spec), call.engine, detail::rowChecks(options, table_, headers_, true));
   }
   /// Inserts rows, or updates the existing row with the same conflict columns (last row wins).
   template <std::ranges::input_range R>
   BulkResult<T> bulkUpsert(R&& rows, const BulkUpsertOptions& options = {}) const {
+    auto call = detail::validate(options, detail::bulkDefaults(*state_));
     detail::InsertSpec spec;
     spec.table = table_;
     spec.onConflict = options.ignoreDuplicates ? OnConflict::Ignore : OnConflict::Update;
@@ -307,51 +309,48 @@ class QueryBuilder {
     spec.missing = options.missing;
     spec.returning = options.returning;
     spec.select = options.select.empty() ? select_ : options.select;
-    spec.maxBatchBytes = options.maxBatchBytes;
+    spec.maxBatchBytes = call.maxBatchBytes;
     spec.headers = headers_;
-    return runInsert(rows, std::move(spec), detail::engineSettings(options),
-                     detail::rowChecks(options, table_, headers_, true));
+    return runInsert(rows, std::move(spec), call.engine, detail::rowChecks(options, table_, headers_, true));
   }
   /// Updates rows by key: each input row holds the match column(s) and its new values.
   template <std::ranges::input_range R>
   BulkResult<T> bulkUpdate(R&& rows, const BulkUpdateOptions& options = {}) const {
     static_assert(!std::same_as<std::remove_cvref_t<std::ranges::range_reference_t<R>>, RawJson>,
                   "pgrestify: RawJson rows are for bulkInsert/bulkUpsert; give nlohmann::json rows here");
-    auto settings = detail::engineSettings(options);
-    detail::validate(settings);
+    auto call = detail::validate(options, detail::bulkDefaults(*state_));
     detail::UpdateSpec spec;
     spec.table = table_;
     spec.matchColumns = options.matchColumn.names();
     spec.strategy = options.strategy;
     spec.returning = options.returning;
     spec.select = options.select.empty() ? select_ : options.select;
-    spec.maxUrlBytes = options.maxUrlBytes;
-    spec.maxBatchBytes = options.maxBatchBytes;
+    spec.maxUrlBytes = call.maxUrlBytes;
+    spec.maxBatchBytes = call.maxBatchBytes;
     spec.headers = headers_;
     const auto checks = detail::rowChecks(options, table_, headers_, false);
     return detail::typedResult<T>(detail::runUpdate(*state_, std::move(spec),
                                                     detail::checkedSource(detail::rangeSource(rows), checks),
-                                                    detail::rangeSize(rows), settings, checks));
+                                                    detail::rangeSize(rows), call.engine, checks));
   }
   /// Deletes rows by key. Keys are values (numbers, strings, json) or objects holding the match columns.
   template <std::ranges::input_range R>
   BulkResult<T> bulkDelete(R&& keys, const BulkDeleteOptions& options = {}) const {
     static_assert(!std::same_as<std::remove_cvref_t<std::ranges::range_reference_t<R>>, RawJson>,
                   "pgrestify: RawJson rows are for bulkInsert/bulkUpsert; give nlohmann::json rows here");
-    auto settings = detail::engineSettings(options);
-    detail::validate(settings);
+    auto call = detail::validate(options, detail::bulkDefaults(*state_));
     detail::DeleteSpec spec;
     spec.table = table_;
     spec.matchColumns = options.matchColumn.names();
     spec.returning = options.returning;
     spec.select = options.select.empty() ? select_ : options.select;
-    spec.maxUrlBytes = options.maxUrlBytes;
+    spec.maxUrlBytes = call.maxUrlBytes;
     spec.headers = headers_;
     spec.notFoundOk = options.notFoundOk;
     const auto checks = detail::rowChecks(options, table_, headers_, false);
     return detail::typedResult<T>(detail::runDelete(*state_, std::move(spec),
                                                     detail::checkedSource(detail::rangeSource(keys), checks),
-                                                    detail::rangeSize(keys), settings, checks));
+                                                    detail::rangeSize(keys), call.engine, checks));
   }
 
   const std::string& table() const noexcept { return table_; }
@@ -365,8 +364,6 @@ class QueryBuilder {
   template <class R>
   BulkResult<T> runInsert(R& rows, detail::InsertSpec spec, const detail::EngineSettings& settings,
                           const detail::RowChecks& checks) const {
-    detail::validate(settings);
-    if (spec.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
     if (spec.onConflict != OnConflict::Error && spec.conflictColumns.empty()) {
       spec.conflictColumns = detail::exposedPrimaryKey(*state_, table_, schema_);
       if (spec.conflictColumns.empty()) {

@@ -114,7 +114,7 @@ class RawJson {
       return true;
     }
     bool key(string_t& k) override {
-      if (depth == 1 && topObject) members->push_back(Member{k, 0, 0});
+      if (depth == 1 && topObject) members->push_back(Member{.name = k, .offset = 0, .size = 0});
       return true;
     }
     bool end_object() override {

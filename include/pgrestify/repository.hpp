@@ -93,12 +93,7 @@ class BulkOperationError : public Error {
       return info;
     }
     const BulkError& e = r.errors.front();
-    info.status = e.status;
-    info.code = e.code;
-    info.message = e.message;
-    info.details = e.details;
-    info.hint = e.hint;
-    info.transport = e.transport;
+    info = e;
     info.bodySent = e.outcomeUnknown;
     return info;
   }
@@ -299,7 +294,7 @@ class Repository {
     }
     std::vector<T> rows = row.empty() ? query.find() : query.update(row);
     if (rows.empty()) {
-      throw NotFoundError(ErrorInfo{404, "", "no row of '" + table_ + "' has " + described, "", "", {}, false},
+      throw NotFoundError(ErrorInfo{.status = 404, .message = "no row of '" + table_ + "' has " + described},
                           "pgrestify: save(): no row of '" + table_ + "' has " + described);
     }
     return std::move(rows.front());

@@ -21,19 +21,14 @@ enum class BulkErrorKind {
 };
 
 /// One failure: a row, or a batch when it could not be narrowed down (isolation off, stopOnError,
-/// transport failures).
-struct BulkError {
+/// transport failures). The server's answer (`status`, `code`, `message`, `details`, `hint`) and the
+/// transport failure (`transport`, `bodySent`) are the ErrorInfo it derives from.
+struct BulkError : ErrorInfo {
   BulkErrorKind kind = BulkErrorKind::Server;
   std::vector<std::size_t> indexes;  ///< input row indexes (0-based) this error covers
   std::size_t batchIndex = 0;        ///< the input batch the rows belonged to
-  int status = 0;                    ///< HTTP status, 0 when there was no answer
-  std::string code;                  ///< PostgREST / SQLSTATE code ("23505")
-  std::string message;
-  std::string details;
-  std::string hint;
   int attempts = 0;                  ///< requests made for these rows
   bool outcomeUnknown = false;       ///< the server may have committed the rows (timeout after sending, an answer that is not PostgREST's)
-  TransportErrorKind transport = TransportErrorKind::None;
 };
 
 /// The outcome of a bulk operation. Invariant: `count == successful + skipped + failed`, and every

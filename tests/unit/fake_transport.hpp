@@ -234,7 +234,7 @@ class FakeSession final : public TransportSession {
 
   void start(std::uint64_t tag, HttpRequest request) override {
     auto [seq, response] = owner_->begin(request, pending_.size() + 1);  // may throw (handler)
-    pending_.push_back(Pending{tag, seq, std::move(response)});
+    pending_.push_back(Pending{.tag = tag, .seq = seq, .response = std::move(response)});
   }
 
   std::vector<std::pair<std::uint64_t, HttpResponse>> poll(std::chrono::milliseconds maxWait) override {

@@ -360,22 +360,18 @@ struct CallHooks {
   std::stop_token stop;
 };
 
-/// Options of a bulk call with what every call of the tool sets: sizes, retries and hooks.
+/// Options of a bulk call with what every call of the tool sets: hooks, dry run, error limit,
+/// timeout. --batch-size, --concurrency and the retry flags are the client's bulk defaults
+/// (makeClient): the call resolves them like any client's.
 template <class Options>
 Options callOptions(const CommonOptions& common, const CallHooks& hooks) {
   Options o;
-  o.batchSize = common.batchSize;
-  o.concurrency = common.concurrency;
   o.onProgress = hooks.onProgress;
   o.onBatchComplete = hooks.onBatchComplete;
   o.stopToken = hooks.stop;
   o.dryRun = common.dryRun;
   o.maxFailures = static_cast<std::size_t>(common.maxErrors);
   if (common.timeout) o.timeout = requestTimeout(common);
-  if (common.retries) o.retry.maxAttempts = *common.retries + 1;
-  if (common.retryBudget) {
-    o.retry.retryBudget = std::chrono::milliseconds(static_cast<long long>(*common.retryBudget * 1000.0));
-  }
   return o;
 }
 
@@ -466,7 +462,8 @@ class ImportCommand final : public Command {
     }
     if (json.tableMissing) throw Stop{kExitSetup, notExposedMessage(o_.common)};
     if (!json.warning.empty()) session.report.note("warning: " + json.warning);
-    return CsvOptions{o_.nullString, o_.emptyIsNull, std::move(json.names)};
+    return CsvOptions{
+        .nullString = o_.nullString, .emptyIsNull = o_.emptyIsNull, .jsonColumns = std::move(json.names)};
   }
 
   /// Invalid UTF-8 in a CSV header is a bad header (input error), not a fault of every row.
@@ -798,6 +795,13 @@ Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transp
   o.schema = common.schema;
   if (common.timeout) o.timeout = std::chrono::milliseconds(static_cast<long long>(*common.timeout * 1000.0));
   o.transport = std::move(transport);
+  // The bulk flags, as client-wide defaults: the bulk calls resolve them like any client's.
+  o.bulkDefaults.batchSize = common.batchSize;
+  o.bulkDefaults.concurrency = common.concurrency;
+  if (common.retries) o.bulkDefaults.retry.maxAttempts = *common.retries + 1;
+  if (common.retryBudget) {
+    o.bulkDefaults.retry.retryBudget = std::chrono::milliseconds(static_cast<long long>(*common.retryBudget * 1000.0));
+  }
   std::size_t n = 0;
   for (const auto& h : common.headers) {
     ++n;

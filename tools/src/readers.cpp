@@ -67,7 +67,7 @@ class ReaderBase : public RowReader {
   ReaderBase(Input& input, RejectSink rejects) : input_(input), rejects_(std::move(rejects)) {}
 
   void reject(std::size_t line, nlohmann::json row, std::string message) const {
-    rejects_(InputReject{line, std::move(row), std::move(message)});
+    rejects_(InputReject{.line = line, .row = std::move(row), .message = std::move(message)});
   }
   /// A row that starts at the line just read.
   InputRow rowAtLine() const {

@@ -31,6 +31,9 @@ class ClientState;
 struct EngineSettings {
   std::size_t batchSize = kDefaultBatchSize;
   std::size_t concurrency = kDefaultConcurrency;
+  /// `concurrency` was chosen (a call's option or the client's default) rather than left to the
+  /// library default: an explicit choice is kept as it is.
+  bool concurrencySet = false;
   bool isolateFailures = true;
   bool stopOnError = false;
   RetryPolicy retry;
@@ -54,26 +57,26 @@ struct EngineSettings {
   std::size_t maxFailures = 0;
 };
 
-/// Copies the common fields of any bulk options struct.
-template <class Options>
-EngineSettings engineSettings(const Options& o) {
-  EngineSettings s;
-  s.batchSize = o.batchSize;
-  s.concurrency = o.concurrency;
-  s.isolateFailures = o.isolateFailures;
-  s.stopOnError = o.stopOnError;
-  s.retry = o.retry;
-  s.onProgress = o.onProgress;
-  s.onBatchComplete = o.onBatchComplete;
-  s.stopToken = o.stopToken;
-  s.deadline = o.deadline;
-  s.requestTimeout = o.timeout;
-  s.maxFailures = o.maxFailures;
-  return s;
-}
+/// What one bulk call runs with: its options resolved against the client's defaults, checked.
+struct CallSettings {
+  EngineSettings engine;
+  std::size_t maxBatchBytes = kDefaultMaxBatchBytes;  ///< insert, upsert, update (Upsert strategy)
+  std::size_t maxUrlBytes = kDefaultMaxUrlBytes;      ///< update, delete
+};
 
-/// Throws std::invalid_argument for settings no request should be sent with.
-void validate(const EngineSettings& settings);
+/// The one place (src/options.cpp) where a bulk call's options are resolved and checked, once per
+/// call, before any request: each field with a client-wide default is the call's value if set,
+/// else @p defaults' (ClientOptions::bulkDefaults), else the library's. Throws
+/// std::invalid_argument for options no request should be sent with: batchSize, maxBatchBytes,
+/// maxUrlBytes or concurrency 0, retry.maxAttempts < 1, retry.multiplier < 1, a negative retry
+/// delay, a negative timeout, an empty conflict column, an empty matchColumn or one naming an
+/// embedded resource.
+CallSettings validate(const BulkInsertOptions& options, const BulkDefaults& defaults = {});
+CallSettings validate(const BulkUpsertOptions& options, const BulkDefaults& defaults = {});
+CallSettings validate(const BulkUpdateOptions& options, const BulkDefaults& defaults = {});
+CallSettings validate(const BulkDeleteOptions& options, const BulkDefaults& defaults = {});
+/// The client's ClientOptions::bulkDefaults (checked when the client was created).
+const BulkDefaults& bulkDefaults(const ClientState& client);
 
 
 /// Produces the next input row as JSON; returns false at the end of the input.
@@ -145,7 +148,7 @@ RowWriterSource checkedSource(RowWriterSource source, const RowChecks& checks);
 /// reported written; hints about row-level security and RETURNING). @p total is the input size
 /// when known. @p checks: the `validate` and `dryRun` options (a dry run first proves that the
 /// server honours `Prefer: tx=rollback` and throws std::invalid_argument naming PostgREST's
-/// `db-tx-end` when it does not). Throws std::invalid_argument for invalid settings before any request.
+/// `db-tx-end` when it does not). @p settings come from validate() (checked there, not again).
 BulkResult<nlohmann::json> runInsert(const ClientState& client, InsertSpec spec, RowWriterSource source,
                                      std::optional<std::size_t> total, const EngineSettings& settings,
                                      const RowChecks& checks = {});
