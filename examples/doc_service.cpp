@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 // The examples of docs/service.md ("Running in a service"), verbatim (tests/docs checks them): a
-// token provider, a request observer feeding Prometheus-style counters and a log line, and the
-// schema of one query. CTest passes the test server's URL as argv[1] (and exports the fixture's
+// token provider, a request observer feeding Prometheus-style counters and a log line, timeouts,
+// connections and client-wide bulk defaults, mutual TLS, and the schema of one query. CTest passes the test server's URL as argv[1] (and exports the fixture's
 // PGRESTIFY_TEST_JWT); the program checks its own expectations (exit status 0 = they held).
 #include "example_support.hpp"
 
 #include <pgrestify/pgrestify.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <map>
@@ -68,9 +69,12 @@ std::string currentToken() {
 }
 
 pgrestify::Client makeServiceClient(const std::string& url, RequestMetrics& metrics) {
+  using namespace std::chrono_literals;
   return pgrestify::createClient({
       .url = url,
-      .tokenProvider = [] { return currentToken(); },  // asked again after 401 PGRST301 (JWT expired)
+      .timeout = 30s,       // per request, unless a call sets its own `timeout`
+      .maxConnections = 8,  // connections a bulk call keeps open (more if its concurrency is higher)
+      .tokenProvider = [] { return currentToken(); },  // asked again before the JWT's exp and after a 401
       .onRequest =
           [&metrics](const pgrestify::RequestEvent& e) {
             metrics.record(e);
@@ -80,6 +84,22 @@ pgrestify::Client makeServiceClient(const std::string& url, RequestMetrics& metr
                         << e.duration.count() / 1000 << " ms)\n";
             }
           },
+      // Every bulk call of this client, unless the call sets its own value.
+      .bulkDefaults = {.batchSize = 500, .concurrency = 4, .retry = {.maxAttempts = 8, .retryBudget = 60s}},
+  });
+}
+
+// Mutual TLS to PostgREST behind a TLS proxy: the CA that signed the server's certificate, and the
+// service's own certificate and key.
+pgrestify::Client makeTlsClient(const std::string& url, const std::string& ca, const std::string& cert,
+                                const std::string& key) {
+  return pgrestify::createClient({
+      .url = url,
+      .bearerToken = currentToken(),
+      .caInfo = ca,
+      .clientCert = cert,
+      .clientKey = key,
+      .minTlsVersion = pgrestify::TlsVersion::Tls1_2,
   });
 }
 
@@ -93,8 +113,10 @@ int main(int argc, char** argv) {
     users.push_back({{"name", "svc" + std::to_string(i)}, {"email", "svc" + std::to_string(i) + "@example.com"}});
   }
   users[120]["role"] = "nobody";  // breaks the role CHECK: the batch is split to isolate it
+  // This call overrides two of the client's settings: its batch size and its requests' timeout.
   pgrestify::BulkInsertOptions options;
   options.batchSize = 100;
+  options.timeout = std::chrono::seconds(5);
   auto result = client.from("users").bulkInsert(users, options);
   expect(result.successful == 249 && result.failed == 1, "249 users written, the bad one failed alone");
 
@@ -102,6 +124,14 @@ int main(int argc, char** argv) {
   auto notes = client.from("notes").schema("other");
   notes.insert(nlohmann::json{{"body", "written to other.notes"}});
   expect(notes.count() == 1, "one note in the other schema");
+
+  // Through nginx with TLS and a client certificate, when the test fixture runs it.
+  auto env = [](const char* name) { return std::string(std::getenv(name) ? std::getenv(name) : ""); };
+  if (!env("PGRESTIFY_TEST_TLS_URL").empty()) {
+    auto tls = makeTlsClient(env("PGRESTIFY_TEST_TLS_URL"), env("PGRESTIFY_TEST_TLS_CA"), env("PGRESTIFY_TEST_TLS_CERT"),
+                             env("PGRESTIFY_TEST_TLS_KEY"));
+    expect(tls.from("users").count() == 249, "the same table through TLS");
+  }
 
   const std::string text = metrics.text();
   std::cout << text;
