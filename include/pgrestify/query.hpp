@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <pgrestify/bulk_writer.hpp>
 #include <pgrestify/client_handle.hpp>
 #include <pgrestify/detail/bulk_ops.hpp>
 #include <pgrestify/detail/encode.hpp>
@@ -352,6 +353,17 @@ class QueryBuilder {
     return detail::typedResult<T>(detail::runDelete(*state_, std::move(spec),
                                                     detail::checkedSource(detail::rangeSource(keys), checks),
                                                     detail::rangeSize(keys), settings, checks));
+  }
+
+  // ---- long-lived writer (include/pgrestify/bulk_writer.hpp, docs/bulk-writer.md) ----
+  /// A thread-safe writer of rows to this table, added one at a time and sent in batches through
+  /// the bulk engine; each accepted row's outcome goes to @p onOutcome with its context. Uses this
+  /// query's headers and schema. Throws std::invalid_argument for invalid options.
+  template <class Context = std::uint64_t>
+  BulkWriter<T, Context> bulkWriter(BulkWriterOptions options = {},
+                                    typename BulkWriter<T, Context>::Callback onOutcome = {}) const {
+    return BulkWriter<T, Context>(detail::WriterTarget{state_, table_, headers_, schema_}, std::move(options),
+                                  std::move(onOutcome));
   }
 
   const std::string& table() const noexcept { return table_; }
