@@ -451,3 +451,80 @@ TEST(BulkWriter, DestructorClosesAndDeliversEverything) {
   seen.expectExactlyOnce(7);
   EXPECT_EQ(table.size(), 7u);
 }
+
+// ---------------------------------------------------------------- async forms of the bulk calls
+
+TEST(BulkAsync, FuturesAndCallbacksOnABoundedPool) {
+  FakeTable table;
+  std::mutex m;
+  std::set<std::thread::id> threads;
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& req, int) {
+    {
+      std::lock_guard lk(m);
+      threads.insert(std::this_thread::get_id());
+    }
+    std::this_thread::sleep_for(1ms);
+    return tableAnswer(table, req);
+  });
+  auto client = fakeClient(fake);
+  auto users = client.from("users");
+  std::vector<std::future<BulkResult<json>>> futures;
+  constexpr std::size_t kCalls = 12, kRows = 30;
+  for (std::size_t c = 0; c < kCalls; ++c) {
+    std::vector<json> rows;
+    for (std::size_t i = 0; i < kRows; ++i) rows.push_back(user(c * kRows + i));
+    futures.push_back(users.bulkInsertAsync(std::move(rows), {.batchSize = 10, .concurrency = 2}));
+  }
+  std::mutex doneMutex;
+  std::condition_variable doneCv;
+  std::optional<BulkResult<json>> viaCallback;
+  users.bulkUpsertAsync(std::vector<json>{user(5000), user(5001)}, {.conflictColumns = {"email"}},
+                        [&](BulkResult<json> r, std::exception_ptr e) {
+                          EXPECT_FALSE(e);
+                          std::lock_guard lk(doneMutex);
+                          viaCallback = std::move(r);
+                          doneCv.notify_all();
+                        });
+  for (auto& f : futures) {
+    auto r = f.get();
+    expectAccounted(r, kRows);
+    EXPECT_EQ(r.successful, kRows);
+  }
+  {
+    std::unique_lock lk(doneMutex);
+    ASSERT_TRUE(doneCv.wait_for(lk, 5s, [&] { return viaCallback.has_value(); }));
+    EXPECT_EQ(viaCallback->successful, 2u);
+  }
+  EXPECT_EQ(table.size(), kCalls * kRows + 2);
+  std::lock_guard lk(m);
+  EXPECT_LE(threads.size(), kAsyncThreads) << "async calls run on a bounded pool, not a thread per call";
+}
+
+TEST(BulkAsync, ExceptionsGoToTheFutureAndInvalidSettingsThrowAtTheCall) {
+  auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) { return created(0); });
+  auto client = fakeClient(fake);
+  auto users = client.from("users");
+  EXPECT_THROW(users.bulkInsertAsync(std::vector<json>{user(1)}, {.batchSize = 0}), std::invalid_argument);
+  EXPECT_THROW(users.bulkDeleteAsync(std::vector<json>{json(1)}, {.concurrency = 0}), std::invalid_argument);
+  auto f = users.bulkInsertAsync(std::vector<json>{user(1)}, {.onProgress = [](const BulkProgress&) {
+                                                               throw std::runtime_error("from onProgress");
+                                                             }});
+  EXPECT_THROW(f.get(), std::runtime_error) << "what the blocking call throws, the future holds";
+  EXPECT_EQ(fake->count(), 1u);
+}
+
+TEST(BulkAsync, StopTokenCancelsAnAsyncCall) {
+  auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) { return stalled(); });
+  auto client = fakeClient(fake);
+  std::stop_source stop;
+  std::vector<json> rows;
+  for (std::size_t i = 0; i < 20; ++i) rows.push_back(user(i));
+  auto f = client.from("users").bulkInsertAsync(std::move(rows), {.batchSize = 10, .concurrency = 1,
+                                                                  .stopToken = stop.get_token()});
+  std::this_thread::sleep_for(50ms);
+  stop.request_stop();
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  auto r = f.get();
+  EXPECT_TRUE(r.cancelled);
+  expectAccounted(r, 20);
+}
