@@ -211,6 +211,32 @@ TEST_F(WriterTest, UpsertWithRepeatedKeysFromSeveralThreadsEndsWithTheLastAdded)
   EXPECT_EQ(rows, kKeys);
 }
 
+TEST_F(WriterTest, UpdateAndDeleteWritersByKey) {
+  create("writer_keys");
+  sql("insert into api.writer_keys select 'k' || i, 'p', 0 from generate_series(0, 99) i");
+  auto client = makeClient();
+  Seen updates(101), deletes(51);
+  {
+    auto writer = client.from("writer_keys").bulkWriter(
+        {.operation = WriterOperation::Update, .linger = 2ms}, updates.callback());
+    for (std::size_t i = 0; i < 100; ++i) ASSERT_TRUE(writer.add(json{{"id", keyOf(i)}, {"n", i + 1}}, i));
+    ASSERT_TRUE(writer.add(json{{"id", "missing"}, {"n", 1}}, 100));
+    writer.flush().get();
+  }
+  EXPECT_EQ(updates.count(RowOutcome::Written), 100u);
+  EXPECT_EQ(updates.count(RowOutcome::Failed), 1u) << "a key that matches nothing fails (NotFound)";
+  EXPECT_EQ(sqlCount("select count(*) from api.writer_keys where n = substring(id from 2)::int + 1"), 100);
+  {
+    auto writer = client.from("writer_keys").bulkWriter(
+        {.operation = WriterOperation::Delete, .linger = 2ms}, deletes.callback());
+    for (std::size_t i = 0; i < 50; ++i) ASSERT_TRUE(writer.add(json(keyOf(i)), i));
+    ASSERT_TRUE(writer.add(json("missing"), 50));
+  }
+  EXPECT_EQ(deletes.count(RowOutcome::Written), 50u);
+  EXPECT_EQ(deletes.count(RowOutcome::Failed), 1u);
+  EXPECT_EQ(sqlCount("select count(*) from api.writer_keys"), 50);
+}
+
 class WriterFault : public WriterTest {
  protected:
   void SetUp() override {
