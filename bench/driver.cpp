@@ -13,6 +13,11 @@
 //   pgrestify_bench upsert  --rows N [--order asc|desc|shuffled] [--tag T]   bulkUpsert on email with
 //                           the library defaults, rows in that order, names "T<i>" (two of these at
 //                           once are the two-writer contention case of bench/run.sh)
+//   pgrestify_bench writer  --rows N [--producers P] [--batch-size B] [--concurrency C]   P threads
+//                           add single rows through one BulkWriter (maxBatchRows B, maxInFlight C;
+//                           default 1000/4 like bulkInsert's defaults); prints rows/s and add() p50/p99
+//   pgrestify_bench writer-latency --rows N [--rate R]   one row every 1/R s into an idle writer
+//                           (linger 20 ms): end-to-end latency add() -> outcome, p50/p99
 //   pgrestify_bench gen-batches --rows N --batch-size B --dir DIR   DIR/NNNNNN.json + DIR/curl.cfg
 //   pgrestify_bench gen-csv --rows N --file FILE
 //   pgrestify_bench smoke   --rows N        reset, insert, update, delete; checks counts; exit 0/1
@@ -26,6 +31,7 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -35,7 +41,9 @@
 #include <iterator>
 #include <map>
 #include <optional>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <ranges>
 #include <stdexcept>
 #include <string>
@@ -129,6 +137,8 @@ struct Args {
   std::string file;
   std::string order = "asc";
   std::string tag = "A";
+  std::size_t producers = 8;
+  double rate = 20;
 };
 
 std::map<std::string, std::string> loadEnv() {
@@ -339,6 +349,100 @@ int smoke(const Args& a) {
   return 0;
 }
 
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
+}
+
+// P producer threads add single rows through one writer; the time runs from the first add() to the
+// end of close() (every outcome delivered). add() latency is measured on every call.
+int writer(const Args& a) {
+  auto client = makeClient();
+  std::vector<NewUser> users;
+  users.reserve(a.rows);
+  for (std::size_t i = 0; i < a.rows; ++i) users.push_back(makeUser(i));
+  std::atomic<std::size_t> written{0}, other{0};
+  std::mutex latMutex;
+  std::vector<double> addMicros;
+  addMicros.reserve(a.rows);
+  Usage before = usage();
+  auto t0 = std::chrono::steady_clock::now();
+  pgrestify::BulkWriterStats stats;
+  {
+    auto w = client.from<NewUser>("users").bulkWriter<std::size_t>(
+        {.maxBatchRows = a.batchSize.value_or(pgrestify::kDefaultBatchSize),
+         .maxInFlight = a.concurrency.value_or(pgrestify::kDefaultConcurrency)},
+        [&](pgrestify::WriterOutcome<std::size_t>& o) {
+          if (o.outcome == pgrestify::RowOutcome::Written) {
+            ++written;
+          } else {
+            ++other;
+          }
+        });
+    std::vector<std::thread> threads;
+    for (std::size_t t = 0; t < a.producers; ++t) {
+      threads.emplace_back([&, t] {
+        std::vector<double> mine;
+        for (std::size_t i = t; i < a.rows; i += a.producers) {
+          auto s0 = std::chrono::steady_clock::now();
+          if (!w.add(users[i], i)) ++other;
+          mine.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - s0).count());
+        }
+        std::lock_guard lk(latMutex);
+        addMicros.insert(addMicros.end(), mine.begin(), mine.end());
+      });
+    }
+    for (auto& th : threads) th.join();
+    w.close(std::chrono::minutes(5));
+    stats = w.stats();
+  }
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  Usage after = usage();
+  std::printf(
+      "{\"client\":\"pgrestify-writer\",\"op\":\"writer\",\"rows\":%zu,\"producers\":%zu,\"batch_size\":%zu,"
+      "\"concurrency\":%zu,\"wall_s\":%.4f,\"rows_per_s\":%.0f,\"cpu_s\":%.4f,\"maxrss_kb\":%ld,"
+      "\"successful\":%zu,\"failed\":%zu,\"requests\":%zu,\"add_p50_us\":%.2f,\"add_p99_us\":%.2f}\n",
+      a.rows, a.producers, a.batchSize.value_or(pgrestify::kDefaultBatchSize),
+      a.concurrency.value_or(pgrestify::kDefaultConcurrency), wall, static_cast<double>(a.rows) / wall,
+      (after.user - before.user) + (after.sys - before.sys), after.maxRssKb, written.load(), other.load(),
+      stats.requests, percentile(addMicros, 0.5), percentile(addMicros, 0.99));
+  return written == a.rows && other == 0 ? 0 : 1;
+}
+
+// Single rows at a low rate into an idle writer (linger 20 ms): add() to outcome.
+int writerLatency(const Args& a) {
+  auto client = makeClient();
+  std::mutex m;
+  std::vector<double> millis;
+  std::size_t written = 0;
+  std::vector<std::chrono::steady_clock::time_point> addedAt(a.rows);
+  {
+    auto w = client.from<NewUser>("users").bulkWriter<std::size_t>(
+        {.linger = std::chrono::milliseconds(20)}, [&](pgrestify::WriterOutcome<std::size_t>& o) {
+          std::lock_guard lk(m);
+          millis.push_back(
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - addedAt[o.context]).count());
+          written += o.outcome == pgrestify::RowOutcome::Written;
+        });
+    const auto gap = std::chrono::duration<double>(1.0 / a.rate);
+    for (std::size_t i = 0; i < a.rows; ++i) {
+      {
+        std::lock_guard lk(m);
+        addedAt[i] = std::chrono::steady_clock::now();
+      }
+      w.add(makeUser(i), i);
+      std::this_thread::sleep_for(gap);
+    }
+    w.close(std::chrono::seconds(30));
+  }
+  std::printf(
+      "{\"client\":\"pgrestify-writer\",\"op\":\"writer-latency\",\"rows\":%zu,\"rate_per_s\":%.1f,"
+      "\"linger_ms\":20,\"latency_p50_ms\":%.2f,\"latency_p99_ms\":%.2f,\"successful\":%zu}\n",
+      a.rows, a.rate, percentile(millis, 0.5), percentile(millis, 0.99), written);
+  return written == a.rows ? 0 : 1;
+}
+
 Args parse(int argc, char** argv) {
   if (argc < 2) throw std::invalid_argument("usage: pgrestify_bench COMMAND [--rows N] [--batch-size B] [--concurrency C] ...");
   Args a;
@@ -365,6 +469,10 @@ Args parse(int argc, char** argv) {
       a.file = v;
     } else if (k == "--order") {
       a.order = v;
+    } else if (k == "--producers") {
+      a.producers = std::stoul(v);
+    } else if (k == "--rate") {
+      a.rate = std::stod(v);
     } else if (k == "--tag") {
       a.tag = v;
     } else {
@@ -386,6 +494,8 @@ int main(int argc, char** argv) {
     if (a.command == "update-function") return bench::update(a, false, pgrestify::UpdateStrategy::Function);
     if (a.command == "delete") return bench::remove(a);
     if (a.command == "upsert") return bench::upsert(a);
+    if (a.command == "writer") return bench::writer(a);
+    if (a.command == "writer-latency") return bench::writerLatency(a);
     if (a.command == "gen-batches") return bench::genBatches(a);
     if (a.command == "gen-csv") return bench::genCsv(a);
     if (a.command == "smoke") return bench::smoke(a);

@@ -32,6 +32,10 @@
 #                              BENCH_WIDE_BYTES [4000]-byte names, BENCH_WIDE_RUNS [5] paired runs)
 #   BENCH_CONTENTION [1]       two writers upserting the same rows at once (issue #20), next to one:
 #                              BENCH_CONTENTION_ROWS [60000] rows, BENCH_CONTENTION_RUNS [3] runs
+#   BENCH_WRITER [1]           BulkWriter: BENCH_WRITER_PRODUCERS [8] threads adding single rows through one
+#                              writer vs bulkInsert of the same BENCH_WRITER_ROWS [100000] rows, paired
+#                              (BENCH_WRITER_RUNS [3] runs; add() p50/p99), then BENCH_WRITER_LATENCY_ROWS
+#                              [100] single rows at 20/s into an idle writer (end-to-end latency)
 #   BENCH_SWEEP [1]            sweep (BENCH_SWEEP_RUNS [3], BENCH_SWEEP_BATCHES ["100 500 1000 2000 5000"],
 #                              BENCH_SWEEP_CONCURRENCY ["1 2 4 8"])
 #   BENCH_BUILD_DIR [build-bench]  BENCH_OUT [bench/results/<time>]
@@ -61,6 +65,11 @@ STREAM=${BENCH_STREAM:-1}
 STREAM_ROWS=${BENCH_STREAM_ROWS:-1000000}
 SWEEP=${BENCH_SWEEP:-1}
 CONTENTION=${BENCH_CONTENTION:-1}
+WRITER=${BENCH_WRITER:-1}
+WRITER_ROWS=${BENCH_WRITER_ROWS:-100000}
+WRITER_RUNS=${BENCH_WRITER_RUNS:-3}
+WRITER_PRODUCERS=${BENCH_WRITER_PRODUCERS:-8}
+WRITER_LATENCY_ROWS=${BENCH_WRITER_LATENCY_ROWS:-100}
 CONTENTION_ROWS=${BENCH_CONTENTION_ROWS:-60000}
 CONTENTION_RUNS=${BENCH_CONTENTION_RUNS:-3}
 WIDE=${BENCH_WIDE:-1}
@@ -333,6 +342,18 @@ if [[ $CONTENTION == 1 ]]; then
     two_writers "$r" "$CONTENTION_ROWS" desc two-writers-opposite
     two_writers "$r" "$CONTENTION_ROWS" shuffled two-writers-shuffled
   done
+fi
+
+if [[ $WRITER == 1 ]]; then
+  log "writer: $WRITER_PRODUCERS producers adding $WRITER_ROWS single rows vs bulkInsert of the same rows, $WRITER_RUNS paired runs"
+  for ((r = 1; r <= WRITER_RUNS; r++)); do
+    reset
+    record writer "$r" "$("$DRIVER" insert --rows "$WRITER_ROWS")" "$WRITER_ROWS"
+    reset
+    record writer "$r" "$("$DRIVER" writer --rows "$WRITER_ROWS" --producers "$WRITER_PRODUCERS")" "$WRITER_ROWS"
+  done
+  reset
+  record writer-latency 1 "$("$DRIVER" writer-latency --rows "$WRITER_LATENCY_ROWS" --rate 20)" "$WRITER_LATENCY_ROWS"
 fi
 
 if [[ $SWEEP == 1 ]]; then

@@ -127,6 +127,31 @@ def main(out_dir):
                   f"{ratio:.2f}x | {slowest} |")
         print()
 
+    # ---- BulkWriter: producers adding single rows vs bulkInsert of the same rows (paired) ----
+    wr = [r for r in rows if r["section"] == "writer"]
+    if wr:
+        runs = defaultdict(dict)
+        for r in wr:
+            runs[r["run"]][r["client"]] = r
+        pairs = [v for v in runs.values() if "pgrestify-writer" in v and "pgrestify-defaults" in v]
+        if pairs:
+            w = [v["pgrestify-writer"] for v in pairs]
+            b = [v["pgrestify-defaults"] for v in pairs]
+            print(f"## BulkWriter: {w[0]['producers']} producers adding {w[0]['rows']:,} single rows "
+                  f"vs bulkInsert of the same rows (median of {len(pairs)} paired runs)\n")
+            print("| client | rows/s | client CPU s | add() p50 us | add() p99 us |")
+            print("|---|---:|---:|---:|---:|")
+            print(f"| bulkInsert (defaults) | {med([r['rows_per_s'] for r in b]):,.0f} | "
+                  f"{med([r['cpu_s'] for r in b]):.2f} | - | - |")
+            print(f"| BulkWriter (1000 rows, 4 in flight, linger 20 ms) | {med([r['rows_per_s'] for r in w]):,.0f} | "
+                  f"{med([r['cpu_s'] for r in w]):.2f} | {med([r['add_p50_us'] for r in w]):.1f} | "
+                  f"{med([r['add_p99_us'] for r in w]):.1f} |")
+            ratio = med([v["pgrestify-writer"]["rows_per_s"] / v["pgrestify-defaults"]["rows_per_s"] for v in pairs])
+            print(f"\n- writer / bulkInsert, rows/s (paired): **{ratio:.2f}x**")
+    for r in (r for r in rows if r["section"] == "writer-latency"):
+        print(f"- {r['rows']} single rows at {r['rate_per_s']:.0f}/s into an idle writer (linger {r['linger_ms']} ms): "
+              f"add() to outcome p50 **{r['latency_p50_ms']:.1f} ms**, p99 {r['latency_p99_ms']:.1f} ms\n")
+
     # ---- streaming ----
     for r in (r for r in rows if r["section"] == "stream"):
         print(f"## Streaming insert\n\n{r['rows']:,} rows from a single-pass generator, returning=false, defaults: "

@@ -9,6 +9,9 @@
 #   scripts/test-sanitizers.sh              build in build/asan (PGRESTIFY_ASAN_BUILD_DIR overrides) and run
 #   scripts/test-sanitizers.sh -R 'Fault'   extra arguments go to the ctest of the sanitized suite
 #
+# Then a ThreadSanitizer build (build/tsan, PGRESTIFY_TSAN_BUILD_DIR overrides; -DPGRESTIFY_TSAN=ON
+# compiles only the unit and integration tests of concurrent code: BulkWriter, the async calls,
+# the engine's concurrency) runs those tests; PGRESTIFY_TSAN=0 skips it.
 # PGRESTIFY_FUZZ=0 skips the libFuzzer runs; PGRESTIFY_FUZZ_SECONDS (default 15) is the time
 # each of the four targets runs (clang, in build/fuzz).
 set -euo pipefail
@@ -31,6 +34,18 @@ status=0
 start=$SECONDS
 ctest --test-dir "$BUILD" --output-on-failure -j2 -LE packaging "$@" || status=$?
 echo "sanitizer suite (ASan+UBSan): $((SECONDS - start)) s, exit $status"
+
+if [[ ${PGRESTIFY_TSAN:-1} == 1 ]]; then
+  TSAN_BUILD=${PGRESTIFY_TSAN_BUILD_DIR:-build/tsan}
+  cmake -S . -B "$TSAN_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGRESTIFY_WERROR=ON -DPGRESTIFY_TSAN=ON \
+    -DPGRESTIFY_BUILD_EXAMPLES=OFF -DPGRESTIFY_BUILD_TOOLS=OFF -DPGRESTIFY_BUILD_BENCH=OFF
+  cmake --build "$TSAN_BUILD" -j"$JOBS" --target pgrestify_unit_tests pgrestify_integration_tests pgrestify_test_server
+  export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+  tstart=$SECONDS
+  ctest --test-dir "$TSAN_BUILD" --output-on-failure -j2 \
+    -R '^(BulkWriter|BulkAsync|EngineConcurrency|WriterTest|WriterFault|AsyncTest)\.' || status=$?
+  echo "ThreadSanitizer suite: $((SECONDS - tstart)) s, exit $status"
+fi
 
 if [[ ${PGRESTIFY_FUZZ:-1} == 1 ]]; then
   FUZZ_BUILD=${PGRESTIFY_FUZZ_BUILD_DIR:-build/fuzz}

@@ -2,6 +2,7 @@
 // The whole public API of pgrestify.
 #pragma once
 
+#include <pgrestify/bulk_writer.hpp>
 #include <pgrestify/client.hpp>
 #include <pgrestify/client_handle.hpp>
 #include <pgrestify/client_options.hpp>

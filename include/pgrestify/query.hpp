@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <pgrestify/bulk_writer.hpp>
 #include <pgrestify/client_handle.hpp>
+#include <pgrestify/detail/async.hpp>
 #include <pgrestify/detail/bulk_ops.hpp>
 #include <pgrestify/detail/encode.hpp>
 #include <pgrestify/error.hpp>
@@ -14,6 +16,9 @@
 
 #include <algorithm>
 #include <concepts>
+#include <exception>
+#include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <ranges>
@@ -353,6 +358,57 @@ class QueryBuilder {
                                                     detail::rangeSize(keys), call.engine, checks));
   }
 
+  // ---- async forms (include/pgrestify/detail/async.hpp; docs/bulk-writer.md, "Async bulk calls") ----
+  // Each takes ownership of its input and runs the blocking call on the process's async pool (at
+  // most kAsyncThreads threads; further calls queue). The future holds the BulkResult, or the
+  // exception the blocking call would have thrown; the overload with `done` hands either to it on
+  // the pool thread. Invalid engine settings throw std::invalid_argument here, before queueing.
+  /// The completion callback of the async forms: the result, or the exception (then a default result).
+  using AsyncDone = std::function<void(BulkResult<T>, std::exception_ptr)>;
+
+  template <std::ranges::input_range R>
+  std::future<BulkResult<T>> bulkInsertAsync(R rows, BulkInsertOptions options = {}) const {
+    return detail::runAsync<BulkResult<T>>(asyncCall(std::move(rows), std::move(options), kInsert));
+  }
+  template <std::ranges::input_range R>
+  void bulkInsertAsync(R rows, BulkInsertOptions options, AsyncDone done) const {
+    detail::runAsync<BulkResult<T>>(asyncCall(std::move(rows), std::move(options), kInsert), std::move(done));
+  }
+  template <std::ranges::input_range R>
+  std::future<BulkResult<T>> bulkUpsertAsync(R rows, BulkUpsertOptions options = {}) const {
+    return detail::runAsync<BulkResult<T>>(asyncCall(std::move(rows), std::move(options), kUpsert));
+  }
+  template <std::ranges::input_range R>
+  void bulkUpsertAsync(R rows, BulkUpsertOptions options, AsyncDone done) const {
+    detail::runAsync<BulkResult<T>>(asyncCall(std::move(rows), std::move(options), kUpsert), std::move(done));
+  }
+  template <std::ranges::input_range R>
+  std::future<BulkResult<T>> bulkUpdateAsync(R rows, BulkUpdateOptions options = {}) const {
+    return detail::runAsync<BulkResult<T>>(asyncCall(std::move(rows), std::move(options), kUpdate));
+  }
+  template <std::ranges::input_range R>
+  void bulkUpdateAsync(R rows, BulkUpdateOptions options, AsyncDone done) const {
+    detail::runAsync<BulkResult<T>>(asyncCall(std::move(rows), std::move(options), kUpdate), std::move(done));
+  }
+  template <std::ranges::input_range R>
+  std::future<BulkResult<T>> bulkDeleteAsync(R keys, BulkDeleteOptions options = {}) const {
+    return detail::runAsync<BulkResult<T>>(asyncCall(std::move(keys), std::move(options), kDelete));
+  }
+  template <std::ranges::input_range R>
+  void bulkDeleteAsync(R keys, BulkDeleteOptions options, AsyncDone done) const {
+    detail::runAsync<BulkResult<T>>(asyncCall(std::move(keys), std::move(options), kDelete), std::move(done));
+  }
+  // ---- long-lived writer (include/pgrestify/bulk_writer.hpp, docs/bulk-writer.md) ----
+  /// A thread-safe writer of rows to this table, added one at a time and sent in batches through
+  /// the bulk engine; each accepted row's outcome goes to @p onOutcome with its context. Uses this
+  /// query's headers and schema. Throws std::invalid_argument for invalid options.
+  template <class Context = std::uint64_t>
+  BulkWriter<T, Context> bulkWriter(BulkWriterOptions options = {},
+                                    typename BulkWriter<T, Context>::Callback onOutcome = {}) const {
+    return BulkWriter<T, Context>(detail::WriterTarget{state_, table_, headers_, schema_}, std::move(options),
+                                  std::move(onOutcome));
+  }
+
   const std::string& table() const noexcept { return table_; }
   bool hasFilters() const noexcept { return !filters_.empty(); }
   /// True when a filter restricts the table's own rows (what update()/remove() require).
@@ -361,6 +417,19 @@ class QueryBuilder {
   }
 
  private:
+  static constexpr auto kInsert = [](const QueryBuilder& q, auto& rows, const auto& o) { return q.bulkInsert(rows, o); };
+  static constexpr auto kUpsert = [](const QueryBuilder& q, auto& rows, const auto& o) { return q.bulkUpsert(rows, o); };
+  static constexpr auto kUpdate = [](const QueryBuilder& q, auto& rows, const auto& o) { return q.bulkUpdate(rows, o); };
+  static constexpr auto kDelete = [](const QueryBuilder& q, auto& rows, const auto& o) { return q.bulkDelete(rows, o); };
+  /// The work of an async call: owns a copy of this builder, the input and the options.
+  template <class R, class Options, class Call>
+  auto asyncCall(R&& rows, Options&& options, Call call) const {
+    detail::validate(detail::engineSettings(options));
+    return [q = *this, rows = std::forward<R>(rows), o = std::forward<Options>(options), call]() mutable {
+      return call(q, rows, o);
+    };
+  }
+
   template <class R>
   BulkResult<T> runInsert(R& rows, detail::InsertSpec spec, const detail::EngineSettings& settings,
                           const detail::RowChecks& checks) const {
