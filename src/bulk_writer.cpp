@@ -327,29 +327,8 @@ WriterCore::WriterCore(WriterTarget target, BulkWriterOptions options, std::func
     : options_(std::move(options)) {
   const auto& o = options_;
   if (!target.client) throw std::invalid_argument("pgrestify: a BulkWriter needs a client");
-  if (o.maxBatchRows == 0) throw std::invalid_argument("pgrestify: maxBatchRows must be greater than 0");
-  if (o.maxBatchBytes == 0) throw std::invalid_argument("pgrestify: maxBatchBytes must be greater than 0");
-  if (o.maxInFlight == 0 || o.maxInFlight > 64) {
-    throw std::invalid_argument("pgrestify: maxInFlight must be between 1 and 64");
-  }
-  if (o.maxBufferedRows < o.maxBatchRows) {
-    throw std::invalid_argument("pgrestify: maxBufferedRows must be at least maxBatchRows");
-  }
-  if (o.maxBufferedBytes < o.maxBatchBytes) {
-    throw std::invalid_argument("pgrestify: maxBufferedBytes must be at least maxBatchBytes");
-  }
-  if (o.linger.count() < 0 || o.blockTimeout.count() < 0 || o.closeTimeout.count() < 0) {
-    throw std::invalid_argument("pgrestify: linger, blockTimeout and closeTimeout must not be negative");
-  }
-  if (o.operation == WriterOperation::Insert && o.onConflict == OnConflict::Update) {
-    throw std::invalid_argument("pgrestify: a writer that updates existing rows is WriterOperation::Upsert");
-  }
   auto s = std::make_shared<State>();
-  s->settings.batchSize = o.maxBatchRows;
-  s->settings.concurrency = 1;  // one request per engine call; maxInFlight calls at once
-  s->settings.retry = o.retry;
-  s->settings.requestTimeout = o.timeout;
-  validate(s->settings);
+  s->settings = validate(o, bulkDefaults(*target.client)).engine;
 
   switch (o.operation) {
     case WriterOperation::Insert:
@@ -382,9 +361,7 @@ WriterCore::WriterCore(WriterTarget target, BulkWriterOptions options, std::func
     }
     case WriterOperation::Update:
     case WriterOperation::Delete: {
-      auto match = o.matchColumn.names();
-      if (match.empty()) throw std::invalid_argument("pgrestify: matchColumn must name a column");
-      for (const auto& c : match) checkIdentifier(c, "match column");
+      auto match = o.matchColumn.names();  // checked by validate()
       if (o.operation == WriterOperation::Update) {
         s->update.table = target.table;
         s->update.matchColumns = match;

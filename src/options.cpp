@@ -6,6 +6,7 @@
 #include "client_state.hpp"
 #include "ops_common.hpp"
 
+#include <pgrestify/bulk_writer.hpp>
 #include <pgrestify/detail/bulk_ops.hpp>
 #include <pgrestify/detail/encode.hpp>
 #include <pgrestify/options.hpp>
@@ -123,5 +124,38 @@ CallSettings validate(const BulkInsertOptions& o, const BulkDefaults& d) { retur
 CallSettings validate(const BulkUpsertOptions& o, const BulkDefaults& d) { return resolved(o, d); }
 CallSettings validate(const BulkUpdateOptions& o, const BulkDefaults& d) { return resolved(o, d); }
 CallSettings validate(const BulkDeleteOptions& o, const BulkDefaults& d) { return resolved(o, d); }
+
+CallSettings validate(const BulkWriterOptions& o, const BulkDefaults& d) {
+  positive(o.maxBatchRows, "maxBatchRows");
+  positive(o.maxBatchBytes, "maxBatchBytes");
+  if (o.maxInFlight == 0 || o.maxInFlight > 64) {
+    throw std::invalid_argument("pgrestify: maxInFlight must be between 1 and 64");
+  }
+  if (o.maxBufferedRows < o.maxBatchRows) {
+    throw std::invalid_argument("pgrestify: maxBufferedRows must be at least maxBatchRows");
+  }
+  if (o.maxBufferedBytes < o.maxBatchBytes) {
+    throw std::invalid_argument("pgrestify: maxBufferedBytes must be at least maxBatchBytes");
+  }
+  if (o.linger.count() < 0 || o.blockTimeout.count() < 0 || o.closeTimeout.count() < 0) {
+    throw std::invalid_argument("pgrestify: linger, blockTimeout and closeTimeout must not be negative");
+  }
+  if (o.operation == WriterOperation::Insert && o.onConflict == OnConflict::Update) {
+    throw std::invalid_argument("pgrestify: a writer that updates existing rows is WriterOperation::Upsert");
+  }
+  if (o.timeout && o.timeout->count() < 0) throw std::invalid_argument("pgrestify: timeout must not be negative");
+  for (const auto& c : o.conflictColumns) checkIdentifier(c, "conflict column");
+  if (o.operation == WriterOperation::Update || o.operation == WriterOperation::Delete) {
+    checkMatchColumns(o.matchColumn.names());
+  }
+  CallSettings s;
+  s.engine.batchSize = o.maxBatchRows;
+  s.engine.concurrency = 1;  // one request per engine call; maxInFlight calls at once
+  s.engine.retry = resolve(o.retry, d.retry);
+  s.engine.requestTimeout = o.timeout;
+  check(s.engine.retry);
+  s.maxBatchBytes = o.maxBatchBytes;
+  return s;
+}
 
 }  // namespace pgrestify::detail

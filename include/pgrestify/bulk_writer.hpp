@@ -70,7 +70,9 @@ struct BulkWriterOptions {
   Columns conflictColumns;      ///< Upsert / Insert with Ignore: the `on_conflict` target; empty = the primary key
   Columns matchColumn = "id";   ///< Update / Delete: the column(s) identifying a row
   Missing missing = Missing::Default;  ///< Insert / Upsert: columns a row lacks
-  RetryPolicy retry;                   ///< retries of each batch (as in the blocking calls)
+  /// Retries of each batch (as in the blocking calls); fields left unset: the client's
+  /// ClientOptions::bulkDefaults.retry, else RetryPolicy's.
+  RetryOptions retry;
   /// Whole-request timeout, overriding ClientOptions::timeout.
   std::optional<std::chrono::milliseconds> timeout;
   /// The timeout of the close() the destructor does.

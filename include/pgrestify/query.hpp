@@ -421,10 +421,11 @@ class QueryBuilder {
   static constexpr auto kUpsert = [](const QueryBuilder& q, auto& rows, const auto& o) { return q.bulkUpsert(rows, o); };
   static constexpr auto kUpdate = [](const QueryBuilder& q, auto& rows, const auto& o) { return q.bulkUpdate(rows, o); };
   static constexpr auto kDelete = [](const QueryBuilder& q, auto& rows, const auto& o) { return q.bulkDelete(rows, o); };
-  /// The work of an async call: owns a copy of this builder, the input and the options.
+  /// The work of an async call: owns a copy of this builder, the input and the options. The
+  /// options are checked here, so that misuse throws from the ...Async call itself.
   template <class R, class Options, class Call>
   auto asyncCall(R&& rows, Options&& options, Call call) const {
-    detail::validate(detail::engineSettings(options));
+    (void)detail::validate(options, detail::bulkDefaults(*state_));
     return [q = *this, rows = std::forward<R>(rows), o = std::forward<Options>(options), call]() mutable {
       return call(q, rows, o);
     };

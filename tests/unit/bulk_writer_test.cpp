@@ -528,3 +528,29 @@ TEST(BulkAsync, StopTokenCancelsAnAsyncCall) {
   EXPECT_TRUE(r.cancelled);
   expectAccounted(r, 20);
 }
+
+// The writer's retry fields left unset come from the client's bulkDefaults.retry (src/options.cpp,
+// the one place options are resolved), a field set on the writer wins.
+TEST(BulkWriter, RetryFieldsLeftUnsetComeFromTheClientsDefaults) {
+  auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) {
+    return pgError(503, "PGRST001", "Database client error", {}, {{"Retry-After", "0"}});
+  });
+  ClientOptions o;
+  o.bulkDefaults.retry = {.maxAttempts = 2, .initialBackoff = std::chrono::milliseconds(1), .retryBudget = std::chrono::milliseconds(0)};
+  auto client = fakeClient(fake, o);
+  {
+    Outcomes seen;
+    auto writer = client.from("users").bulkWriter({.linger = 1ms}, seen.callback());
+    ASSERT_TRUE(writer.add(user(1), 1));
+    writer.flush().get();
+    EXPECT_EQ(fake->count(), 2u) << "the client's maxAttempts";
+  }
+  {
+    Outcomes seen;
+    auto writer = client.from("users").bulkWriter({.linger = 1ms, .retry = {.maxAttempts = 3}}, seen.callback());
+    ASSERT_TRUE(writer.add(user(2), 2));
+    writer.flush().get();
+    EXPECT_EQ(fake->count(), 5u) << "the writer's maxAttempts, the client's other fields";
+  }
+  EXPECT_THROW(client.from("users").bulkWriter({.retry = {.maxAttempts = 0}}), std::invalid_argument);
+}

@@ -23,6 +23,10 @@
 #include <unordered_map>
 #include <vector>
 
+namespace pgrestify {
+struct BulkWriterOptions;
+}  // namespace pgrestify
+
 namespace pgrestify::detail {
 
 class ClientState;
@@ -75,6 +79,9 @@ CallSettings validate(const BulkInsertOptions& options, const BulkDefaults& defa
 CallSettings validate(const BulkUpsertOptions& options, const BulkDefaults& defaults = {});
 CallSettings validate(const BulkUpdateOptions& options, const BulkDefaults& defaults = {});
 CallSettings validate(const BulkDeleteOptions& options, const BulkDefaults& defaults = {});
+/// A BulkWriter's options (include/pgrestify/bulk_writer.hpp): besides the checks above, the
+/// writer's own limits (maxBatchRows, maxInFlight, the buffer caps, linger and its timeouts).
+CallSettings validate(const BulkWriterOptions& options, const BulkDefaults& defaults = {});
 /// The client's ClientOptions::bulkDefaults (checked when the client was created).
 const BulkDefaults& bulkDefaults(const ClientState& client);
 
