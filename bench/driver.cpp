@@ -40,13 +40,13 @@
 #include <iostream>
 #include <iterator>
 #include <map>
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <random>
-#include <thread>
 #include <ranges>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace bench {
@@ -218,9 +218,8 @@ int stream(const Args& a) {
   auto client = makeClient();
   UserGenerator gen(a.rows);
   auto table = client.from<NewUser>("users");
-  return timed(a, "pgrestify-stream", [&] {
-    return table.bulkInsert(gen, withArgs(pgrestify::BulkInsertOptions{.returning = false}, a));
-  });
+  return timed(a, "pgrestify-stream",
+               [&] { return table.bulkInsert(gen, withArgs(pgrestify::BulkInsertOptions{.returning = false}, a)); });
 }
 
 int update(const Args& a, bool grouped, pgrestify::UpdateStrategy strategy = pgrestify::UpdateStrategy::Auto) {
@@ -231,8 +230,9 @@ int update(const Args& a, bool grouped, pgrestify::UpdateStrategy strategy = pgr
     changes.push_back({static_cast<long long>(i), grouped ? "s" + std::to_string(i % 10) : "x" + std::to_string(i)});
   }
   auto table = client.from<StatusChange>("users");
-  return timed(a, "pgrestify",
-               [&] { return table.bulkUpdate(changes, withArgs(pgrestify::BulkUpdateOptions{.strategy = strategy}, a)); });
+  return timed(a, "pgrestify", [&] {
+    return table.bulkUpdate(changes, withArgs(pgrestify::BulkUpdateOptions{.strategy = strategy}, a));
+  });
 }
 
 int remove(const Args& a) {
@@ -298,7 +298,8 @@ int genBatches(const Args& a) {
         << "data-binary = \"@" << path << "\"\n"
         << "header = \"Content-Type: application/json\"\n"
         << "header = \"Prefer: return=minimal\"\n";
-    if (!env["PGRESTIFY_TEST_JWT"].empty()) cfg << "header = \"Authorization: Bearer " << env["PGRESTIFY_TEST_JWT"] << "\"\n";
+    if (!env["PGRESTIFY_TEST_JWT"].empty())
+      cfg << "header = \"Authorization: Bearer " << env["PGRESTIFY_TEST_JWT"] << "\"\n";
     cfg << "output = \"/dev/null\"\n"
         << "write-out = \"%{http_code}\\n\"\n";
   }
@@ -444,7 +445,8 @@ int writerLatency(const Args& a) {
 }
 
 Args parse(int argc, char** argv) {
-  if (argc < 2) throw std::invalid_argument("usage: pgrestify_bench COMMAND [--rows N] [--batch-size B] [--concurrency C] ...");
+  if (argc < 2)
+    throw std::invalid_argument("usage: pgrestify_bench COMMAND [--rows N] [--batch-size B] [--concurrency C] ...");
   Args a;
   a.command = argv[1];
   for (int i = 2; i < argc; ++i) {

@@ -36,8 +36,7 @@ PGRESTIFY_ROW(PartialUser, name, email, role, active)
 const char* const kRoles[] = {"user", "admin", "guest"};
 
 NewUser makeUser(std::size_t i) {
-  return NewUser{"user " + std::to_string(i), "user" + std::to_string(i) + "@example.com", kRoles[i % 3],
-                 i % 5 != 0};
+  return NewUser{"user " + std::to_string(i), "user" + std::to_string(i) + "@example.com", kRoles[i % 3], i % 5 != 0};
 }
 
 std::vector<NewUser> users(std::size_t n) {
@@ -81,7 +80,8 @@ class InstantTransport final : public pgrestify::Transport {
 };
 
 pgrestify::Client fakeClient() {
-  return pgrestify::createClient({.url = "http://127.0.0.1:3000", .bearerToken = "header.payload.signature",
+  return pgrestify::createClient({.url = "http://127.0.0.1:3000",
+                                  .bearerToken = "header.payload.signature",
                                   .transport = std::make_shared<InstantTransport>()});
 }
 
@@ -95,8 +95,8 @@ void insertRowsToBodies(benchmark::State& state, const std::vector<Row>& rows) {
   for (auto _ : state) {
     pgrestify::detail::InsertSpec spec;
     spec.table = "users";
-    auto op = pgrestify::detail::makeInsertOperation(*pgrestify::detail::HandleAccess::state(client), spec, pgrestify::detail::rowWriterSource(rows),
-                                                     rows.size());
+    auto op = pgrestify::detail::makeInsertOperation(*pgrestify::detail::HandleAccess::state(client), spec,
+                                                     pgrestify::detail::rowWriterSource(rows), rows.size());
     pgrestify::detail::Work work;
     for (;;) {
       pgrestify::detail::WorkRow r;
@@ -136,8 +136,8 @@ void requestOnly(benchmark::State& state, std::vector<Row> rows) {
   auto client = fakeClient();
   pgrestify::detail::InsertSpec spec;
   spec.table = "users";
-  auto op = pgrestify::detail::makeInsertOperation(*pgrestify::detail::HandleAccess::state(client), spec, pgrestify::detail::rowWriterSource(rows),
-                                                   rows.size());
+  auto op = pgrestify::detail::makeInsertOperation(*pgrestify::detail::HandleAccess::state(client), spec,
+                                                   pgrestify::detail::rowWriterSource(rows), rows.size());
   pgrestify::detail::Work work;
   pgrestify::detail::WorkRow r;
   while (op->nextRow(r)) {

@@ -99,9 +99,9 @@ class Ledger {
   std::optional<BatchReport> succeeded(const Work& w, int status, Outcome& out) {
     std::sort(out.notFound.begin(), out.notFound.end());
     out.notFound.erase(std::unique(out.notFound.begin(), out.notFound.end()), out.notFound.end());
-    out.notFound.erase(std::remove_if(out.notFound.begin(), out.notFound.end(),
-                                      [&](std::size_t pos) { return pos >= w.rows.size(); }),
-                       out.notFound.end());
+    out.notFound.erase(
+        std::remove_if(out.notFound.begin(), out.notFound.end(), [&](std::size_t pos) { return pos >= w.rows.size(); }),
+        out.notFound.end());
     const std::size_t rest = w.rows.size() - out.notFound.size();
     out.skipped = std::min(out.skipped, rest);
     out.successful = rest - out.skipped;
@@ -141,7 +141,8 @@ class Ledger {
 
   std::size_t processed() const { return result_.count; }
 
-  BulkProgress progress(std::optional<std::size_t> total, std::size_t inFlight, std::chrono::milliseconds elapsed) const {
+  BulkProgress progress(std::optional<std::size_t> total, std::size_t inFlight,
+                        std::chrono::milliseconds elapsed) const {
     BulkProgress p;
     p.processed = result_.count;
     p.successful = result_.successful;
@@ -231,7 +232,11 @@ class Ledger {
 class Engine {
  public:
   Engine(Transport& transport, BulkOperation& op, const EngineSettings& settings)
-      : op_(op), s_(settings), planner_(settings.batchSize, op.maxBytes()), start_(now()), rng_(std::random_device{}()) {
+      : op_(op),
+        s_(settings),
+        planner_(settings.batchSize, op.maxBytes()),
+        start_(now()),
+        rng_(std::random_device{}()) {
     try {
       session_ = transport.openSession();
       if (!session_) sessionError_ = "the transport opened no session";
@@ -514,9 +519,9 @@ class Engine {
   void waitAndHandle() {
     auto wait = kMaxWait;
     if (!delayed_.empty()) {
-      auto next = std::min_element(delayed_.begin(), delayed_.end(),
-                                   [](const Work& a, const Work& b) { return a.notBefore < b.notBefore; })
-                      ->notBefore;
+      auto next = std::min_element(delayed_.begin(), delayed_.end(), [](const Work& a, const Work& b) {
+                    return a.notBefore < b.notBefore;
+                  })->notBefore;
       auto until = std::chrono::duration_cast<std::chrono::milliseconds>(next - now());
       wait = std::clamp(until, std::chrono::milliseconds(0), wait);
     }

@@ -70,13 +70,13 @@ struct WriterCore::State {
   std::condition_variable idle;   // close(): an outcome delivered
   std::deque<Row> buffer;
   std::size_t bufferedBytes = 0;
-  std::size_t heldRows = 0;   // buffered + in flight
+  std::size_t heldRows = 0;  // buffered + in flight
   std::size_t heldBytes = 0;
   std::unordered_set<std::string> keysInFlight;
   std::list<std::shared_ptr<Batch>> inFlight;
   std::size_t inFlightRows = 0;
-  std::uint64_t epoch = 0;        // the generation of rows added now
-  std::uint64_t urgentBelow = 0;  // rows of an earlier generation are sent without waiting for linger
+  std::uint64_t epoch = 0;                       // the generation of rows added now
+  std::uint64_t urgentBelow = 0;                 // rows of an earlier generation are sent without waiting for linger
   std::map<std::uint64_t, std::size_t> pending;  // generation -> rows without an outcome yet
   std::vector<std::pair<std::uint64_t, std::promise<void>>> flushes;
   bool closed = false;
@@ -200,7 +200,8 @@ struct WriterCore::State {
   // The engine's result of a batch as one outcome per row (positions in the batch are the
   // engine's input indexes). Errors name their rows; the rest were written, skipped or not
   // processed, told apart by the counts, or for Insert with Ignore by the keys the server returned.
-  void outcomesOf(Batch& b, BulkResult<nlohmann::json>& r, const std::string& thrown, std::vector<WriterDelivery>& out) {
+  void outcomesOf(Batch& b, BulkResult<nlohmann::json>& r, const std::string& thrown,
+                  std::vector<WriterDelivery>& out) {
     const std::size_t n = b.rows.size();
     out.resize(n);
     std::vector<bool> named(n, false);
@@ -280,11 +281,21 @@ struct WriterCore::State {
     for (std::size_t i = 0; i < out.size(); ++i) {
       out[i].context = std::move(rows[i].context);
       switch (out[i].outcome) {
-        case RowOutcome::Written: ++stats.written; break;
-        case RowOutcome::Skipped: ++stats.skipped; break;
-        case RowOutcome::Failed: ++stats.failed; break;
-        case RowOutcome::Unknown: ++stats.unknown; break;
-        case RowOutcome::Cancelled: ++stats.cancelled; break;
+        case RowOutcome::Written:
+          ++stats.written;
+          break;
+        case RowOutcome::Skipped:
+          ++stats.skipped;
+          break;
+        case RowOutcome::Failed:
+          ++stats.failed;
+          break;
+        case RowOutcome::Unknown:
+          ++stats.unknown;
+          break;
+        case RowOutcome::Cancelled:
+          ++stats.cancelled;
+          break;
       }
     }
     ++delivering;
@@ -414,7 +425,8 @@ WriterCore::~WriterCore() {
   }
 }
 
-void WriterCore::prepareJson(const nlohmann::json& row, std::string& text, std::string& key, std::string& invalid) const {
+void WriterCore::prepareJson(const nlohmann::json& row, std::string& text, std::string& key,
+                             std::string& invalid) const {
   try {
     text = row.dump();
   } catch (const std::exception& e) {
@@ -438,7 +450,9 @@ AddResult WriterCore::add(std::string text, std::string key, std::string invalid
     ++s.stats.refused;
     return {AddStatus::Invalid, "pgrestify: " + invalid};
   }
-  auto full = [&] { return s.heldRows + 1 > options_.maxBufferedRows || s.heldBytes + bytes > options_.maxBufferedBytes; };
+  auto full = [&] {
+    return s.heldRows + 1 > options_.maxBufferedRows || s.heldBytes + bytes > options_.maxBufferedBytes;
+  };
   if (!s.closed && full()) {
     const bool mayWait = wait && options_.whenFull == WhenFull::Block && deliveringFor != &s;
     if (mayWait) {

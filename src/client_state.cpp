@@ -105,7 +105,8 @@ std::vector<std::string> secretsOf(const HttpRequest& request, const std::vector
         if (equalsIgnoreCase(scheme, "Basic")) {
           std::string decoded = base64Decode(credentials);
           add(decoded);
-          if (auto colon = decoded.find(':'); colon != std::string::npos) add(std::string_view(decoded).substr(colon + 1));
+          if (auto colon = decoded.find(':'); colon != std::string::npos)
+            add(std::string_view(decoded).substr(colon + 1));
         }
       }
     } else if (equalsIgnoreCase(name, "Cookie") || equalsIgnoreCase(name, "Set-Cookie")) {
@@ -233,8 +234,8 @@ std::string quoted(std::optional<std::string_view> value) {
                                     std::string got) {
   ErrorInfo info;
   info.status = response.status;
-  info.message = "the answer to " + request + " is not PostgREST's answer: expected " + std::move(expected) +
-                 "; got " + std::move(got) + " (is the URL a PostgREST 12 server?)";
+  info.message = "the answer to " + request + " is not PostgREST's answer: expected " + std::move(expected) + "; got " +
+                 std::move(got) + " (is the URL a PostgREST 12 server?)";
   throw Error(info);
 }
 
@@ -282,7 +283,8 @@ ClientState::ClientState(ClientOptions options) : options_(std::move(options)) {
   }
   if (options_.tokenProvider) {
     if (!options_.bearerToken.empty()) {
-      throw std::invalid_argument("pgrestify: set ClientOptions::bearerToken or ClientOptions::tokenProvider, not both");
+      throw std::invalid_argument(
+          "pgrestify: set ClientOptions::bearerToken or ClientOptions::tokenProvider, not both");
     }
     if (findHeader(options_.headers, "Authorization")) {
       throw std::invalid_argument(
@@ -444,7 +446,8 @@ std::string ClientState::eventPath(std::string_view url) const {
 }
 
 void ClientState::observe(std::string_view method, std::string_view url, std::size_t bytesSent,
-                          const HttpResponse& response, std::chrono::steady_clock::time_point start, int attempt) const {
+                          const HttpResponse& response, std::chrono::steady_clock::time_point start,
+                          int attempt) const {
   RequestEvent e;
   e.duration = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start);
   e.method = std::string(method);
@@ -576,7 +579,8 @@ nlohmann::json ClientState::sendForRows(HttpRequest request, HttpResponse* answe
     statuses = {200};
     expectedStatus = "status 200";
   }
-  const std::string expected = expectedStatus + ", Content-Type application/json, a JSON array of rows and a Content-Range header";
+  const std::string expected =
+      expectedStatus + ", Content-Type application/json, a JSON array of rows and a Content-Range header";
   std::vector<std::string> wrong;
   if (std::find(statuses.begin(), statuses.end(), response.status) == statuses.end()) {
     wrong.push_back("status " + std::to_string(response.status));
@@ -620,7 +624,8 @@ std::vector<std::string> ClientState::primaryKey(const std::string& table, const
 }
 
 HttpRequest ClientState::descriptionRequest(const std::string& schema) const {
-  HttpRequest req = makeRequest("GET", "", {}, "", "", schema.empty() ? Headers{} : Headers{{"Accept-Profile", schema}});
+  HttpRequest req =
+      makeRequest("GET", "", {}, "", "", schema.empty() ? Headers{} : Headers{{"Accept-Profile", schema}});
   for (auto& [name, value] : req.headers) {
     if (name == "Accept") value = "application/openapi+json";
   }

@@ -10,8 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include <chrono>
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -123,8 +123,8 @@ class ClientState {
   mutable std::mutex tokenMutex_;
   mutable std::mutex renewMutex_;
   mutable bool tokenFetched_ = false;
-  mutable std::string authorization_;  ///< "Bearer <token>" or empty
-  mutable std::string previous_;       ///< the value before the last renewal
+  mutable std::string authorization_;                                       ///< "Bearer <token>" or empty
+  mutable std::string previous_;                                            ///< the value before the last renewal
   mutable std::optional<std::chrono::system_clock::time_point> expiresAt_;  ///< the JWT's `exp`
   mutable std::chrono::steady_clock::time_point askedAt_;                   ///< last call of the provider
   mutable std::map<std::string, std::shared_ptr<const TableSchema>> schemas_;

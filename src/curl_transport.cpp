@@ -142,11 +142,16 @@ void redact(std::string& text, const std::vector<std::string>& secrets) {
 
 long sslVersion(TlsVersion v) {
   switch (v) {
-    case TlsVersion::Default: return CURL_SSLVERSION_DEFAULT;
-    case TlsVersion::Tls1_0: return CURL_SSLVERSION_TLSv1_0;
-    case TlsVersion::Tls1_1: return CURL_SSLVERSION_TLSv1_1;
-    case TlsVersion::Tls1_2: return CURL_SSLVERSION_TLSv1_2;
-    case TlsVersion::Tls1_3: return CURL_SSLVERSION_TLSv1_3;
+    case TlsVersion::Default:
+      return CURL_SSLVERSION_DEFAULT;
+    case TlsVersion::Tls1_0:
+      return CURL_SSLVERSION_TLSv1_0;
+    case TlsVersion::Tls1_1:
+      return CURL_SSLVERSION_TLSv1_1;
+    case TlsVersion::Tls1_2:
+      return CURL_SSLVERSION_TLSv1_2;
+    case TlsVersion::Tls1_3:
+      return CURL_SSLVERSION_TLSv1_3;
   }
   return CURL_SSLVERSION_DEFAULT;
 }
@@ -162,9 +167,9 @@ struct Transfer {
   // Request body handed to libcurl through onRead (not CURLOPT_POSTFIELDS), so that the transport
   // sees when libcurl wants to send it again.
   std::size_t bodyOffset = 0;
-  std::size_t bodyRead = 0;   // highest offset libcurl has read so far (any attempt)
-  int attempts = 0;           // times libcurl was about to send the request (onPrereq)
-  bool refusedResend = false; // onPrereq refused a silent re-send of a request that may have run
+  std::size_t bodyRead = 0;    // highest offset libcurl has read so far (any attempt)
+  int attempts = 0;            // times libcurl was about to send the request (onPrereq)
+  bool refusedResend = false;  // onPrereq refused a silent re-send of a request that may have run
 };
 
 size_t onRead(char* buffer, size_t size, size_t count, void* user) {
@@ -225,8 +230,7 @@ size_t onHeader(char* data, size_t size, size_t count, void* user) {
     while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
     return s;
   };
-  t->response.headers.emplace_back(std::string(trim(line.substr(0, colon))),
-                                   std::string(trim(line.substr(colon + 1))));
+  t->response.headers.emplace_back(std::string(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
   return size * count;
 }
 
@@ -283,9 +287,8 @@ class CurlTransport final : public Transport, public std::enable_shared_from_thi
     }
     secrets_ = proxySecrets(options_.proxy);
     if (!options_.keyPassword.empty()) secrets_.push_back(options_.keyPassword);
-    std::sort(secrets_.begin(), secrets_.end(), [](const std::string& a, const std::string& b) {
-      return a.size() > b.size();
-    });
+    std::sort(secrets_.begin(), secrets_.end(),
+              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     globalInit();
     if (options_.userAgent.empty()) options_.userAgent = std::string("pgrestify/") + kVersion;
   }
@@ -410,7 +413,8 @@ void CurlSession::start(std::uint64_t tag, HttpRequest request) {
     curl_easy_setopt(easy, CURLOPT_SSLKEYTYPE, "PEM");
   }
   if (!opt.keyPassword.empty()) curl_easy_setopt(easy, CURLOPT_KEYPASSWD, opt.keyPassword.c_str());
-  if (opt.minTlsVersion != TlsVersion::Default) curl_easy_setopt(easy, CURLOPT_SSLVERSION, sslVersion(opt.minTlsVersion));
+  if (opt.minTlsVersion != TlsVersion::Default)
+    curl_easy_setopt(easy, CURLOPT_SSLVERSION, sslVersion(opt.minTlsVersion));
   if (!opt.proxy.empty()) curl_easy_setopt(easy, CURLOPT_PROXY, opt.proxy.c_str());
   curl_easy_setopt(easy, CURLOPT_USERAGENT, opt.userAgent.c_str());
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, onBody);
@@ -495,8 +499,10 @@ void CurlSession::finish(Transfer& t, CURLcode code) {
     r.bodySent = true;
     if (r.error == TransportErrorKind::Connect) {
       r.error = TransportErrorKind::Reset;
-      r.errorMessage = "the connection was closed without an answer after the request was sent, and reconnecting "
-                       "failed: " + r.errorMessage;
+      r.errorMessage =
+          "the connection was closed without an answer after the request was sent, and reconnecting "
+          "failed: " +
+          r.errorMessage;
     }
   }
   if (r.error == TransportErrorKind::Connect) r.bodySent = false;

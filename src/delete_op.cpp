@@ -82,7 +82,6 @@ class DeleteOperation final : public BulkOperation, public ResultNotes {
   bool isolatable(const Work&) const override { return true; }
   nlohmann::json rowObject(const WorkRow& row) const override { return keyObject(row, spec_.matchColumns); }
 
-
  private:
   const ClientState& client_;
   DeleteSpec spec_;

@@ -107,8 +107,9 @@ std::string listElement(const nlohmann::json& value) {
   if (value.is_number() || value.is_boolean()) return value.dump();
   if (value.is_null()) {
     // PostgREST reads null (quoted or not) in a list as the text 'null', never as SQL NULL.
-    throw std::invalid_argument("pgrestify: null has no form in an in.() list (PostgREST would read it as the "
-                                "text 'null'); filter SQL NULL with is(nullptr)");
+    throw std::invalid_argument(
+        "pgrestify: null has no form in an in.() list (PostgREST would read it as the "
+        "text 'null'); filter SQL NULL with is(nullptr)");
   }
   std::string text = scalarText(value);
   std::string out;
@@ -193,9 +194,8 @@ void checkHeader(std::string_view name, std::string_view value) {
 
 const std::vector<std::string_view>& credentialHeaders() {
   static const std::vector<std::string_view> names = {
-      "Authorization", "Proxy-Authorization", "apikey",         "X-Api-Key",    "Api-Key",
-      "X-Auth-Token",  "X-Access-Token",      "X-Amz-Security-Token", "Cookie", "Set-Cookie",
-      "X-CSRF-Token",  "X-Supabase-Api-Key"};
+      "Authorization",  "Proxy-Authorization",  "apikey", "X-Api-Key",  "Api-Key",      "X-Auth-Token",
+      "X-Access-Token", "X-Amz-Security-Token", "Cookie", "Set-Cookie", "X-CSRF-Token", "X-Supabase-Api-Key"};
   return names;
 }
 
@@ -215,8 +215,9 @@ std::string_view ownedHeaderAdvice(std::string_view name) noexcept {
     std::string_view advice;
   };
   static constexpr Owned owned[] = {
-      {"Prefer", "it decides what the results mean; use the call's options instead (returning, onConflict / "
-                 "ignoreDuplicates, missing; counts are always exact)"},
+      {"Prefer",
+       "it decides what the results mean; use the call's options instead (returning, onConflict / "
+       "ignoreDuplicates, missing; counts are always exact)"},
       {"Accept-Profile", "use ClientOptions::schema"},
       {"Content-Profile", "use ClientOptions::schema"},
       {"Accept", "the library reads JSON answers"},
@@ -265,7 +266,8 @@ void checkUrl(std::string_view url, std::string_view what, bool base) {
   }
   for (char ch : url) {
     auto c = static_cast<unsigned char>(ch);
-    if (c <= 0x20 || c == 0x7f) throw std::invalid_argument("pgrestify: " + w + " contains a space or control character");
+    if (c <= 0x20 || c == 0x7f)
+      throw std::invalid_argument("pgrestify: " + w + " contains a space or control character");
   }
   auto authority = rest.substr(0, rest.find_first_of("/?#"));
   if (authority.find('@') != std::string_view::npos) {

@@ -14,12 +14,18 @@ namespace pgrestify {
 
 const char* toString(TransportErrorKind kind) noexcept {
   switch (kind) {
-    case TransportErrorKind::None: return "none";
-    case TransportErrorKind::Connect: return "connect";
-    case TransportErrorKind::Timeout: return "timeout";
-    case TransportErrorKind::Reset: return "reset";
-    case TransportErrorKind::Send: return "send";
-    case TransportErrorKind::Other: return "other";
+    case TransportErrorKind::None:
+      return "none";
+    case TransportErrorKind::Connect:
+      return "connect";
+    case TransportErrorKind::Timeout:
+      return "timeout";
+    case TransportErrorKind::Reset:
+      return "reset";
+    case TransportErrorKind::Send:
+      return "send";
+    case TransportErrorKind::Other:
+      return "other";
   }
   return "other";
 }
@@ -65,8 +71,9 @@ ErrorInfo parseErrorBody(int status, std::string_view body) {
       info.details = stringField(j, "details");
       info.hint = stringField(j, "hint");
       if (detail::lostDatabaseConnection(status, text)) {
-        info.message = "PostgREST lost its database connection while running the request (HTTP 400 with empty "
-                       "code and message); the database may or may not have committed it";
+        info.message =
+            "PostgREST lost its database connection while running the request (HTTP 400 with empty "
+            "code and message); the database may or may not have committed it";
       } else if (info.message.empty() && info.code.empty()) {
         // PostgREST 12 answers `{}` for POST/PATCH to an unknown table (404).
         info.message = status == 404 ? "Not Found (the table or view does not exist, or is not exposed)"

@@ -14,7 +14,11 @@ namespace {
 class InsertOperation final : public BulkOperation, public ResultNotes {
  public:
   InsertOperation(const ClientState& client, InsertSpec spec, RowWriterSource source, std::optional<std::size_t> total)
-      : client_(client), spec_(std::move(spec)), source_(std::move(source)), total_(total), writer_(spec_.conflictColumns) {
+      : client_(client),
+        spec_(std::move(spec)),
+        source_(std::move(source)),
+        total_(total),
+        writer_(spec_.conflictColumns) {
     // The conflict columns the caller gave were checked by detail::validate (src/options.cpp).
     checkIdentifier(spec_.table, "table name");
   }
@@ -63,14 +67,17 @@ class InsertOperation final : public BulkOperation, public ResultNotes {
 
   void annotate(BulkResult<nlohmann::json>& result) const override {
     if (result.skipped > 0) {
-      std::string note = std::to_string(result.skipped) + " row(s) were accepted without an error but PostgreSQL did "
+      std::string note = std::to_string(result.skipped) +
+                         " row(s) were accepted without an error but PostgreSQL did "
                          "not report them as written; they are counted in `skipped`: ";
       if (spec_.onConflict == OnConflict::Ignore) {
-        note += "duplicates left alone, or rows a trigger discarded or redirected to another table (a BEFORE "
-                "INSERT trigger returning NULL); the two cannot be told apart";
+        note +=
+            "duplicates left alone, or rows a trigger discarded or redirected to another table (a BEFORE "
+            "INSERT trigger returning NULL); the two cannot be told apart";
       } else {
-        note += "a trigger discarded them or redirected them to another table (a BEFORE INSERT trigger "
-                "returning NULL, trigger-based partitioning)";
+        note +=
+            "a trigger discarded them or redirected them to another table (a BEFORE INSERT trigger "
+            "returning NULL, trigger-based partitioning)";
       }
       if (spec_.returning) note += "; the rows that were written are those in `data`";
       result.warnings.push_back(std::move(note));

@@ -322,24 +322,36 @@ KeyType keyTypeOf(std::string_view format) noexcept {
 
 std::optional<std::string> canonicalValue(KeyType type, std::string_view text) {
   switch (type) {
-    case KeyType::Exact: return std::string(text);
+    case KeyType::Exact:
+      return std::string(text);
     case KeyType::Blank: {
       std::string_view s = text;
       while (!s.empty() && s.back() == ' ') s.remove_suffix(1);
       return std::string(s);
     }
-    case KeyType::CaseInsensitive: return lowered(text);
-    case KeyType::Uuid: return canonicalUuid(text);
+    case KeyType::CaseInsensitive:
+      return lowered(text);
+    case KeyType::Uuid:
+      return canonicalUuid(text);
     case KeyType::Integer:
-    case KeyType::Numeric: return canonicalDecimal(text);
-    case KeyType::Real: return canonicalFloat<float>(text);
-    case KeyType::Double: return canonicalFloat<double>(text);
-    case KeyType::Boolean: return canonicalBoolean(text);
-    case KeyType::Timestamptz: return canonicalTimestamp(text, true);
-    case KeyType::Timestamp: return canonicalTimestamp(text, false);
-    case KeyType::Date: return canonicalDate(text);
-    case KeyType::Time: return canonicalTime(text);
-    case KeyType::Unknown: return std::nullopt;
+    case KeyType::Numeric:
+      return canonicalDecimal(text);
+    case KeyType::Real:
+      return canonicalFloat<float>(text);
+    case KeyType::Double:
+      return canonicalFloat<double>(text);
+    case KeyType::Boolean:
+      return canonicalBoolean(text);
+    case KeyType::Timestamptz:
+      return canonicalTimestamp(text, true);
+    case KeyType::Timestamp:
+      return canonicalTimestamp(text, false);
+    case KeyType::Date:
+      return canonicalDate(text);
+    case KeyType::Time:
+      return canonicalTime(text);
+    case KeyType::Unknown:
+      return std::nullopt;
   }
   return std::nullopt;
 }

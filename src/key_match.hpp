@@ -17,16 +17,16 @@ enum class KeyType {
   Blank,            ///< character(n): trailing spaces do not count
   CaseInsensitive,  ///< citext (ASCII letters folded)
   Uuid,
-  Integer,          ///< smallint, integer, bigint
+  Integer,  ///< smallint, integer, bigint
   Numeric,
-  Real,             ///< float4
-  Double,           ///< float8
+  Real,    ///< float4
+  Double,  ///< float8
   Boolean,
   Timestamptz,
-  Timestamp,        ///< without time zone: a written offset is ignored, as PostgreSQL does
+  Timestamp,  ///< without time zone: a written offset is ignored, as PostgreSQL does
   Date,
-  Time,             ///< without time zone
-  Unknown,          ///< anything else (domains, enums, unknown formats): no canonical form
+  Time,     ///< without time zone
+  Unknown,  ///< anything else (domains, enums, unknown formats): no canonical form
 };
 
 /// The KeyType of a column from its PostgREST OpenAPI `format` ("uuid", "timestamp with time zone"...).

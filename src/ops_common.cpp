@@ -14,7 +14,6 @@
 
 namespace pgrestify::detail {
 
-
 // Returns an error text for values no JSON/SQL can carry (NaN, Infinity), empty when fine.
 std::string checkValues(const nlohmann::json& j) {
   switch (j.type()) {
@@ -96,17 +95,22 @@ HttpRequest insertRequest(const ClientState& client, const InsertSpec& spec, con
   if (spec.returning) params.emplace_back("select", spec.select.empty() ? "*" : spec.select);
   std::string resolution;
   switch (spec.onConflict) {
-    case OnConflict::Error: break;
-    case OnConflict::Ignore: resolution = "resolution=ignore-duplicates"; break;
-    case OnConflict::Update: resolution = "resolution=merge-duplicates"; break;
+    case OnConflict::Error:
+      break;
+    case OnConflict::Ignore:
+      resolution = "resolution=ignore-duplicates";
+      break;
+    case OnConflict::Update:
+      resolution = "resolution=merge-duplicates";
+      break;
   }
   // count=exact on every write (free on mutations, PostgREST reference §3.4): the count of rows
   // PostgreSQL reports as written is what `successful` is.
   std::string prefer = preferOf(spec.returning, resolution);
   // `missing=default` matters only when some row lacks a column of `columns=`; PostgREST then
   // switches to a slower jsonb path, so it is sent only for batches whose rows differ in keys.
-  const bool mixedKeySets = std::any_of(work.rows.begin(), work.rows.end(),
-                                        [&](const WorkRow& r) { return r.aux != work.rows.front().aux; });
+  const bool mixedKeySets =
+      std::any_of(work.rows.begin(), work.rows.end(), [&](const WorkRow& r) { return r.aux != work.rows.front().aux; });
   if (spec.missing == Missing::Default && mixedKeySets) prefer += ",missing=default";
   return client.makeRequest("POST", spec.table, params, prefer, joinRows(work.rows, work.bytes), spec.headers);
 }
@@ -249,9 +253,7 @@ std::string mediaType(const HttpResponse& response) {
   return out;
 }
 
-bool blank(const std::string& body) {
-  return body.find_first_not_of(" \t\r\n") == std::string::npos;
-}
+bool blank(const std::string& body) { return body.find_first_not_of(" \t\r\n") == std::string::npos; }
 
 std::optional<std::size_t> digits(std::string_view s) {
   if (s.empty() || s.size() > 18) return std::nullopt;
@@ -473,8 +475,9 @@ void KeyMatcher::match(const Work& work, Answer answer, bool returning, bool cou
 void addReturningHint(BulkResult<nlohmann::json>& result, std::string_view how) {
   for (auto& e : result.errors) {
     if (e.code != "42501" || e.message.find("row-level security") == std::string::npos) continue;
-    std::string hint = "PostgreSQL applies the table's SELECT policies to the rows a write returns (RETURNING), so a "
-                       "row this role may write but not see fails when it is read back; ";
+    std::string hint =
+        "PostgreSQL applies the table's SELECT policies to the rows a write returns (RETURNING), so a "
+        "row this role may write but not see fails when it is read back; ";
     hint += how;
     e.hint = e.hint.empty() ? hint : e.hint + "; " + hint;
   }
@@ -516,7 +519,7 @@ std::string keyFitsUrl(const std::string& element, std::size_t budget) {
 
 // Room left for keys in a URL of at most @p maxUrl bytes.
 std::size_t urlBudget(const ClientState& client, const std::string& table, std::size_t maxUrl,
-                             const std::string& select) {
+                      const std::string& select) {
   std::size_t fixed = client.baseUrl().size() + percentEncode(table).size() + percentEncode(select).size() + 64;
   return maxUrl > fixed + 64 ? maxUrl - fixed : 64;
 }
@@ -544,7 +547,6 @@ std::string serializeRow(const nlohmann::json& row, std::string& out) {
   return {};
 }
 
-
 // ---- validate and dryRun (RowChecks) ----
 
 RowSource checkedSource(RowSource source, const RowChecks& checks) {
@@ -560,10 +562,10 @@ RowSource checkedSource(RowSource source, const RowChecks& checks) {
 
 RowWriterSource checkedSource(RowWriterSource source, const RowChecks& checks) {
   if (!checks.validate) return source;
-  return [source = std::move(source), validate = checks.validate, verdicts = checks.verdicts,
-          next = std::size_t{0}](RowWriter& writer, std::string& out) mutable {
+  return [source = std::move(source), validate = checks.validate, verdicts = checks.verdicts, next = std::size_t{0}](
+             RowWriter& writer, std::string& out) mutable {
     if (!source(writer, out)) return false;
-    const std::size_t index = next++;  // operations number rows in the order they read them
+    const std::size_t index = next++;            // operations number rows in the order they read them
     if (!writer.invalid().empty()) return true;  // refused by the library already
     // The row as it will be sent (the writer produced it; a parse failure is reported by the
     // operation's own checks).
@@ -603,8 +605,8 @@ void checkRollbackHonoured(const ClientState& client, const RowChecks& checks) {
   HttpResponse response =
       client.send(client.makeRequest("GET", checks.table, Params{{"limit", "0"}}, kRollback, {}, checks.headers));
   if (!response.ok() && response.status >= 400 && response.status < 500 && checks.insert) {
-    response = client.send(client.makeRequest("POST", checks.table, {}, "return=minimal,tx=rollback", "[]",
-                                              checks.headers));
+    response =
+        client.send(client.makeRequest("POST", checks.table, {}, "return=minimal,tx=rollback", "[]", checks.headers));
   }
   throwIfFailed(response);
   if (!preferenceApplied(response, kRollback)) {

@@ -72,9 +72,9 @@ void keyFilter(const std::vector<std::string>& columns, const std::vector<WorkRo
 std::string keyElement(const std::vector<std::string>& columns, const nlohmann::json& row);
 /// What PostgREST 12.0.2 answers to a write the library sent (always with `Prefer: count=exact`).
 struct ExpectedAnswer {
-  int status = 201;             ///< the status expected
-  int otherStatus = 0;          ///< another acceptable status (merge-duplicates: 200 when nothing was inserted)
-  bool body = false;            ///< a JSON array of objects (return=representation), else no body
+  int status = 201;     ///< the status expected
+  int otherStatus = 0;  ///< another acceptable status (merge-duplicates: 200 when nothing was inserted)
+  bool body = false;    ///< a JSON array of objects (return=representation), else no body
   std::size_t maxCount = static_cast<std::size_t>(-1);  ///< the count can be no larger (rows sent, for inserts)
 };
 /// A checked answer: the Content-Range count and the returned rows.

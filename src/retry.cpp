@@ -56,7 +56,7 @@ Decision classify(const HttpResponse& response, const ErrorInfo& info, bool idem
   // The JWT expired (or is invalid): PostgREST refused the request before running it. With a
   // token provider the engine sends it once more with a fresh token; without, it is final.
   if (status == 401 && code == "PGRST301") return Decision::Reauthorize;
-  if (status == 503 || status == 429) return Decision::Retry;  // PGRST000-002, 08*, 53*: not executed
+  if (status == 503 || status == 429) return Decision::Retry;       // PGRST000-002, 08*, 53*: not executed
   if (status == 504 && code == "PGRST003") return Decision::Retry;  // no pool connection: not executed
   // Deadlock or serialization failure: rolled back, caused by another writer, not by the rows.
   if (status == 500 && (code == "40001" || code == "40P01")) return Decision::RetryConflict;
@@ -80,7 +80,7 @@ std::optional<std::string> refusedColumn(const ErrorInfo& info) {
   const std::string& m = info.message;
   std::optional<std::string> column;
   if (info.code == "PGRST204") {
-    column = between(m, "Column '", "' of relation '");                     // 12.0.2
+    column = between(m, "Column '", "' of relation '");                         // 12.0.2
     if (!column) column = between(m, "Could not find the '", "' column of '");  // 12.0.3+
   } else if (info.code == "428C9") {
     column = between(m, "cannot insert a non-DEFAULT value into column \"", "\"");

@@ -9,8 +9,7 @@ namespace pgrestify {
 
 std::optional<std::string_view> findHeader(const Headers& headers, std::string_view name) noexcept {
   for (const auto& [key, value] : headers) {
-    if (key.size() == name.size() &&
-        std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
+    if (key.size() == name.size() && std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
         })) {
       return std::string_view(value);

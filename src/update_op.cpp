@@ -139,13 +139,13 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
   /// One input row, read and checked.
   struct Input {
     std::size_t index = 0;
-    std::string key;           ///< keyOf() the match columns
-    std::string element;       ///< PATCH: key element for the filter
-    std::string text;          ///< Function/Upsert: the row as sent
-    std::uint32_t payload = 0; ///< PATCH: id of the new values (payloads_)
-    std::uint32_t keySet = 0;  ///< id of the row's column set (keySets_)
-    std::uint32_t wave = 0;    ///< earlier rows with the same key
-    std::string invalid;       ///< non-empty: refused before sending (InvalidRow)
+    std::string key;            ///< keyOf() the match columns
+    std::string element;        ///< PATCH: key element for the filter
+    std::string text;           ///< Function/Upsert: the row as sent
+    std::uint32_t payload = 0;  ///< PATCH: id of the new values (payloads_)
+    std::uint32_t keySet = 0;   ///< id of the row's column set (keySets_)
+    std::uint32_t wave = 0;     ///< earlier rows with the same key
+    std::string invalid;        ///< non-empty: refused before sending (InvalidRow)
   };
   /// What the rows of one group (WorkRow::group) share.
   struct Group {
@@ -221,10 +221,14 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
   // Resolves Auto: the function when PostgREST exposes it and enough rows would go alone.
   Route chooseRoute(const std::vector<Input>& inputs) const {
     switch (spec_.strategy) {
-      case UpdateStrategy::Upsert: return Route::Upsert;
-      case UpdateStrategy::Function: return Route::Function;
-      case UpdateStrategy::PerRow: return Route::Patch;
-      case UpdateStrategy::Auto: break;
+      case UpdateStrategy::Upsert:
+        return Route::Upsert;
+      case UpdateStrategy::Function:
+        return Route::Function;
+      case UpdateStrategy::PerRow:
+        return Route::Patch;
+      case UpdateStrategy::Auto:
+        break;
     }
     if (!functionSelects()) return Route::Patch;
     std::size_t alone = 0;
@@ -245,7 +249,8 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
       while (source(j)) inputs.push_back(readRow(j, index++, occurrences, payloadIds));
     }
     route_ = chooseRoute(inputs);
-    budget_ = route_ == Route::Patch ? urlBudget(client_, spec_.table, spec_.maxUrlBytes, select_) : spec_.maxBatchBytes;
+    budget_ =
+        route_ == Route::Patch ? urlBudget(client_, spec_.table, spec_.maxUrlBytes, select_) : spec_.maxBatchBytes;
     if (route_ == Route::Patch) {
       for (auto& in : inputs) {
         if (in.invalid.empty()) in.invalid = keyFitsUrl(in.element, budget_);  // the key alone may not fit a URL
@@ -307,11 +312,11 @@ class UpdateOperation final : public BulkOperation, public ResultNotes {
   std::optional<std::size_t> total_;
   std::string select_;
   Route route_ = Route::Patch;
-  std::size_t budget_ = 0;                          // maxBytes(): URL room for keys, or body bytes
-  std::vector<std::string> payloads_;               // PATCH: distinct bodies
-  std::vector<std::size_t> payloadCount_;           // PATCH: rows per body
-  KeySets keySets_;                                 // column sets of the rows
-  std::vector<Group> groups_;                       // by WorkRow::group
+  std::size_t budget_ = 0;                 // maxBytes(): URL room for keys, or body bytes
+  std::vector<std::string> payloads_;      // PATCH: distinct bodies
+  std::vector<std::size_t> payloadCount_;  // PATCH: rows per body
+  KeySets keySets_;                        // column sets of the rows
+  std::vector<Group> groups_;              // by WorkRow::group
   std::vector<WorkRow> planned_;
   std::size_t cursor_ = 0;
   KeyMatcher matcher_;

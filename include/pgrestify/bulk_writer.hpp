@@ -67,8 +67,8 @@ struct BulkWriterOptions {
   std::chrono::milliseconds blockTimeout{60000};  ///< WhenFull::Block: longest wait of one add()
   /// Insert: Error (a duplicate key fails the row) or Ignore (skipped). Not used by the other operations.
   OnConflict onConflict = OnConflict::Error;
-  Columns conflictColumns;      ///< Upsert / Insert with Ignore: the `on_conflict` target; empty = the primary key
-  Columns matchColumn = "id";   ///< Update / Delete: the column(s) identifying a row
+  Columns conflictColumns;     ///< Upsert / Insert with Ignore: the `on_conflict` target; empty = the primary key
+  Columns matchColumn = "id";  ///< Update / Delete: the column(s) identifying a row
   Missing missing = Missing::Default;  ///< Insert / Upsert: columns a row lacks
   /// Retries of each batch (as in the blocking calls); fields left unset: the client's
   /// ClientOptions::bulkDefaults.retry, else RetryPolicy's.
@@ -104,11 +104,11 @@ struct BulkWriterStats {
   std::size_t unknown = 0;
   std::size_t cancelled = 0;
   std::size_t refused = 0;
-  std::size_t buffered = 0;       ///< rows waiting for a batch
-  std::size_t inFlight = 0;       ///< rows handed to the engine, outcome not yet known
-  std::size_t heldBytes = 0;      ///< bytes of the buffered and in-flight rows
-  std::size_t batches = 0;        ///< engine runs finished
-  std::size_t requests = 0;       ///< requests sent (retries included)
+  std::size_t buffered = 0;   ///< rows waiting for a batch
+  std::size_t inFlight = 0;   ///< rows handed to the engine, outcome not yet known
+  std::size_t heldBytes = 0;  ///< bytes of the buffered and in-flight rows
+  std::size_t batches = 0;    ///< engine runs finished
+  std::size_t requests = 0;   ///< requests sent (retries included)
   std::size_t retries = 0;
 };
 
@@ -203,11 +203,12 @@ class BulkWriter {
   BulkWriter(detail::WriterTarget target, BulkWriterOptions options, Callback onOutcome)
       : callback_(std::make_shared<Callback>(std::move(onOutcome))) {
     auto cb = callback_;
-    core_ = std::make_unique<detail::WriterCore>(std::move(target), std::move(options), [cb](detail::WriterDelivery& d) {
-      WriterOutcome<Context> o{d.outcome, std::move(static_cast<detail::ContextBox<Context>&>(*d.context).value),
-                               std::move(d.error)};
-      if (*cb) (*cb)(o);
-    });
+    core_ =
+        std::make_unique<detail::WriterCore>(std::move(target), std::move(options), [cb](detail::WriterDelivery& d) {
+          WriterOutcome<Context> o{d.outcome, std::move(static_cast<detail::ContextBox<Context>&>(*d.context).value),
+                                   std::move(d.error)};
+          if (*cb) (*cb)(o);
+        });
   }
   BulkWriter(BulkWriter&&) noexcept = default;
   BulkWriter& operator=(BulkWriter&&) noexcept = default;

@@ -44,11 +44,10 @@ class Client : public ClientHandle {
   /// A user-defined repository (a class derived from CustomRepositoryBase<Entity>) on @p table:
   /// `client.getCustomRepository<UserRepository>("users")`.
   template <class R>
-    requires std::derived_from<R, CustomRepositoryBase<typename R::Entity>> &&
-             std::constructible_from<R, ClientHandle, std::string>
-  R getCustomRepository(std::string table) const {
-    return R(ClientHandle(*this), std::move(table));
-  }
+  requires std::derived_from<R, CustomRepositoryBase<typename R::Entity>> &&
+      std::constructible_from<R, ClientHandle, std::string>
+          R getCustomRepository(std::string table)
+  const { return R(ClientHandle(*this), std::move(table)); }
 
   /// Sends a raw request as it is (no check of the answer; never throws for HTTP or transport
   /// failures). A relative URL (`"/users?id=eq.1"`) is resolved against the base URL and gets the

@@ -19,10 +19,10 @@ namespace pgrestify {
 /// One column of a table as PostgREST's OpenAPI description gives it.
 struct ColumnInfo {
   std::string name;
-  std::string format;        ///< PostgreSQL type name: "uuid", "timestamp with time zone", "jsonb", "text[]"...
-  std::string type;          ///< OpenAPI type: "string", "integer", "number", "boolean", "array"...
-  bool primaryKey = false;   ///< part of the primary key (`<pk/>` in the description)
-  bool required = false;     ///< NOT NULL without a default (in the definition's `required` list)
+  std::string format;       ///< PostgreSQL type name: "uuid", "timestamp with time zone", "jsonb", "text[]"...
+  std::string type;         ///< OpenAPI type: "string", "integer", "number", "boolean", "array"...
+  bool primaryKey = false;  ///< part of the primary key (`<pk/>` in the description)
+  bool required = false;    ///< NOT NULL without a default (in the definition's `required` list)
 };
 
 /// A table (or view) as PostgREST's OpenAPI description gives it.

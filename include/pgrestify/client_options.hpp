@@ -17,18 +17,18 @@ namespace pgrestify {
 /// One request the client sent and its answer, as ClientOptions::onRequest sees it. Credentials
 /// never appear here: no header, no query string, no body, no message.
 struct RequestEvent {
-  std::string method;                  ///< "GET", "POST", "PATCH", "DELETE"
-  std::string path;                    ///< below the base URL, without the query: "/users", "/rpc/f"
-  int status = 0;                      ///< HTTP status; 0 when the transport failed
-  std::string code;                    ///< PostgREST/PostgreSQL error code ("PGRST301", "23505"); empty on 2xx
-  std::size_t rows = 0;                ///< input rows the request carried (bulk calls); 0 for simple calls
-  std::size_t bytesSent = 0;           ///< URL and body
-  std::size_t bytesReceived = 0;       ///< answer body
+  std::string method;                     ///< "GET", "POST", "PATCH", "DELETE"
+  std::string path;                       ///< below the base URL, without the query: "/users", "/rpc/f"
+  int status = 0;                         ///< HTTP status; 0 when the transport failed
+  std::string code;                       ///< PostgREST/PostgreSQL error code ("PGRST301", "23505"); empty on 2xx
+  std::size_t rows = 0;                   ///< input rows the request carried (bulk calls); 0 for simple calls
+  std::size_t bytesSent = 0;              ///< URL and body
+  std::size_t bytesReceived = 0;          ///< answer body
   std::chrono::microseconds duration{0};  ///< from handing the request to the transport to its answer
-  int attempt = 1;                     ///< 1 for the first send of these rows, 2+ for sends again
-  bool retry = false;                  ///< sent again after a failure (retry, or after a fresh token)
-  bool split = false;                  ///< part of a batch that was split or isolated after a failure
-  bool bulk = false;                   ///< sent by a bulk call (bulkInsert/Upsert/Update/Delete)
+  int attempt = 1;                        ///< 1 for the first send of these rows, 2+ for sends again
+  bool retry = false;                     ///< sent again after a failure (retry, or after a fresh token)
+  bool split = false;                     ///< part of a batch that was split or isolated after a failure
+  bool bulk = false;                      ///< sent by a bulk call (bulkInsert/Upsert/Update/Delete)
 };
 
 /// Returns the current bearer token (ClientOptions::tokenProvider).
@@ -38,18 +38,18 @@ using RequestObserver = std::function<void(const RequestEvent&)>;
 
 /// Settings of a Client. Only `url` is required.
 struct ClientOptions {
-  std::string url;                 ///< PostgREST base URL, e.g. "http://localhost:3000" (no user info, query or fragment)
+  std::string url;  ///< PostgREST base URL, e.g. "http://localhost:3000" (no user info, query or fragment)
   /// Sent with every request. Names must be HTTP tokens and values free of CR/LF; headers
   /// pgrestify sets itself (Prefer, Accept, Content-Type, Accept-/Content-Profile, Range, Host,
   /// Content-Length...) are refused with std::invalid_argument naming the option to use instead.
   Headers headers;
-  std::string bearerToken;         ///< JWT sent as `Authorization: Bearer ...` (never logged)
-  std::string schema;              ///< sent as Accept-Profile (reads) / Content-Profile (writes)
-  std::chrono::milliseconds timeout{60000};         ///< per request
+  std::string bearerToken;                   ///< JWT sent as `Authorization: Bearer ...` (never logged)
+  std::string schema;                        ///< sent as Accept-Profile (reads) / Content-Profile (writes)
+  std::chrono::milliseconds timeout{60000};  ///< per request
   std::chrono::milliseconds connectTimeout{10000};
-  std::string userAgent;           ///< empty = "pgrestify/<version>"
-  bool verifyTls = true;           ///< TLS peer verification; turn off only for testing
-  std::string caInfo;              ///< CA bundle path, empty = system default
+  std::string userAgent;                 ///< empty = "pgrestify/<version>"
+  bool verifyTls = true;                 ///< TLS peer verification; turn off only for testing
+  std::string caInfo;                    ///< CA bundle path, empty = system default
   std::shared_ptr<Transport> transport;  ///< empty = the libcurl transport built from the other fields
   /// Names of further headers that carry credentials (case-insensitive). Their values are redacted
   /// from errors like those of the built-in list (Authorization, Proxy-Authorization, apikey,
@@ -60,10 +60,10 @@ struct ClientOptions {
   /// call whose `concurrency` is above it raises the limit for that call, so requests are never
   /// queued inside libcurl (see docs/api.md).
   std::size_t maxConnections = 16;
-  std::string clientCert;          ///< client certificate file (PEM) for mutual TLS
-  std::string clientKey;           ///< private key file (PEM) of clientCert; empty = in clientCert
-  std::string keyPassword;         ///< pass phrase of clientKey (never logged, never in a message)
-  std::string caPath;              ///< directory of CA certificates (caInfo is a CA file)
+  std::string clientCert;                          ///< client certificate file (PEM) for mutual TLS
+  std::string clientKey;                           ///< private key file (PEM) of clientCert; empty = in clientCert
+  std::string keyPassword;                         ///< pass phrase of clientKey (never logged, never in a message)
+  std::string caPath;                              ///< directory of CA certificates (caInfo is a CA file)
   TlsVersion minTlsVersion = TlsVersion::Default;  ///< lowest TLS version accepted from the server
   /// Proxy URL ("http://user:secret@proxy:3128"; http, https, socks4, socks4a, socks5, socks5h);
   /// its credentials never appear in a message. Empty = libcurl's default (http_proxy,

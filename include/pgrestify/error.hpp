@@ -9,12 +9,12 @@ namespace pgrestify {
 
 /// How a request failed before any HTTP answer was read.
 enum class TransportErrorKind {
-  None,        ///< not a transport failure
-  Connect,     ///< could not connect or resolve: the request was never sent (always safe to retry)
-  Timeout,     ///< the client gave up waiting (the server may still commit the request)
-  Reset,       ///< the connection was reset or closed without an answer
-  Send,        ///< the request could not be written completely
-  Other,       ///< any other client-side failure (TLS, malformed URL...)
+  None,     ///< not a transport failure
+  Connect,  ///< could not connect or resolve: the request was never sent (always safe to retry)
+  Timeout,  ///< the client gave up waiting (the server may still commit the request)
+  Reset,    ///< the connection was reset or closed without an answer
+  Send,     ///< the request could not be written completely
+  Other,    ///< any other client-side failure (TLS, malformed URL...)
 };
 
 /// Returns a stable, lower-case name for @p kind ("connect", "timeout"...).
@@ -22,13 +22,13 @@ const char* toString(TransportErrorKind kind) noexcept;
 
 /// The fields of a PostgREST error body: `{"code", "message", "details", "hint"}`.
 struct ErrorInfo {
-  int status = 0;          ///< HTTP status, 0 for transport failures
-  std::string code;        ///< PostgREST / SQLSTATE code: "23505", "PGRST204"... (may be empty)
-  std::string message;     ///< PostgREST's message, or the plain-text body when it was not JSON
-  std::string details;     ///< PostgREST's details ("Key (email)=(a@b) already exists.")
-  std::string hint;        ///< PostgREST's hint
+  int status = 0;       ///< HTTP status, 0 for transport failures
+  std::string code;     ///< PostgREST / SQLSTATE code: "23505", "PGRST204"... (may be empty)
+  std::string message;  ///< PostgREST's message, or the plain-text body when it was not JSON
+  std::string details;  ///< PostgREST's details ("Key (email)=(a@b) already exists.")
+  std::string hint;     ///< PostgREST's hint
   TransportErrorKind transport = TransportErrorKind::None;
-  bool bodySent = false;   ///< transport failures only: the whole request body had been sent
+  bool bodySent = false;  ///< transport failures only: the whole request body had been sent
 
   /// True when the server answered (HTTP error); false for transport failures.
   bool isHttp() const noexcept { return transport == TransportErrorKind::None; }

@@ -23,8 +23,8 @@ class Condition {
  public:
   /// `eq` on @p value (what a bare value in a Where means); a null value means `is.null`.
   template <class V>
-    requires(!std::same_as<std::remove_cvref_t<V>, Condition> && std::constructible_from<nlohmann::json, V>)
-  Condition(V&& value)  // NOLINT(google-explicit-constructor)
+  requires(!std::same_as<std::remove_cvref_t<V>, Condition> && std::constructible_from<nlohmann::json, V>)
+      Condition(V&& value)  // NOLINT(google-explicit-constructor)
       : Condition(fromJson(nlohmann::json(std::forward<V>(value)))) {}
 
   /// A raw condition: `op` is a PostgREST operator ("eq", "in", "cs"...), `text` its already-formatted value.
@@ -62,7 +62,8 @@ Condition compare(const char* op, V&& value) {
   nlohmann::json j(std::forward<V>(value));
   // PostgREST reads `eq.null` as the text 'null', never as SQL NULL: refuse instead of matching the wrong rows.
   if (j.is_null()) {
-    throw std::invalid_argument(std::string("pgrestify: ") + op + "(null) would compare with the text 'null'; use is(nullptr)");
+    throw std::invalid_argument(std::string("pgrestify: ") + op +
+                                "(null) would compare with the text 'null'; use is(nullptr)");
   }
   return Condition::raw(op, scalarText(j));
 }
@@ -109,12 +110,30 @@ inline bool restrictsTable(std::string_view column) {
 }
 }  // namespace detail
 
-template <class V> Condition eq(V&& v) { return detail::compare("eq", std::forward<V>(v)); }
-template <class V> Condition neq(V&& v) { return detail::compare("neq", std::forward<V>(v)); }
-template <class V> Condition gt(V&& v) { return detail::compare("gt", std::forward<V>(v)); }
-template <class V> Condition gte(V&& v) { return detail::compare("gte", std::forward<V>(v)); }
-template <class V> Condition lt(V&& v) { return detail::compare("lt", std::forward<V>(v)); }
-template <class V> Condition lte(V&& v) { return detail::compare("lte", std::forward<V>(v)); }
+template <class V>
+Condition eq(V&& v) {
+  return detail::compare("eq", std::forward<V>(v));
+}
+template <class V>
+Condition neq(V&& v) {
+  return detail::compare("neq", std::forward<V>(v));
+}
+template <class V>
+Condition gt(V&& v) {
+  return detail::compare("gt", std::forward<V>(v));
+}
+template <class V>
+Condition gte(V&& v) {
+  return detail::compare("gte", std::forward<V>(v));
+}
+template <class V>
+Condition lt(V&& v) {
+  return detail::compare("lt", std::forward<V>(v));
+}
+template <class V>
+Condition lte(V&& v) {
+  return detail::compare("lte", std::forward<V>(v));
+}
 /// LIKE; `*` or `%` are wildcards.
 inline Condition like(std::string pattern) { return Condition::raw("like", std::move(pattern)); }
 inline Condition ilike(std::string pattern) { return Condition::raw("ilike", std::move(pattern)); }
@@ -131,8 +150,9 @@ Condition in(const R& values) {
   for (const auto& v : values) {
     list.emplace_back(v);
     if (list.back().is_null()) {
-      throw std::invalid_argument("pgrestify: in() with a null element would match the text 'null', not SQL NULL; "
-                                  "filter SQL NULL with is(nullptr) in a separate query");
+      throw std::invalid_argument(
+          "pgrestify: in() with a null element would match the text 'null', not SQL NULL; "
+          "filter SQL NULL with is(nullptr) in a separate query");
     }
   }
   // PostgREST 12 reads `in.("")` as an empty list (matches nothing); `in.("","")` matches ''.

@@ -29,19 +29,19 @@ enum class Missing {
 
 /// How bulkUpdate sends rows.
 enum class UpdateStrategy {
-  Auto,     ///< `Function` when PostgREST exposes it (and 8+ rows would go alone), else rows with identical new
-            ///< values share one `PATCH ?key=in.(...)` and the rest go one PATCH each
-  PerRow,   ///< one `PATCH ?key=eq.X` per row (concurrently)
-  Upsert,   ///< `POST` + `resolution=merge-duplicates`: fastest, but INSERTS rows that do not exist
-  Function, ///< `POST /rpc/pgrestify_bulk_update` (sql/pgrestify_bulk_update.sql): one UPDATE per request, any values
+  Auto,      ///< `Function` when PostgREST exposes it (and 8+ rows would go alone), else rows with identical new
+             ///< values share one `PATCH ?key=in.(...)` and the rest go one PATCH each
+  PerRow,    ///< one `PATCH ?key=eq.X` per row (concurrently)
+  Upsert,    ///< `POST` + `resolution=merge-duplicates`: fastest, but INSERTS rows that do not exist
+  Function,  ///< `POST /rpc/pgrestify_bulk_update` (sql/pgrestify_bulk_update.sql): one UPDATE per request, any values
 };
 
 /// A list of column names; converts from "id", std::string or {"warehouse", "sku"}.
 class Columns {
  public:
   Columns() = default;
-  Columns(const char* name) : names_{std::string(name)} {}           // NOLINT(google-explicit-constructor)
-  Columns(std::string name) : names_{std::move(name)} {}             // NOLINT(google-explicit-constructor)
+  Columns(const char* name) : names_{std::string(name)} {}  // NOLINT(google-explicit-constructor)
+  Columns(std::string name) : names_{std::move(name)} {}    // NOLINT(google-explicit-constructor)
   Columns(std::initializer_list<std::string> names) : names_(names) {}
   Columns(std::vector<std::string> names) : names_(std::move(names)) {}  // NOLINT(google-explicit-constructor)
 
@@ -75,11 +75,11 @@ struct RetryOptions {
 /// `Retry-After`. Only failures that are safe to retry are retried (see docs/reliability.md).
 /// `maxAttempts = 1` turns every retry off, the time budgets included.
 struct RetryPolicy {
-  int maxAttempts = 5;                                 ///< attempts per request, including the first (1 = no retry)
-  std::chrono::milliseconds initialBackoff{100};       ///< cap of the first retry's random delay
-  std::chrono::milliseconds maxBackoff{10000};         ///< cap of any backoff delay
-  double multiplier = 2.0;                             ///< growth of the cap per attempt
-  std::chrono::milliseconds maxRetryAfter{60000};      ///< longest `Retry-After` honoured
+  int maxAttempts = 5;                             ///< attempts per request, including the first (1 = no retry)
+  std::chrono::milliseconds initialBackoff{100};   ///< cap of the first retry's random delay
+  std::chrono::milliseconds maxBackoff{10000};     ///< cap of any backoff delay
+  double multiplier = 2.0;                         ///< growth of the cap per attempt
+  std::chrono::milliseconds maxRetryAfter{60000};  ///< longest `Retry-After` honoured
   bool retryUnknownOutcome = true;  ///< retry timeouts/resets after the body was sent, when the write is idempotent
   /// Failures where the request was not executed (connection refused, reset before the body was
   /// sent, 503, 429, 504 PGRST003) are retried beyond maxAttempts until this long after the
@@ -105,16 +105,16 @@ struct RetryPolicy {
 
 /// A snapshot handed to `onProgress` after every finished request, on the calling thread.
 struct BulkProgress {
-  std::size_t processed = 0;    ///< rows with a final outcome (successful + skipped + failed)
+  std::size_t processed = 0;  ///< rows with a final outcome (successful + skipped + failed)
   std::size_t successful = 0;
   std::size_t skipped = 0;
   std::size_t failed = 0;
   std::optional<std::size_t> total;  ///< input rows, when the input size is known
   std::size_t batchesDone = 0;
   std::size_t batchesInFlight = 0;
-  std::size_t requests = 0;     ///< HTTP requests sent so far (retries and splits included)
+  std::size_t requests = 0;  ///< HTTP requests sent so far (retries and splits included)
   std::size_t retries = 0;
-  std::size_t bytesSent = 0;    ///< request bodies and URLs
+  std::size_t bytesSent = 0;  ///< request bodies and URLs
   std::chrono::milliseconds elapsed{0};
   double rowsPerSecond = 0;
   std::optional<std::chrono::milliseconds> eta;  ///< when `total` is known
@@ -127,7 +127,7 @@ struct BatchReport {
   std::size_t successful = 0;
   std::size_t skipped = 0;
   std::size_t failed = 0;
-  std::size_t requests = 0;  ///< requests this batch needed (retries and isolation splits included)
+  std::size_t requests = 0;          ///< requests this batch needed (retries and isolation splits included)
   std::vector<std::size_t> indexes;  ///< input indexes of the batch's rows, ascending (not contiguous when
                                      ///< key sets interleave; rows refused as InvalidRow belong to no batch)
 };
@@ -183,26 +183,30 @@ struct BulkDefaults {
   std::optional<std::size_t> maxUrlBytes;    ///< cap of a key-list URL, bulkUpdate/bulkDelete (> 0)
   std::optional<std::size_t> concurrency;    ///< requests in flight at once (> 0)
   std::optional<bool> isolateFailures;       ///< split failed batches until each bad row is reported alone
-  RetryOptions retry;          ///< retries of failed requests
+  RetryOptions retry;                        ///< retries of failed requests
 };
 
 /// Options of bulkInsert. Field order: see above (`{.batchSize = 100, .returning = true,
 /// .onConflict = OnConflict::Ignore, .conflictColumns = {"email"}}`).
 struct BulkInsertOptions {
-  std::optional<std::size_t> batchSize;      ///< rows per request (> 0); unset = client default, else kDefaultBatchSize
-  bool returning = false;                    ///< return the written rows in BulkResult::data
+  std::optional<std::size_t> batchSize;  ///< rows per request (> 0); unset = client default, else kDefaultBatchSize
+  bool returning = false;                ///< return the written rows in BulkResult::data
   OnConflict onConflict = OnConflict::Error;
-  Columns conflictColumns;                   ///< `on_conflict` target; empty = the primary key
+  Columns conflictColumns;  ///< `on_conflict` target; empty = the primary key
   Missing missing = Missing::Default;
-  std::optional<std::size_t> maxBatchBytes;  ///< cap of a request body (> 0); unset = client default, else kDefaultMaxBatchBytes
-  std::optional<std::size_t> concurrency;    ///< requests in flight (> 0); unset = client default, else kDefaultConcurrency
-  std::optional<bool> isolateFailures;       ///< split failed batches until each bad row is reported alone; unset = client default, else true
-  bool stopOnError = false;      ///< stop at the first failed batch; the rest is not processed
-  RetryOptions retry;            ///< fields left unset: the client default's, else RetryPolicy's
-  std::string select;            ///< columns returned when `returning` ("*" when empty)
+  std::optional<std::size_t>
+      maxBatchBytes;  ///< cap of a request body (> 0); unset = client default, else kDefaultMaxBatchBytes
+  std::optional<std::size_t>
+      concurrency;                      ///< requests in flight (> 0); unset = client default, else kDefaultConcurrency
+  std::optional<bool> isolateFailures;  ///< split failed batches until each bad row is reported alone; unset = client
+                                        ///< default, else true
+  bool stopOnError = false;             ///< stop at the first failed batch; the rest is not processed
+  RetryOptions retry;                   ///< fields left unset: the client default's, else RetryPolicy's
+  std::string select;                   ///< columns returned when `returning` ("*" when empty)
   ProgressCallback onProgress;
   BatchCallback onBatchComplete;
-  std::stop_token stopToken;     ///< cancellation: no new batch starts; requests in flight get 1 s to answer, then are aborted
+  std::stop_token
+      stopToken;  ///< cancellation: no new batch starts; requests in flight get 1 s to answer, then are aborted
   std::optional<std::chrono::steady_clock::time_point> deadline;  ///< like stopToken, at a time
   // ---- fields added after 0.1: here, at the end (designated initialisers keep compiling) ----
   /// Whole-request timeout of this call's requests, overriding ClientOptions::timeout (0 = none;
@@ -213,7 +217,7 @@ struct BulkInsertOptions {
   /// be written count as `successful`. Needs PostgREST's `db-tx-end = "commit-allow-override"`:
   /// checked before any row is sent (std::invalid_argument otherwise). See docs/bulk-operations.md.
   bool dryRun = false;
-  RowValidator validate;         ///< refuses rows before they are sent (InvalidRow); empty = none
+  RowValidator validate;  ///< refuses rows before they are sent (InvalidRow); empty = none
   /// Once this many rows have failed, no new request starts and the rest is counted in
   /// `notProcessed` (requests in flight finish). 0 = no limit.
   std::size_t maxFailures = 0;
@@ -221,10 +225,10 @@ struct BulkInsertOptions {
 
 /// Options of bulkUpsert (insert, or update the row that has the same conflict columns).
 struct BulkUpsertOptions {
-  Columns conflictColumns;       ///< `on_conflict` target; empty = the primary key
+  Columns conflictColumns;  ///< `on_conflict` target; empty = the primary key
   std::optional<std::size_t> batchSize;
   bool returning = false;
-  bool ignoreDuplicates = false; ///< keep existing rows instead of updating them
+  bool ignoreDuplicates = false;  ///< keep existing rows instead of updating them
   Missing missing = Missing::Default;
   std::optional<std::size_t> maxBatchBytes;
   std::optional<std::size_t> concurrency;
@@ -245,11 +249,12 @@ struct BulkUpsertOptions {
 
 /// Options of bulkUpdate. Each input row carries the match column(s) and the new values.
 struct BulkUpdateOptions {
-  Columns matchColumn = "id";    ///< column(s) identifying the row; never empty
+  Columns matchColumn = "id";            ///< column(s) identifying the row; never empty
   std::optional<std::size_t> batchSize;  ///< keys per grouped PATCH
   bool returning = false;
   UpdateStrategy strategy = UpdateStrategy::Auto;
-  std::optional<std::size_t> maxUrlBytes;  ///< cap of a key-list URL (> 0); unset = client default, else kDefaultMaxUrlBytes
+  std::optional<std::size_t>
+      maxUrlBytes;  ///< cap of a key-list URL (> 0); unset = client default, else kDefaultMaxUrlBytes
   std::optional<std::size_t> maxBatchBytes;
   std::optional<std::size_t> concurrency;
   std::optional<bool> isolateFailures;

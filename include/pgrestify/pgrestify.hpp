@@ -10,8 +10,8 @@
 #include <pgrestify/filter.hpp>
 #include <pgrestify/options.hpp>
 #include <pgrestify/query.hpp>
-#include <pgrestify/repository.hpp>
 #include <pgrestify/raw_json.hpp>
+#include <pgrestify/repository.hpp>
 #include <pgrestify/result.hpp>
 #include <pgrestify/row.hpp>
 #include <pgrestify/transport.hpp>

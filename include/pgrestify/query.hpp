@@ -164,20 +164,46 @@ class QueryBuilder {
     for (const auto& [column, condition] : criteria) filter(column, condition);
     return *this;
   }
-  template <class V> QueryBuilder& eq(const std::string& c, V&& v) { return filter(c, pgrestify::eq(std::forward<V>(v))); }
-  template <class V> QueryBuilder& neq(const std::string& c, V&& v) { return filter(c, pgrestify::neq(std::forward<V>(v))); }
-  template <class V> QueryBuilder& gt(const std::string& c, V&& v) { return filter(c, pgrestify::gt(std::forward<V>(v))); }
-  template <class V> QueryBuilder& gte(const std::string& c, V&& v) { return filter(c, pgrestify::gte(std::forward<V>(v))); }
-  template <class V> QueryBuilder& lt(const std::string& c, V&& v) { return filter(c, pgrestify::lt(std::forward<V>(v))); }
-  template <class V> QueryBuilder& lte(const std::string& c, V&& v) { return filter(c, pgrestify::lte(std::forward<V>(v))); }
-  QueryBuilder& like(const std::string& c, std::string pattern) { return filter(c, pgrestify::like(std::move(pattern))); }
-  QueryBuilder& ilike(const std::string& c, std::string pattern) { return filter(c, pgrestify::ilike(std::move(pattern))); }
+  template <class V>
+  QueryBuilder& eq(const std::string& c, V&& v) {
+    return filter(c, pgrestify::eq(std::forward<V>(v)));
+  }
+  template <class V>
+  QueryBuilder& neq(const std::string& c, V&& v) {
+    return filter(c, pgrestify::neq(std::forward<V>(v)));
+  }
+  template <class V>
+  QueryBuilder& gt(const std::string& c, V&& v) {
+    return filter(c, pgrestify::gt(std::forward<V>(v)));
+  }
+  template <class V>
+  QueryBuilder& gte(const std::string& c, V&& v) {
+    return filter(c, pgrestify::gte(std::forward<V>(v)));
+  }
+  template <class V>
+  QueryBuilder& lt(const std::string& c, V&& v) {
+    return filter(c, pgrestify::lt(std::forward<V>(v)));
+  }
+  template <class V>
+  QueryBuilder& lte(const std::string& c, V&& v) {
+    return filter(c, pgrestify::lte(std::forward<V>(v)));
+  }
+  QueryBuilder& like(const std::string& c, std::string pattern) {
+    return filter(c, pgrestify::like(std::move(pattern)));
+  }
+  QueryBuilder& ilike(const std::string& c, std::string pattern) {
+    return filter(c, pgrestify::ilike(std::move(pattern)));
+  }
   QueryBuilder& is(const std::string& c, std::nullptr_t) { return filter(c, pgrestify::is(nullptr)); }
   QueryBuilder& is(const std::string& c, bool value) { return filter(c, pgrestify::is(value)); }
   template <std::ranges::input_range R>
-  QueryBuilder& in(const std::string& c, const R& values) { return filter(c, pgrestify::in(values)); }
+  QueryBuilder& in(const std::string& c, const R& values) {
+    return filter(c, pgrestify::in(values));
+  }
   template <class V>
-  QueryBuilder& in(const std::string& c, std::initializer_list<V> values) { return filter(c, pgrestify::in(values)); }
+  QueryBuilder& in(const std::string& c, std::initializer_list<V> values) {
+    return filter(c, pgrestify::in(values));
+  }
   /// NOT of a condition: `.not_("role", pgrestify::eq("admin"))` sends `role=not.eq.admin`.
   QueryBuilder& not_(const std::string& c, const Condition& condition) { return filter(c, condition.negate()); }
   /// ORDER BY; several calls add further sort keys.
@@ -249,16 +275,16 @@ class QueryBuilder {
   // ---- simple writes (one request, throw pgrestify::Error) ----
   /// Inserts one row and returns it as stored (server-filled columns included).
   template <class Row>
-    requires(!std::ranges::range<Row> || std::same_as<Row, nlohmann::json>)
-  T insert(const Row& row) const {
+  requires(!std::ranges::range<Row> || std::same_as<Row, nlohmann::json>) T insert(const Row& row)
+  const {
     auto rows = insertRows(std::vector<nlohmann::json>{nlohmann::json(row)});
     if (rows.empty()) throw Error(ErrorInfo{.status = 201, .message = "the server returned no row"});
     return std::move(rows.front());
   }
   /// Inserts rows in ONE request (all or nothing) and returns them; use bulkInsert for large inputs.
   template <std::ranges::input_range R>
-    requires(!std::same_as<std::remove_cvref_t<R>, nlohmann::json>)
-  std::vector<T> insert(const R& rows) const {
+  requires(!std::same_as<std::remove_cvref_t<R>, nlohmann::json>) std::vector<T> insert(const R& rows)
+  const {
     std::vector<nlohmann::json> list;
     for (const auto& r : rows) list.emplace_back(r);
     return insertRows(std::move(list));
@@ -275,7 +301,8 @@ class QueryBuilder {
     if (auto e = detail::serializeRow(body, text); !e.empty()) throw std::invalid_argument("pgrestify: " + e);
     auto params = filterParams();
     addSelect(params);
-    return detail::rowsOf<T>(detail::requestRows(*state_, "PATCH", table_, params, "return=representation", std::move(text), headers_));
+    return detail::rowsOf<T>(
+        detail::requestRows(*state_, "PATCH", table_, params, "return=representation", std::move(text), headers_));
   }
   /// DELETE the filtered rows; returns them. Same guard as update().
   std::vector<T> remove() const {
@@ -417,10 +444,18 @@ class QueryBuilder {
   }
 
  private:
-  static constexpr auto kInsert = [](const QueryBuilder& q, auto& rows, const auto& o) { return q.bulkInsert(rows, o); };
-  static constexpr auto kUpsert = [](const QueryBuilder& q, auto& rows, const auto& o) { return q.bulkUpsert(rows, o); };
-  static constexpr auto kUpdate = [](const QueryBuilder& q, auto& rows, const auto& o) { return q.bulkUpdate(rows, o); };
-  static constexpr auto kDelete = [](const QueryBuilder& q, auto& rows, const auto& o) { return q.bulkDelete(rows, o); };
+  static constexpr auto kInsert = [](const QueryBuilder& q, auto& rows, const auto& o) {
+    return q.bulkInsert(rows, o);
+  };
+  static constexpr auto kUpsert = [](const QueryBuilder& q, auto& rows, const auto& o) {
+    return q.bulkUpsert(rows, o);
+  };
+  static constexpr auto kUpdate = [](const QueryBuilder& q, auto& rows, const auto& o) {
+    return q.bulkUpdate(rows, o);
+  };
+  static constexpr auto kDelete = [](const QueryBuilder& q, auto& rows, const auto& o) {
+    return q.bulkDelete(rows, o);
+  };
   /// The work of an async call: owns a copy of this builder, the input and the options. The
   /// options are checked here, so that misuse throws from the ...Async call itself.
   template <class R, class Options, class Call>
@@ -465,8 +500,8 @@ class QueryBuilder {
     detail::Params params;
     params.emplace_back("columns", detail::joinIdentifiers(columns));
     addSelect(params);
-    return detail::rowsOf<T>(detail::requestRows(*state_, 
-        "POST", table_, params, "return=representation,missing=default", std::move(body), headers_));
+    return detail::rowsOf<T>(detail::requestRows(*state_, "POST", table_, params,
+                                                 "return=representation,missing=default", std::move(body), headers_));
   }
 
   void guard(const char* what) const {

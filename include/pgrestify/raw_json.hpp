@@ -185,8 +185,8 @@ class RawJson {
     std::vector<std::pair<std::size_t, std::size_t>> spans;  // value spans of top-level members
     int depth = 0;
     bool topObject = false;
-    bool inValue = false;      // at depth 1 of the top-level object: between ':' and ',' / '}'
-    std::size_t lastEnd = 0;   // end of the last token
+    bool inValue = false;     // at depth 1 of the top-level object: between ':' and ',' / '}'
+    std::size_t lastEnd = 0;  // end of the last token
     auto closeValue = [&] {
       if (depth == 1 && inValue) {
         spans.back().second = lastEnd > spans.back().first ? lastEnd - spans.back().first : 0;
@@ -210,15 +210,19 @@ class RawJson {
           lastEnd = j;
           continue;
         }
-        case '{': case '[':
+        case '{':
+        case '[':
           if (depth == 0 && c == '{') topObject = true;
           ++depth;
           break;
-        case '}': case ']':
+        case '}':
+        case ']':
           closeValue();
           --depth;
           break;
-        case ',': closeValue(); break;
+        case ',':
+          closeValue();
+          break;
         case ':':
           if (depth == 1 && topObject) {
             probe.push_back(c);

@@ -87,9 +87,10 @@ class BulkOperationError : public Error {
   static ErrorInfo firstError(const BulkResult<nlohmann::json>& r) {
     ErrorInfo info;
     if (r.errors.empty()) {
-      info.message = r.notProcessed || r.warnings.empty()
-                         ? std::to_string(r.notProcessed) + " rows were not processed" + (r.cancelled ? " (cancelled)" : "")
-                         : "no row failed, but " + conversionWarning(r);
+      info.message =
+          r.notProcessed || r.warnings.empty()
+              ? std::to_string(r.notProcessed) + " rows were not processed" + (r.cancelled ? " (cancelled)" : "")
+              : "no row failed, but " + conversionWarning(r);
       return info;
     }
     const BulkError& e = r.errors.front();
@@ -109,8 +110,7 @@ class BulkOperationError : public Error {
                               const BulkResult<nlohmann::json>& r) {
     if (r.ok()) {  // thrown because a returned row does not convert to the row type
       return "pgrestify: " + operation + " on '" + table + "': no row failed (" + std::to_string(r.successful) +
-             " written, " + std::to_string(r.skipped) + " skipped), but " +
-             conversionWarning(r);
+             " written, " + std::to_string(r.skipped) + " skipped), but " + conversionWarning(r);
     }
     std::string what = "pgrestify: " + operation + " on '" + table + "': " + std::to_string(r.failed) + " of " +
                        std::to_string(r.count + r.notProcessed) + " rows failed";
@@ -135,8 +135,7 @@ class BulkOperationError : public Error {
 template <class T>
 class BulkOperationErrorOf : public BulkOperationError {
  public:
-  BulkOperationErrorOf(std::string operation, std::string table, BulkResult<nlohmann::json> result,
-                       std::vector<T> rows)
+  BulkOperationErrorOf(std::string operation, std::string table, BulkResult<nlohmann::json> result, std::vector<T> rows)
       : BulkOperationError(std::move(operation), std::move(table), std::move(result)),
         rows_(std::make_shared<const std::vector<T>>(std::move(rows))) {}
 
@@ -342,8 +341,8 @@ class Repository {
         rows.push_back(result.data[i].template get<T>());
       } catch (const nlohmann::json::exception& e) {  // kept in result().data only
         converted = false;
-        result.warnings.push_back("returned row " + std::to_string(i) + " does not convert to the row type: " +
-                                  e.what());
+        result.warnings.push_back("returned row " + std::to_string(i) +
+                                  " does not convert to the row type: " + e.what());
       }
     }
     if (!result.ok() || !converted) {

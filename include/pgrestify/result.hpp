@@ -28,7 +28,8 @@ struct BulkError : ErrorInfo {
   std::vector<std::size_t> indexes;  ///< input row indexes (0-based) this error covers
   std::size_t batchIndex = 0;        ///< the input batch the rows belonged to
   int attempts = 0;                  ///< requests made for these rows
-  bool outcomeUnknown = false;       ///< the server may have committed the rows (timeout after sending, an answer that is not PostgREST's)
+  bool outcomeUnknown =
+      false;  ///< the server may have committed the rows (timeout after sending, an answer that is not PostgREST's)
 };
 
 /// The outcome of a bulk operation. Invariant: `count == successful + skipped + failed`, and every
@@ -38,7 +39,7 @@ struct BulkResult {
   /// Rows returned by the server when `returning`, in input order of their batches (update and
   /// delete: in the order of the input keys they matched).
   std::vector<T> data;
-  std::size_t count = 0;          ///< rows processed
+  std::size_t count = 0;  ///< rows processed
   /// Rows PostgreSQL reported as written (inserted / updated; update and delete: keys that matched).
   std::size_t successful = 0;
   /// Rows accepted without an error but not reported as written: duplicates left alone

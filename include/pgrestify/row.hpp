@@ -53,15 +53,15 @@ void getField(const nlohmann::json& j, const char* name, std::optional<V>& v) {
 #define PGRESTIFY_DETAIL_WRITE(member) pgrestify_w.field(#member, pgrestify_r.member);
 
 /// Defines to_json/from_json for a row struct (see the top of pgrestify/row.hpp).
-#define PGRESTIFY_ROW(Type, ...)                                                              \
-  [[maybe_unused]] inline void to_json(nlohmann::json& pgrestify_j, const Type& pgrestify_r) { \
-    pgrestify_j = nlohmann::json::object();                                                   \
-    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(PGRESTIFY_DETAIL_PUT, __VA_ARGS__))              \
-  }                                                                                           \
+#define PGRESTIFY_ROW(Type, ...)                                                                 \
+  [[maybe_unused]] inline void to_json(nlohmann::json& pgrestify_j, const Type& pgrestify_r) {   \
+    pgrestify_j = nlohmann::json::object();                                                      \
+    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(PGRESTIFY_DETAIL_PUT, __VA_ARGS__))                 \
+  }                                                                                              \
   [[maybe_unused]] inline void from_json(const nlohmann::json& pgrestify_j, Type& pgrestify_r) { \
-    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(PGRESTIFY_DETAIL_GET, __VA_ARGS__))              \
-  }                                                                                           \
+    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(PGRESTIFY_DETAIL_GET, __VA_ARGS__))                 \
+  }                                                                                              \
   [[maybe_unused]] inline void pgrestifyWriteFields(::pgrestify::detail::RowWriter& pgrestify_w, \
-                                                    const Type& pgrestify_r) {                 \
-    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(PGRESTIFY_DETAIL_WRITE, __VA_ARGS__))            \
+                                                    const Type& pgrestify_r) {                   \
+    NLOHMANN_JSON_EXPAND(NLOHMANN_JSON_PASTE(PGRESTIFY_DETAIL_WRITE, __VA_ARGS__))               \
   }

@@ -46,9 +46,7 @@ struct HttpResponse {
 
   bool transportFailed() const noexcept { return error != TransportErrorKind::None; }
   bool ok() const noexcept { return !transportFailed() && status >= 200 && status < 300; }
-  std::optional<std::string_view> header(std::string_view name) const noexcept {
-    return findHeader(headers, name);
-  }
+  std::optional<std::string_view> header(std::string_view name) const noexcept { return findHeader(headers, name); }
 };
 
 /// A set of concurrent requests driven from one thread (for libcurl: one multi handle).
@@ -92,21 +90,21 @@ enum class TlsVersion {
 
 /// Settings of the libcurl transport.
 struct CurlTransportOptions {
-  std::chrono::milliseconds timeout{60000};        ///< whole request, 0 = none
+  std::chrono::milliseconds timeout{60000};  ///< whole request, 0 = none
   std::chrono::milliseconds connectTimeout{10000};
-  bool verifyTls = true;                            ///< verify the peer certificate and host name
-  std::string caInfo;                               ///< CA bundle path, empty = system default
-  std::string userAgent;                            ///< empty = "pgrestify/<version>"
+  bool verifyTls = true;  ///< verify the peer certificate and host name
+  std::string caInfo;     ///< CA bundle path, empty = system default
+  std::string userAgent;  ///< empty = "pgrestify/<version>"
   /// Connections per host a session (one bulk call) opens before libcurl queues requests, and the
   /// connections kept alive per session for reuse. A session with more requests in flight at once
   /// (a bulk call's `concurrency` above it) raises its own limit to that number: requests are never
   /// queued inside libcurl, so `concurrency` is the number of requests the server really sees.
   std::size_t maxConnections = 16;
-  std::string clientCert;                           ///< client certificate file (PEM) for mutual TLS
-  std::string clientKey;                            ///< its private key file (PEM); empty = in clientCert
-  std::string keyPassword;                          ///< pass phrase of clientKey (never in a message)
-  std::string caPath;                               ///< directory of CA certificates (c_rehash layout)
-  TlsVersion minTlsVersion = TlsVersion::Default;   ///< lowest TLS version accepted
+  std::string clientCert;                          ///< client certificate file (PEM) for mutual TLS
+  std::string clientKey;                           ///< its private key file (PEM); empty = in clientCert
+  std::string keyPassword;                         ///< pass phrase of clientKey (never in a message)
+  std::string caPath;                              ///< directory of CA certificates (c_rehash layout)
+  TlsVersion minTlsVersion = TlsVersion::Default;  ///< lowest TLS version accepted
   /// Proxy URL, e.g. "http://user:secret@proxy:3128" (http, https, socks4, socks4a, socks5,
   /// socks5h). Its credentials never appear in a message. Empty = libcurl's default (the
   /// http_proxy / https_proxy / no_proxy environment variables).

@@ -80,11 +80,13 @@ TEST(Docs, EveryCppBlockIsPartOfAnExampleProgram) {
   for (const auto& doc : documents()) {
     for (const auto& block : cppBlocks(doc)) {
       SCOPED_TRACE(doc.filename().string() + ":" + std::to_string(block.line));
-      ASSERT_FALSE(block.example.empty()) << "a ```cpp block needs a preceding <!-- example: examples/NAME.cpp --> line";
+      ASSERT_FALSE(block.example.empty())
+          << "a ```cpp block needs a preceding <!-- example: examples/NAME.cpp --> line";
       fs::path example = kRoot / block.example;
       ASSERT_TRUE(fs::exists(example)) << block.example << " does not exist";
       EXPECT_NE(normalize(readFile(example)).find(normalize(block.code)), std::string::npos)
-          << "the block is not verbatim in " << block.example << ":\n" << block.code;
+          << "the block is not verbatim in " << block.example << ":\n"
+          << block.code;
       ++checked;
     }
   }

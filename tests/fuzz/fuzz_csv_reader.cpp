@@ -26,10 +26,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     pgrestify::cli::Input input("/proc/self/fd/" + std::to_string(fd));
     std::size_t lastLine = 0;
     std::size_t rejects = 0;
-    auto reader = pgrestify::cli::makeCsvReader(input, {.nullString = "NULL", .emptyIsNull = false, .jsonColumns = {"a", "b"}}, [&](pgrestify::cli::InputReject&& r) {
-      ++rejects;
-      FUZZ_CHECK(!r.message.empty());
-    });
+    auto reader =
+        pgrestify::cli::makeCsvReader(input, {.nullString = "NULL", .emptyIsNull = false, .jsonColumns = {"a", "b"}},
+                                      [&](pgrestify::cli::InputReject&& r) {
+                                        ++rejects;
+                                        FUZZ_CHECK(!r.message.empty());
+                                      });
     try {
       pgrestify::cli::InputRow row;
       while (reader->next(row)) {

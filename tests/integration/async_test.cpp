@@ -23,10 +23,11 @@ class AsyncTest : public IntegrationTest {
   void SetUp() override {
     IntegrationTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
-    ASSERT_TRUE(createAndExpose("drop table if exists api.async_items cascade;"
-                                "create table api.async_items (id int primary key, v text not null);"
-                                "grant all on api.async_items to anon, web_user;",
-                                "async_items", makeClient()));
+    ASSERT_TRUE(
+        createAndExpose("drop table if exists api.async_items cascade;"
+                        "create table api.async_items (id int primary key, v text not null);"
+                        "grant all on api.async_items to anon, web_user;",
+                        "async_items", makeClient()));
   }
   void TearDown() override {
     if (server_) sql("drop table if exists api.async_items cascade");
@@ -45,9 +46,9 @@ TEST_F(AsyncTest, ManyCallsOnOneClientThenUpsertUpdateDelete) {
   std::vector<std::future<BulkResult<json>>> inserts;
   std::atomic<std::size_t> progressCalls{0};
   for (int c = 0; c < 16; ++c) {
-    inserts.push_back(table.bulkInsertAsync(items(c * 1000, (c + 1) * 1000, "a"),
-                                            {.batchSize = 250,
-                                             .onProgress = [&](const BulkProgress&) { ++progressCalls; }}));
+    inserts.push_back(
+        table.bulkInsertAsync(items(c * 1000, (c + 1) * 1000, "a"),
+                              {.batchSize = 250, .onProgress = [&](const BulkProgress&) { ++progressCalls; }}));
   }
   for (auto& f : inserts) {
     auto r = f.get();

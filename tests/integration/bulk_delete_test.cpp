@@ -75,7 +75,7 @@ TEST_F(BulkDelete, KeysThatMatchNothingAreReportedAsNotFound) {
 TEST_F(BulkDelete, ReturningGivesTheDeletedRows) {
   seedUsers(10);
   auto r = client_->from<User>("users").bulkDelete(std::vector<long long>{2, 4, 6, 99},
-                                                    {.matchColumn = "id", .batchSize = 100, .returning = true});
+                                                   {.matchColumn = "id", .batchSize = 100, .returning = true});
   EXPECT_EQ(r.successful, 3u);
   ASSERT_EQ(r.data.size(), 3u);
   std::set<long long> ids;
@@ -91,8 +91,8 @@ TEST_F(BulkDelete, AwkwardTextKeysDeleteExactlyTheRightRows) {
   // Each key to delete has decoys that a wrong encoding would delete instead (or in addition).
   const std::vector<std::string> doomed = {"a,b", "p(x)", "q\"x", "b\\x", " sp ", "a+b", "100%", "ü/ß&=", "😀 x",
                                            "(",   ")",    "\"",   "\\",   "",     "*",   "%2B",  "NULL",  "x)y(z"};
-  const std::vector<std::string> decoys = {"a",  "b", "p(x", "p(x))", "q", "x", "b\\\\x", "sp", "a b", "ab",
-                                           "100", "ü", "null", "+", "%", "x", "y", "z", "x)y"};
+  const std::vector<std::string> decoys = {"a",   "b", "p(x",  "p(x))", "q", "x", "b\\\\x", "sp", "a b", "ab",
+                                           "100", "ü", "null", "+",     "%", "x", "y",      "z",  "x)y"};
   std::vector<nlohmann::json> rows;
   for (const auto& k : doomed) rows.push_back({{"key", k}, {"label", "doomed"}});
   for (const auto& k : decoys) {
@@ -127,9 +127,9 @@ TEST_F(BulkDelete, AwkwardTextKeysDeleteExactlyTheRightRows) {
 
 TEST_F(BulkDelete, KeysMayBeNumbersStringsOrJsonValues) {
   seedUsers(8);
-  const std::vector<nlohmann::json> keys = {1,           "2",     nlohmann::json{{"id", 3}},
-                                            nullptr,     4.0,     nlohmann::json::array({5}),
-                                            "not a key", 6,       nlohmann::json{{"name", "u7"}}};
+  const std::vector<nlohmann::json> keys = {1,           "2", nlohmann::json{{"id", 3}},
+                                            nullptr,     4.0, nlohmann::json::array({5}),
+                                            "not a key", 6,   nlohmann::json{{"name", "u7"}}};
   auto r = client_->from("users").bulkDelete(keys);
   // 1, "2", {"id":3} and 6 delete; null, [5] and an object without `id` are invalid rows; 4.0 and
   // "not a key" are rejected by PostgreSQL (bigint) and isolated.
@@ -154,7 +154,7 @@ TEST_F(BulkDelete, CompositeKeys) {
                                       {{"warehouse", "w 3"}, {"sku", "ü+%"}},
                                       {{"warehouse", "w3"}, {"sku", ""}},
                                       {{"warehouse", "w9"}, {"sku", "a"}},  // 5: matches nothing
-                                      nlohmann::json("w2")};                 // 6: not a composite key
+                                      nlohmann::json("w2")};                // 6: not a composite key
   auto r = client_->from<Inventory>("inventory").bulkDelete(keys, {.matchColumn = {"warehouse", "sku"}});
   EXPECT_EQ(r.successful, 5u);
   ASSERT_EQ(r.errors.size(), 2u);

@@ -63,8 +63,7 @@ TEST_F(BulkInsert, TenThousandUsersLandExactlyOnceInHundredRequests) {
   EXPECT_EQ(sqlCount("select count(distinct email) from api.users"), 10000);
   // Each input row exactly once: the numbers 0..9999 each appear once.
   EXPECT_EQ(sqlCount("select sum(substring(email from '^u([0-9]+)@')::bigint) from api.users"), 49995000);
-  EXPECT_EQ(sqlCount("select count(*) from api.users where name = 'u' || substring(email from '^u([0-9]+)@')"),
-            10000);
+  EXPECT_EQ(sqlCount("select count(*) from api.users where name = 'u' || substring(email from '^u([0-9]+)@')"), 10000);
 }
 
 TEST_F(BulkInsert, RowsWithDifferentKeySetsGoInOneRequestAndAbsentKeysTakeDefaults) {
@@ -155,13 +154,12 @@ TEST_F(BulkInsert, DuplicatesOfExistingRowsFailAloneWith23505) {
 
 TEST_F(BulkInsert, DuplicatesWithinTheInputFailTheLaterRowAcrossConcurrentBatches) {
   // dup -> the earlier row it repeats; several pairs straddle batches that run concurrently.
-  const std::vector<std::pair<std::size_t, std::size_t>> dups{{5, 2},     {100, 97},  {250, 3},  {499, 496},
+  const std::vector<std::pair<std::size_t, std::size_t>> dups{{5, 2},     {100, 97},  {250, 3}, {499, 496},
                                                               {500, 497}, {777, 776}, {999, 0}};
   auto rows = thousandUsers();
   for (auto [dup, original] : dups) rows[dup]["email"] = rows[original]["email"];
 
-  auto r = client_->from("users").bulkInsert(
-      rows, {.batchSize = 50, .conflictColumns = {"email"}, .concurrency = 4});
+  auto r = client_->from("users").bulkInsert(rows, {.batchSize = 50, .conflictColumns = {"email"}, .concurrency = 4});
 
   EXPECT_EQ(r.successful, 993u);
   expectAccounted(r, rows.size());
@@ -185,7 +183,7 @@ TEST_F(BulkInsert, NotNullViolationsFailAloneWith23502) {
     if (i % 2) {
       rows[bad[i]]["name"] = nullptr;  // explicit null
     } else {
-      rows[bad[i]].erase("name");      // absent: no default, so NULL
+      rows[bad[i]].erase("name");  // absent: no default, so NULL
     }
   }
   auto r = client_->from("users").bulkInsert(rows, {.batchSize = 100});
@@ -259,9 +257,11 @@ TEST_F(BulkInsert, IgnoreCountsInsertedAndSkippedRows) {
   for (std::size_t i = 0; i < emails.size(); ++i) {
     rows.push_back({{"name", "new" + std::to_string(i)}, {"email", emails[i]}});
   }
-  auto r = client_->from("users").bulkInsert(
-      rows, {.batchSize = 3, .returning = true, .onConflict = OnConflict::Ignore, .conflictColumns = {"email"},
-             .concurrency = 4});
+  auto r = client_->from("users").bulkInsert(rows, {.batchSize = 3,
+                                                    .returning = true,
+                                                    .onConflict = OnConflict::Ignore,
+                                                    .conflictColumns = {"email"},
+                                                    .concurrency = 4});
 
   EXPECT_EQ(r.successful, 7u);  // b x d e f g h
   EXPECT_EQ(r.skipped, 3u);     // a c (in the table), the second x (repeated in the input)
@@ -271,8 +271,7 @@ TEST_F(BulkInsert, IgnoreCountsInsertedAndSkippedRows) {
   // Only inserted rows come back, in input order.
   std::vector<std::string> returned;
   for (const auto& row : r.data) returned.push_back(row.at("email").get<std::string>());
-  EXPECT_EQ(returned, (std::vector<std::string>{"b@x.io", "x@x.io", "d@x.io", "e@x.io", "f@x.io", "g@x.io",
-                                                "h@x.io"}));
+  EXPECT_EQ(returned, (std::vector<std::string>{"b@x.io", "x@x.io", "d@x.io", "e@x.io", "f@x.io", "g@x.io", "h@x.io"}));
   for (const auto& p : recorder_->requests("POST")) {
     EXPECT_NE(p.prefer.find("resolution=ignore-duplicates"), std::string::npos) << p.prefer;
     EXPECT_NE(decoded(p.url).find("on_conflict=email"), std::string::npos) << p.url;
@@ -307,8 +306,7 @@ TEST_F(BulkInsert, UpdateOnConflictChangesExistingRowsAndInsertsNewOnes) {
       {{"name", "C"}, {"email", "c@x.io"}},
       {{"name", "B"}, {"email", "b@x.io"}},
   };
-  auto r = client_->from("users").bulkInsert(
-      rows, {.onConflict = OnConflict::Update, .conflictColumns = {"email"}});
+  auto r = client_->from("users").bulkInsert(rows, {.onConflict = OnConflict::Update, .conflictColumns = {"email"}});
   EXPECT_EQ(r.successful, 3u);
   EXPECT_EQ(r.skipped, 0u);
   expectAccounted(r, rows.size());
@@ -319,7 +317,8 @@ TEST_F(BulkInsert, UpdateOnConflictChangesExistingRowsAndInsertsNewOnes) {
 
 TEST_F(BulkInsert, ReturningGivesServerFilledRowsInInputOrder) {
   std::vector<User> users;
-  for (int i = 0; i < 50; ++i) users.push_back({.name = "r" + std::to_string(i), .email = "r" + std::to_string(i) + "@x.io"});
+  for (int i = 0; i < 50; ++i)
+    users.push_back({.name = "r" + std::to_string(i), .email = "r" + std::to_string(i) + "@x.io"});
   auto r = client_->from<User>("users").bulkInsert(users, {.batchSize = 7, .returning = true, .concurrency = 4});
   EXPECT_EQ(r.successful, 50u);
   ASSERT_EQ(r.data.size(), 50u);
@@ -342,9 +341,11 @@ TEST_F(BulkInsert, ReturningGivesServerFilledRowsInInputOrder) {
 
 TEST_F(BulkInsert, ReturningWorksWithJsonRowsAndSelect) {
   std::vector<nlohmann::json> rows;
-  for (int i = 0; i < 20; ++i) rows.push_back({{"name", "j" + std::to_string(i)}, {"email", "j" + std::to_string(i) + "@x.io"}});
+  for (int i = 0; i < 20; ++i)
+    rows.push_back({{"name", "j" + std::to_string(i)}, {"email", "j" + std::to_string(i) + "@x.io"}});
   rows[9]["role"] = "superuser";  // isolated; the other rows still come back in order
-  auto r = client_->from("users").bulkInsert(rows, {.batchSize = 6, .returning = true, .select = "id,email,created_at"});
+  auto r =
+      client_->from("users").bulkInsert(rows, {.batchSize = 6, .returning = true, .select = "id,email,created_at"});
   EXPECT_EQ(r.successful, 19u);
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].indexes, std::vector<std::size_t>{9});
@@ -391,7 +392,8 @@ TEST_F(BulkInsert, MaxBatchBytesCutsBatches) {
 
 TEST_F(BulkInsert, ARowLargerThanMaxBatchBytesIsSentAlone) {
   std::vector<nlohmann::json> rows;
-  for (int i = 0; i < 7; ++i) rows.push_back({{"name", "s" + std::to_string(i)}, {"email", "s" + std::to_string(i) + "@x.io"}});
+  for (int i = 0; i < 7; ++i)
+    rows.push_back({{"name", "s" + std::to_string(i)}, {"email", "s" + std::to_string(i) + "@x.io"}});
   rows[3]["name"] = std::string(5000, 'L');
   const std::size_t bigBody = rows[3].dump().size() + 2;
   auto r = client_->from("users").bulkInsert(rows, {.maxBatchBytes = 500});
@@ -434,7 +436,8 @@ TEST_F(BulkInsert, ForeignKeyViolationIsIsolatedToItsRow) {
 
 TEST_F(BulkInsert, UnknownColumnFailsOnlyTheRowsCarryingIt) {
   std::vector<nlohmann::json> rows;
-  for (int i = 0; i < 30; ++i) rows.push_back({{"name", "k" + std::to_string(i)}, {"email", "k" + std::to_string(i) + "@x.io"}});
+  for (int i = 0; i < 30; ++i)
+    rows.push_back({{"name", "k" + std::to_string(i)}, {"email", "k" + std::to_string(i) + "@x.io"}});
   rows[3]["bogus"] = 1;
   rows[17]["bogus"] = "x";
   auto r = client_->from("users").bulkInsert(rows, {.batchSize = 10});

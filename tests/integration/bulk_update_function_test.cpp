@@ -66,9 +66,8 @@ class BulkUpdateFunction : public IntegrationTest {
       req.headers = {{"Accept", "application/openapi+json"}, {"Accept-Profile", "other"}};
       auto doc = json::parse(client_->send(req).body, nullptr, false);
       if (doc.is_object() && doc.contains("paths") &&
-          doc["paths"].contains("/rpc/pgrestify_bulk_update") == withFunction &&
-          doc.contains("definitions") && doc["definitions"].contains(name) &&
-          doc["definitions"][name].value("description", std::string()) == mark) {
+          doc["paths"].contains("/rpc/pgrestify_bulk_update") == withFunction && doc.contains("definitions") &&
+          doc["definitions"].contains(name) && doc["definitions"][name].value("description", std::string()) == mark) {
         return;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -82,11 +81,12 @@ class BulkUpdateFunction : public IntegrationTest {
 // 100,000 rows, every one with its own values: Auto finds the function and updates each row
 // exactly; keys that match nothing are reported not found, by index.
 TEST_F(BulkUpdateFunction, AutoUpdatesOneHundredThousandDistinctRowsExactly) {
-  create("create table other.updfn_big (id int primary key, v text not null, n bigint not null, "
-         "at timestamptz, tags text[], doc jsonb, untouched text default 'keep');"
-         "insert into other.updfn_big (id, v, n) select g, 'old', 0 from generate_series(0, 99999) g;"
-         "grant select, update on other.updfn_big to anon",
-         "updfn_big", "updfn_big");
+  create(
+      "create table other.updfn_big (id int primary key, v text not null, n bigint not null, "
+      "at timestamptz, tags text[], doc jsonb, untouched text default 'keep');"
+      "insert into other.updfn_big (id, v, n) select g, 'old', 0 from generate_series(0, 99999) g;"
+      "grant select, update on other.updfn_big to anon",
+      "updfn_big", "updfn_big");
   ASSERT_FALSE(HasFatalFailure());
   std::vector<json> rows;
   rows.reserve(100010);
@@ -98,12 +98,8 @@ TEST_F(BulkUpdateFunction, AutoUpdatesOneHundredThousandDistinctRowsExactly) {
                     {"tags", {"t", std::to_string(i)}},
                     {"doc", {{"i", i}, {"s", "x\"y"}}}});
     if (i % 10000 == 5000) {  // a key no row has, among the others
-      rows.push_back({{"id", 200000 + i},
-                      {"v", "none"},
-                      {"n", 1},
-                      {"at", nullptr},
-                      {"tags", json::array()},
-                      {"doc", nullptr}});
+      rows.push_back(
+          {{"id", 200000 + i}, {"v", "none"}, {"n", 1}, {"at", nullptr}, {"tags", json::array()}, {"doc", nullptr}});
     }
   }
   counting_->reset();
@@ -133,18 +129,20 @@ TEST_F(BulkUpdateFunction, AutoUpdatesOneHundredThousandDistinctRowsExactly) {
 
 // Composite keys; rows with different columns go in different calls; returning gives whole rows.
 TEST_F(BulkUpdateFunction, CompositeKeysAndColumnSets) {
-  create("create table other.updfn_comp (wh text, sku int, qty int not null, note text, primary key (wh, sku));"
-         "insert into other.updfn_comp select w, s, 0, 'n' from unnest(array['a','b']) w, generate_series(1, 5) s;"
-         "grant select, update on other.updfn_comp to anon",
-         "updfn_comp", "updfn_comp");
+  create(
+      "create table other.updfn_comp (wh text, sku int, qty int not null, note text, primary key (wh, sku));"
+      "insert into other.updfn_comp select w, s, 0, 'n' from unnest(array['a','b']) w, generate_series(1, 5) s;"
+      "grant select, update on other.updfn_comp to anon",
+      "updfn_comp", "updfn_comp");
   ASSERT_FALSE(HasFatalFailure());
   std::vector<json> rows = {{{"wh", "a"}, {"sku", 1}, {"qty", 11}},
                             {{"wh", "b"}, {"sku", 1}, {"qty", 21}, {"note", "x"}},
                             {{"wh", "a"}, {"sku", 9}, {"qty", 99}},
                             {{"wh", "b"}, {"sku", 2}, {"qty", 22}},
                             {{"wh", "a"}, {"sku", 1}, {"qty", 12}}};  // the same key again: applied after
-  auto r = client_->from("updfn_comp")
-               .bulkUpdate(rows, {.matchColumn = {"wh", "sku"}, .returning = true, .strategy = UpdateStrategy::Function});
+  auto r =
+      client_->from("updfn_comp")
+          .bulkUpdate(rows, {.matchColumn = {"wh", "sku"}, .returning = true, .strategy = UpdateStrategy::Function});
   EXPECT_EQ(r.successful, 4u);
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].kind, BulkErrorKind::NotFound);
@@ -160,18 +158,24 @@ TEST_F(BulkUpdateFunction, CompositeKeysAndColumnSets) {
 TEST_F(BulkUpdateFunction, HostileNamesNeitherBreakNorInject) {
   const std::string table = "updfn t\"x; drop table other.updfn_canary;--.ü";
   const std::string quoted = "\"updfn t\"\"x; drop table other.updfn_canary;--.ü\"";
-  create("create table other.updfn_canary (i int); insert into other.updfn_canary values (1);"
-         "grant select on other.updfn_canary to anon;"
-         "create table other." + quoted + " (\"k;ey\" int primary key, \"va\"\"l ue\" text, \"ü)--\" int);"
-         "insert into other." + quoted + " select g, 'old', 0 from generate_series(1, 20) g;"
-         "grant select, update on other." + quoted + " to anon",
-         quoted, table);
+  create(
+      "create table other.updfn_canary (i int); insert into other.updfn_canary values (1);"
+      "grant select on other.updfn_canary to anon;"
+      "create table other." +
+          quoted +
+          " (\"k;ey\" int primary key, \"va\"\"l ue\" text, \"ü)--\" int);"
+          "insert into other." +
+          quoted +
+          " select g, 'old', 0 from generate_series(1, 20) g;"
+          "grant select, update on other." +
+          quoted + " to anon",
+      quoted, table);
   tables_.push_back("updfn_canary");
   ASSERT_FALSE(HasFatalFailure());
   std::vector<json> rows;
   for (int i = 1; i <= 20; ++i) {
-    rows.push_back({{"k;ey", i}, {"va\"l ue", "new'); drop table other.updfn_canary;--" + std::to_string(i)},
-                    {"ü)--", i * 2}});
+    rows.push_back(
+        {{"k;ey", i}, {"va\"l ue", "new'); drop table other.updfn_canary;--" + std::to_string(i)}, {"ü)--", i * 2}});
   }
   auto r = client_->from(table).bulkUpdate(rows, {.matchColumn = "k;ey"});
   EXPECT_EQ(r.successful, 20u);
@@ -198,12 +202,13 @@ TEST_F(BulkUpdateFunction, ColumnTypesAndRowShapesAreTheTables) {
   sql("drop table if exists other.updfn_types; drop type if exists other.updfn_mood;"
       "drop schema if exists updfn_priv cascade; create schema updfn_priv;"
       "create domain updfn_priv.short as varchar(4) check (value <> 'bad');");
-  create("create type other.updfn_mood as enum ('sad', 'ok', 'happy');"
-         "create table other.updfn_types (id int primary key, v varchar(3), n numeric(5,2), m other.updfn_mood, "
-         "d updfn_priv.short, untouched text default 'keep');"
-         "insert into other.updfn_types (id, v, n, m, d) select g, 'old', 0, 'sad', 'x' from generate_series(1, 40) g;"
-         "grant select, update on other.updfn_types to anon",
-         "updfn_types", "updfn_types");
+  create(
+      "create type other.updfn_mood as enum ('sad', 'ok', 'happy');"
+      "create table other.updfn_types (id int primary key, v varchar(3), n numeric(5,2), m other.updfn_mood, "
+      "d updfn_priv.short, untouched text default 'keep');"
+      "insert into other.updfn_types (id, v, n, m, d) select g, 'old', 0, 'sad', 'x' from generate_series(1, 40) g;"
+      "grant select, update on other.updfn_types to anon",
+      "updfn_types", "updfn_types");
   ASSERT_FALSE(HasFatalFailure());
   std::vector<json> rows;
   for (int i = 1; i <= 40; ++i) {
@@ -241,12 +246,10 @@ TEST_F(BulkUpdateFunction, ColumnTypesAndRowShapesAreTheTables) {
     req.body = R"({"target_table":"updfn_types","key_columns":["id"],"rows":)" + rowsJson + "}";
     return client_->send(req);
   };
-  for (const std::string bad : {R"([{"id":1,"v":"a","n":1},{"id":2,"v":"b"}])",
-                                R"([{"id":1,"v":"a"},{"id":2,"v":"b","n":2}])",
-                                R"([{"id":1,"v":"a"},{"id":2,"n":2}])",
-                                R"([{"id":1,"v":"a"},["id","v"]])",
-                                R"([{"id":1,"v":"a"},"id"])",
-                                R"([{"id":1,"v":"a"},null])"}) {
+  for (const std::string bad :
+       {R"([{"id":1,"v":"a","n":1},{"id":2,"v":"b"}])", R"([{"id":1,"v":"a"},{"id":2,"v":"b","n":2}])",
+        R"([{"id":1,"v":"a"},{"id":2,"n":2}])", R"([{"id":1,"v":"a"},["id","v"]])", R"([{"id":1,"v":"a"},"id"])",
+        R"([{"id":1,"v":"a"},null])"}) {
     auto answer = call(bad);
     EXPECT_EQ(answer.status, 400) << bad << " " << answer.body;
     EXPECT_EQ(json::parse(answer.body, nullptr, false).value("code", std::string()), "22023") << bad << answer.body;
@@ -264,10 +267,11 @@ TEST_F(BulkUpdateFunction, ColumnTypesAndRowShapesAreTheTables) {
 
 // A role without UPDATE on the table gets 42501 for its rows, and nothing changes.
 TEST_F(BulkUpdateFunction, RoleWithoutUpdateGets42501) {
-  create("create table other.updfn_ro (id int primary key, v text);"
-         "insert into other.updfn_ro select g, 'old' from generate_series(1, 30) g;"
-         "grant select on other.updfn_ro to anon",
-         "updfn_ro", "updfn_ro");
+  create(
+      "create table other.updfn_ro (id int primary key, v text);"
+      "insert into other.updfn_ro select g, 'old' from generate_series(1, 30) g;"
+      "grant select on other.updfn_ro to anon",
+      "updfn_ro", "updfn_ro");
   ASSERT_FALSE(HasFatalFailure());
   std::vector<json> rows;
   for (int i = 1; i <= 30; ++i) rows.push_back({{"id", i}, {"v", "new" + std::to_string(i)}});
@@ -281,12 +285,13 @@ TEST_F(BulkUpdateFunction, RoleWithoutUpdateGets42501) {
 
 // Rows a row-level-security policy hides from the role are reported not found and unchanged.
 TEST_F(BulkUpdateFunction, RowLevelSecurityHidesRowsAsNotFound) {
-  create("create table other.updfn_rls (id int primary key, v text);"
-         "insert into other.updfn_rls select g, 'old' from generate_series(1, 40) g;"
-         "grant select, update on other.updfn_rls to anon;"
-         "alter table other.updfn_rls enable row level security;"
-         "create policy updfn_even on other.updfn_rls to anon using (id % 2 = 0)",
-         "updfn_rls", "updfn_rls");
+  create(
+      "create table other.updfn_rls (id int primary key, v text);"
+      "insert into other.updfn_rls select g, 'old' from generate_series(1, 40) g;"
+      "grant select, update on other.updfn_rls to anon;"
+      "alter table other.updfn_rls enable row level security;"
+      "create policy updfn_even on other.updfn_rls to anon using (id % 2 = 0)",
+      "updfn_rls", "updfn_rls");
   ASSERT_FALSE(HasFatalFailure());
   std::vector<json> rows;
   for (int i = 1; i <= 40; ++i) rows.push_back({{"id", i}, {"v", "new" + std::to_string(i)}});
@@ -308,10 +313,11 @@ TEST_F(BulkUpdateFunction, RowLevelSecurityHidesRowsAsNotFound) {
 
 // A check violation fails only the violating rows (the engine bisects on 23514 through the function).
 TEST_F(BulkUpdateFunction, CheckViolationFailsOnlyViolatingRows) {
-  create("create table other.updfn_chk (id int primary key, qty int not null check (qty >= 0));"
-         "insert into other.updfn_chk select g, 1 from generate_series(1, 1000) g;"
-         "grant select, update on other.updfn_chk to anon",
-         "updfn_chk", "updfn_chk");
+  create(
+      "create table other.updfn_chk (id int primary key, qty int not null check (qty >= 0));"
+      "insert into other.updfn_chk select g, 1 from generate_series(1, 1000) g;"
+      "grant select, update on other.updfn_chk to anon",
+      "updfn_chk", "updfn_chk");
   ASSERT_FALSE(HasFatalFailure());
   std::vector<json> rows;
   std::vector<std::size_t> bad = {3, 400, 401, 999};
@@ -337,10 +343,11 @@ TEST_F(BulkUpdateFunction, CheckViolationFailsOnlyViolatingRows) {
 // Without the function, Auto keeps its PATCH plan (one PATCH per distinct row); an explicit
 // Function strategy fails the rows with PostgREST's error and changes nothing.
 TEST_F(BulkUpdateFunction, WithoutTheFunctionAutoPatches) {
-  create("create table other.updfn_none (id int primary key, v text);"
-         "insert into other.updfn_none select g, 'old' from generate_series(1, 10) g;"
-         "grant select, update on other.updfn_none to anon",
-         "updfn_none", "updfn_none", /*withFunction=*/false);
+  create(
+      "create table other.updfn_none (id int primary key, v text);"
+      "insert into other.updfn_none select g, 'old' from generate_series(1, 10) g;"
+      "grant select, update on other.updfn_none to anon",
+      "updfn_none", "updfn_none", /*withFunction=*/false);
   ASSERT_FALSE(HasFatalFailure());
   std::vector<json> rows;
   for (int i = 1; i <= 10; ++i) rows.push_back({{"id", i}, {"v", "new" + std::to_string(i)}});
@@ -361,9 +368,9 @@ TEST_F(BulkUpdateFunction, WithoutTheFunctionAutoPatches) {
 TEST_F(BulkUpdateFunction, FunctionRefusesSelectBeforeSending) {
   counting_->reset();
   std::vector<json> rows = {{{"id", 1}, {"v", "x"}}};
-  EXPECT_THROW(client_->from("t").bulkUpdate(
-                   rows, {.returning = true, .strategy = UpdateStrategy::Function, .select = "id"}),
-               std::invalid_argument);
+  EXPECT_THROW(
+      client_->from("t").bulkUpdate(rows, {.returning = true, .strategy = UpdateStrategy::Function, .select = "id"}),
+      std::invalid_argument);
   EXPECT_EQ(counting_->total(), 0u);
 }
 

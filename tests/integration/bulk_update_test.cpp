@@ -14,7 +14,8 @@ class BulkUpdate : public IntegrationTest {
   // Users 1..n (name u<i>, email u<i>@x.io, status 'old').
   void seedUsers(int n) {
     sql("insert into api.users(name, email, status) select 'u' || g, 'u' || g || '@x.io', 'old' "
-        "from generate_series(1, " + std::to_string(n) + ") g");
+        "from generate_series(1, " +
+        std::to_string(n) + ") g");
   }
   static std::vector<std::size_t> indexesOf(const BulkResult<nlohmann::json>& r, BulkErrorKind kind) {
     std::vector<std::size_t> out;
@@ -29,7 +30,8 @@ TEST_F(BulkUpdate, FiveThousandRowsWithTenPayloadsAreGrouped) {
   seedUsers(5000);
   std::vector<nlohmann::json> updates;
   for (int id = 1; id <= 5000; ++id) {
-    updates.push_back({{"id", id}, {"status", "s" + std::to_string(id % 10)}, {"role", id % 10 < 5 ? "admin" : "guest"}});
+    updates.push_back(
+        {{"id", id}, {"status", "s" + std::to_string(id % 10)}, {"role", id % 10 < 5 ? "admin" : "guest"}});
   }
   auto r = client_->from("users").bulkUpdate(updates);
   EXPECT_EQ(r.successful, 5000u);
@@ -61,12 +63,12 @@ TEST_F(BulkUpdate, FiveHundredDifferentPayloadsAreAllUpdated) {
 TEST_F(BulkUpdate, KeysThatDoNotExistAreReportedAsNotFound) {
   seedUsers(10);
   const std::vector<nlohmann::json> updates = {
-      {{"id", 1}, {"status", "grouped"}},   // 0
+      {{"id", 1}, {"status", "grouped"}},     // 0
       {{"id", 1001}, {"status", "grouped"}},  // 1 missing, grouped
-      {{"id", 2}, {"status", "grouped"}},   // 2
-      {{"id", 3}, {"status", "alone"}},     // 3
-      {{"id", 1002}, {"status", "alone2"}},  // 4 missing, single-row PATCH
-      {{"id", 4}, {"status", "grouped"}},   // 5
+      {{"id", 2}, {"status", "grouped"}},     // 2
+      {{"id", 3}, {"status", "alone"}},       // 3
+      {{"id", 1002}, {"status", "alone2"}},   // 4 missing, single-row PATCH
+      {{"id", 4}, {"status", "grouped"}},     // 5
   };
   auto r = client_->from("users").bulkUpdate(updates);
   EXPECT_EQ(r.successful, 4u);
@@ -84,10 +86,10 @@ TEST_F(BulkUpdate, RowWithoutTheMatchColumnFailsAndNeverWidensTheUpdate) {
   seedUsers(10);
   const std::vector<nlohmann::json> updates = {
       {{"id", 1}, {"status", "new"}},
-      {{"status", "new"}},                      // 1: no id
-      {{"id", nullptr}, {"status", "new"}},     // 2: null id
-      {{"id", 2}},                              // 3: nothing to update
-      nlohmann::json::array({1, 2}),            // 4: not an object
+      {{"status", "new"}},                   // 1: no id
+      {{"id", nullptr}, {"status", "new"}},  // 2: null id
+      {{"id", 2}},                           // 3: nothing to update
+      nlohmann::json::array({1, 2}),         // 4: not an object
       {{"id", 3}, {"status", "new"}},
   };
   auto r = client_->from("users").bulkUpdate(updates);
@@ -116,20 +118,19 @@ TEST_F(BulkUpdate, BadKeyInAGroupIsIsolated) {
 TEST_F(BulkUpdate, CompositeMatchColumnOnInventory) {
   sql("insert into api.inventory(warehouse, sku, qty) values ('w1','a',1),('w1','b',1),('w2','a',1),"
       "('w,2','p(x)',1),('w2','q\"x\\y',1),('w 3','ü+%',1)");
-  std::vector<Inventory> updates = {{.warehouse = "w1", .sku = "a", .qty = 10},
-                                    {.warehouse = "w2", .sku = "a", .qty = 10},
-                                    {.warehouse = "w,2", .sku = "p(x)", .qty = 10},
-                                    {.warehouse = "w2", .sku = "q\"x\\y", .qty = 20},
-                                    {.warehouse = "w 3", .sku = "ü+%", .qty = 30},
-                                    {.warehouse = "w9", .sku = "a", .qty = 10}};  // 5: does not exist
-  auto r = client_->from<Inventory>("inventory").bulkUpdate(
-      updates, {.matchColumn = {"warehouse", "sku"}, .returning = true});
+  std::vector<Inventory> updates = {
+      {.warehouse = "w1", .sku = "a", .qty = 10},     {.warehouse = "w2", .sku = "a", .qty = 10},
+      {.warehouse = "w,2", .sku = "p(x)", .qty = 10}, {.warehouse = "w2", .sku = "q\"x\\y", .qty = 20},
+      {.warehouse = "w 3", .sku = "ü+%", .qty = 30},  {.warehouse = "w9", .sku = "a", .qty = 10}};  // 5: does not exist
+  auto r = client_->from<Inventory>("inventory")
+               .bulkUpdate(updates, {.matchColumn = {"warehouse", "sku"}, .returning = true});
   EXPECT_EQ(r.successful, 5u);
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].kind, BulkErrorKind::NotFound);
   EXPECT_EQ(r.errors[0].indexes, std::vector<std::size_t>{5});
   EXPECT_EQ(r.data.size(), 5u);
-  EXPECT_EQ(sql("select string_agg(warehouse || '/' || sku || '=' || qty, ' ' order by warehouse collate \"C\", sku collate \"C\") "
+  EXPECT_EQ(sql("select string_agg(warehouse || '/' || sku || '=' || qty, ' ' order by warehouse collate \"C\", sku "
+                "collate \"C\") "
                 "from api.inventory"),
             "w 3/ü+%=30 w,2/p(x)=10 w1/a=10 w1/b=1 w2/a=10 w2/q\"x\\y=20");
 }
@@ -169,7 +170,8 @@ TEST_F(BulkUpdate, NonUniqueMatchColumnStillReportsKeysThatMatchedNothing) {
   seedUsers(4);
   sql("update api.users set role = 'admin' where id <= 2");
   // `admin` matches two rows and `guest` none: two rows affected for two keys, yet one is missing.
-  const std::vector<nlohmann::json> updates = {{{"role", "admin"}, {"status", "x"}}, {{"role", "guest"}, {"status", "x"}}};
+  const std::vector<nlohmann::json> updates = {{{"role", "admin"}, {"status", "x"}},
+                                               {{"role", "guest"}, {"status", "x"}}};
   auto r = client_->from("users").bulkUpdate(updates, {.matchColumn = "role"});
   EXPECT_EQ(r.successful, 1u);
   ASSERT_EQ(r.errors.size(), 1u);
@@ -205,7 +207,8 @@ TEST_F(BulkUpdate, UpsertStrategyUpdatesAndInsertsMissingRows) {
   std::vector<nlohmann::json> rows;
   // Key sets A, A, B, A: a batch of A rows must not list B's `role` (that would set role to NULL).
   for (int id = 1; id <= 4; ++id) {
-    nlohmann::json row = {{"id", id}, {"name", "up" + std::to_string(id)}, {"email", "u" + std::to_string(id) + "@x.io"}};
+    nlohmann::json row = {
+        {"id", id}, {"name", "up" + std::to_string(id)}, {"email", "u" + std::to_string(id) + "@x.io"}};
     if (id == 3) row["role"] = "admin";
     rows.push_back(row);
   }

@@ -9,8 +9,8 @@
 
 #include <chrono>
 #include <stdexcept>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace pgrestify::test {
@@ -34,7 +34,8 @@ TEST_F(BulkUpsert, UpdatesExistingRowsAndInsertsNewOnes) {
   sql("insert into api.users (name, email, role) select 'old', 'u' || g || '@x.io', 'admin' "
       "from generate_series(0, 4) g");
   std::vector<User> rows;
-  for (int i = 0; i < 10; ++i) rows.push_back({.name = "new" + std::to_string(i), .email = "u" + std::to_string(i) + "@x.io"});
+  for (int i = 0; i < 10; ++i)
+    rows.push_back({.name = "new" + std::to_string(i), .email = "u" + std::to_string(i) + "@x.io"});
 
   auto r = client_->from<User>("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 3});
 
@@ -178,9 +179,10 @@ TEST_F(BulkUpsert, RepeatedEmailsLastRowWinsAndNoRowFailsWith21000) {
 
 TEST_F(BulkUpsert, IgnoreDuplicatesKeepsExistingRows) {
   sql("insert into api.tags (key, label) values ('a', 'old'), ('b', 'old')");
-  std::vector<nlohmann::json> rows = {
-      {{"key", "a"}, {"label", "new"}}, {{"key", "c"}, {"label", "new"}},
-      {{"key", "c"}, {"label", "newer"}}, {{"key", "d"}, {"label", "new"}}};
+  std::vector<nlohmann::json> rows = {{{"key", "a"}, {"label", "new"}},
+                                      {{"key", "c"}, {"label", "new"}},
+                                      {{"key", "c"}, {"label", "newer"}},
+                                      {{"key", "d"}, {"label", "new"}}};
   auto r = client_->from("tags").bulkUpsert(rows, {.ignoreDuplicates = true});
   EXPECT_EQ(r.successful, 2u);
   EXPECT_EQ(r.skipped, 2u);
@@ -193,10 +195,11 @@ TEST_F(BulkUpsert, IgnoreDuplicatesKeepsExistingRows) {
 
 TEST_F(BulkUpsert, ReturningGivesEveryRowWithServerFilledColumns) {
   sql("insert into api.users (name, email) values ('old', 'b@x.io')");
-  std::vector<User> rows = {{.name = "A", .email = "a@x.io"}, {.name = "B", .email = "b@x.io"},
-                            {.name = "C", .email = "c@x.io"}};
+  std::vector<User> rows = {
+      {.name = "A", .email = "a@x.io"}, {.name = "B", .email = "b@x.io"}, {.name = "C", .email = "c@x.io"}};
   const auto oldId = sqlCount("select id from api.users where email = 'b@x.io'");
-  auto r = client_->from<User>("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 2, .returning = true});
+  auto r =
+      client_->from<User>("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 2, .returning = true});
   EXPECT_EQ(r.successful, 3u);
   ASSERT_EQ(r.data.size(), 3u);
   for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -234,7 +237,8 @@ TEST_F(BulkUpsert, TableWithoutPrimaryKeyThrowsBeforeAnyWrite) {
 
 TEST_F(BulkUpsert, InvalidOptionsThrowBeforeAnyRequest) {
   std::vector<nlohmann::json> rows = {{{"key", "a"}}};
-  EXPECT_THROW(client_->from("tags").bulkUpsert(rows, {.conflictColumns = {"key"}, .batchSize = 0}), std::invalid_argument);
+  EXPECT_THROW(client_->from("tags").bulkUpsert(rows, {.conflictColumns = {"key"}, .batchSize = 0}),
+               std::invalid_argument);
   EXPECT_THROW(client_->from("tags").bulkUpsert(rows, {.batchSize = 0}), std::invalid_argument);
   EXPECT_THROW(client_->from("tags").bulkUpsert(rows, {.conflictColumns = {"key"}, .maxBatchBytes = 0}),
                std::invalid_argument);
@@ -266,7 +270,8 @@ class SlowFirstInsert {
     sql("create or replace function public.pgrestify_slow_once() returns trigger language plpgsql "
         "security definer as $$ declare n int; begin "
         "delete from public.pgrestify_slow_marker; get diagnostics n = row_count; "
-        "if n > 0 then perform pg_sleep(" + std::to_string(seconds) + "); end if; return null; end $$");
+        "if n > 0 then perform pg_sleep(" +
+        std::to_string(seconds) + "); end if; return null; end $$");
     sql("drop trigger if exists pgrestify_slow on api." + table_ +
         "; create trigger pgrestify_slow before insert on api." + table_ +
         " for each statement execute function public.pgrestify_slow_once()");

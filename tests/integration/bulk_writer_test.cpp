@@ -82,11 +82,18 @@ void expectTableMatches(const std::string& table, Seen& seen, const std::vector<
     }
     switch (static_cast<RowOutcome>(seen.outcome[i])) {
       case RowOutcome::Written:
-      case RowOutcome::Skipped: bad += c != 1; break;
+      case RowOutcome::Skipped:
+        bad += c != 1;
+        break;
       case RowOutcome::Failed:
-      case RowOutcome::Cancelled: bad += c != 0; break;
-      case RowOutcome::Unknown: bad += c > 1; break;
-      default: ++bad;  // no outcome
+      case RowOutcome::Cancelled:
+        bad += c != 0;
+        break;
+      case RowOutcome::Unknown:
+        bad += c > 1;
+        break;
+      default:
+        ++bad;  // no outcome
     }
   }
   EXPECT_EQ(bad, 0u) << "rows whose presence in the table contradicts their outcome";
@@ -96,9 +103,13 @@ class WriterTest : public IntegrationTest {
  protected:
   void create(const std::string& table) {
     table_ = table;
-    ASSERT_TRUE(createAndExpose("drop table if exists api." + table + " cascade;"
-                                "create table api." + table + " (id text primary key, payload text not null, n int);"
-                                "grant all on api." + table + " to anon, web_user;",
+    ASSERT_TRUE(createAndExpose("drop table if exists api." + table +
+                                    " cascade;"
+                                    "create table api." +
+                                    table +
+                                    " (id text primary key, payload text not null, n int);"
+                                    "grant all on api." +
+                                    table + " to anon, web_user;",
                                 table, makeClient()));
   }
   void TearDown() override {
@@ -119,9 +130,10 @@ TEST_F(WriterTest, EightProducersFiftyThousandRowsEachEveryContextOnce) {
   std::vector<bool> accepted(kTotal, false);
   const auto t0 = std::chrono::steady_clock::now();
   {
-    auto writer = client.from("writer_bulk").bulkWriter({.maxBatchRows = 1000, .linger = 20ms, .maxInFlight = 4,
-                                                         .onConflict = OnConflict::Ignore},
-                                                        seen.callback());
+    auto writer =
+        client.from("writer_bulk")
+            .bulkWriter({.maxBatchRows = 1000, .linger = 20ms, .maxInFlight = 4, .onConflict = OnConflict::Ignore},
+                        seen.callback());
     std::vector<std::thread> producers;
     std::mutex acceptedMutex;
     for (std::size_t t = 0; t < kThreads; ++t) {
@@ -181,8 +193,10 @@ TEST_F(WriterTest, UpsertWithRepeatedKeysFromSeveralThreadsEndsWithTheLastAdded)
   std::vector<std::size_t> last(kKeys, 0);  // key -> the n of the row added last
   std::atomic<std::size_t> ctx{0};
   {
-    auto writer = client.from("writer_upsert").bulkWriter(
-        {.operation = WriterOperation::Upsert, .maxBatchRows = 16, .linger = 2ms, .maxInFlight = 4}, seen.callback());
+    auto writer =
+        client.from("writer_upsert")
+            .bulkWriter({.operation = WriterOperation::Upsert, .maxBatchRows = 16, .linger = 2ms, .maxInFlight = 4},
+                        seen.callback());
     std::vector<std::thread> producers;
     for (std::size_t t = 0; t < kThreads; ++t) {
       producers.emplace_back([&, t] {
@@ -217,8 +231,8 @@ TEST_F(WriterTest, UpdateAndDeleteWritersByKey) {
   auto client = makeClient();
   Seen updates(101), deletes(51);
   {
-    auto writer = client.from("writer_keys").bulkWriter(
-        {.operation = WriterOperation::Update, .linger = 2ms}, updates.callback());
+    auto writer = client.from("writer_keys")
+                      .bulkWriter({.operation = WriterOperation::Update, .linger = 2ms}, updates.callback());
     for (std::size_t i = 0; i < 100; ++i) ASSERT_TRUE(writer.add(json{{"id", keyOf(i)}, {"n", i + 1}}, i));
     ASSERT_TRUE(writer.add(json{{"id", "missing"}, {"n", 1}}, 100));
     writer.flush().get();
@@ -227,8 +241,8 @@ TEST_F(WriterTest, UpdateAndDeleteWritersByKey) {
   EXPECT_EQ(updates.count(RowOutcome::Failed), 1u) << "a key that matches nothing fails (NotFound)";
   EXPECT_EQ(sqlCount("select count(*) from api.writer_keys where n = substring(id from 2)::int + 1"), 100);
   {
-    auto writer = client.from("writer_keys").bulkWriter(
-        {.operation = WriterOperation::Delete, .linger = 2ms}, deletes.callback());
+    auto writer = client.from("writer_keys")
+                      .bulkWriter({.operation = WriterOperation::Delete, .linger = 2ms}, deletes.callback());
     for (std::size_t i = 0; i < 50; ++i) ASSERT_TRUE(writer.add(json(keyOf(i)), i));
     ASSERT_TRUE(writer.add(json("missing"), 50));
   }
@@ -262,11 +276,17 @@ TEST_F(WriterFault, BackpressureWhileTheServerStallsThenEverythingAcceptedIsWrit
   std::vector<bool> accepted(kRows, false);
   std::atomic<std::size_t> refusedFull{0}, maxHeldRows{0}, maxHeldBytes{0};
   {
-    auto writer = client.from("writer_stall").bulkWriter(
-        {.maxBatchRows = 500, .maxBatchBytes = 128 * 1024, .linger = 5ms, .maxInFlight = 3,
-         .maxBufferedRows = kMaxRows, .maxBufferedBytes = kMaxBytes, .blockTimeout = 50ms,
-         .onConflict = OnConflict::Ignore, .retry = {.maxAttempts = 10, .initialBackoff = 50ms, .maxBackoff = 200ms}},
-        seen.callback());
+    auto writer = client.from("writer_stall")
+                      .bulkWriter({.maxBatchRows = 500,
+                                   .maxBatchBytes = 128 * 1024,
+                                   .linger = 5ms,
+                                   .maxInFlight = 3,
+                                   .maxBufferedRows = kMaxRows,
+                                   .maxBufferedBytes = kMaxBytes,
+                                   .blockTimeout = 50ms,
+                                   .onConflict = OnConflict::Ignore,
+                                   .retry = {.maxAttempts = 10, .initialBackoff = 50ms, .maxBackoff = 200ms}},
+                                  seen.callback());
     std::atomic<bool> watching{true};
     std::thread watcher([&] {
       while (watching) {
@@ -323,10 +343,13 @@ TEST_F(WriterFault, PostgrestRestartedMidStreamNothingLostNothingDuplicated) {
   auto client = makeClient();
   fault::Outage restart("postgrest", 1s);  // stopped by the producer mid-stream, started 1 s later
   {
-    auto writer = client.from("writer_restart").bulkWriter(
-        {.maxBatchRows = 500, .linger = 5ms, .maxInFlight = 4, .onConflict = OnConflict::Ignore,
-         .retry = {.maxAttempts = 40, .initialBackoff = 100ms, .maxBackoff = 1000ms}},
-        seen.callback());
+    auto writer = client.from("writer_restart")
+                      .bulkWriter({.maxBatchRows = 500,
+                                   .linger = 5ms,
+                                   .maxInFlight = 4,
+                                   .onConflict = OnConflict::Ignore,
+                                   .retry = {.maxAttempts = 40, .initialBackoff = 100ms, .maxBackoff = 1000ms}},
+                                  seen.callback());
     for (std::size_t id = 0; id < kRows; ++id) {
       if (id == kRows / 4) restart.begin();
       accepted[id] = writer.add(row(id), id).accepted();
@@ -354,10 +377,14 @@ TEST_F(WriterFault, CloseWithTheServerGoneReturnsWithinItsTimeoutEveryRowReporte
   Seen seen(kRows);
   std::vector<bool> accepted(kRows, false);
   auto client = makeClient();
-  auto writer = std::make_unique<BulkWriter<json, std::uint64_t>>(client.from("writer_gone").bulkWriter(
-      {.maxBatchRows = 200, .linger = 5ms, .maxInFlight = 2, .onConflict = OnConflict::Ignore,
-       .conflictColumns = {"id"}},  // the primary key cannot be asked for: the server is gone
-      seen.callback()));
+  auto writer = std::make_unique<BulkWriter<json, std::uint64_t>>(
+      client.from("writer_gone")
+          .bulkWriter({.maxBatchRows = 200,
+                       .linger = 5ms,
+                       .maxInFlight = 2,
+                       .onConflict = OnConflict::Ignore,
+                       .conflictColumns = {"id"}},  // the primary key cannot be asked for: the server is gone
+                      seen.callback()));
   for (std::size_t id = 0; id < kRows; ++id) accepted[id] = writer->add(row(id), id).accepted();
   std::this_thread::sleep_for(200ms);
   const auto t0 = std::chrono::steady_clock::now();

@@ -55,7 +55,8 @@ TEST_F(ClientDefaults, RetryDefaultAppliesAndACallOverridesIt) {
   // A table that does not exist: 404 PGRST205 is final, never retried, whatever the policy; a
   // duplicate is final too. What a retry default changes is visible on a server that is down.
   auto down = makeClient({.url = "http://127.0.0.1:9",
-                          .bulkDefaults = {.retry = {.maxAttempts = 2, .initialBackoff = std::chrono::milliseconds(1),
+                          .bulkDefaults = {.retry = {.maxAttempts = 2,
+                                                     .initialBackoff = std::chrono::milliseconds(1),
                                                      .maxBackoff = std::chrono::milliseconds(2),
                                                      .retryBudget = std::chrono::milliseconds(0)}}});
   auto rows = makeUsers(1, "d");

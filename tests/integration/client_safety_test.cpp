@@ -99,16 +99,15 @@ TEST_F(ClientSafetySecrets, DeclaredHeaderIsRedacted) {
   expectNowhere({.headers = {{"X-Tenant-Credential", secret}}, .secretHeaders = {"X-Tenant-Credential"}}, {secret});
 }
 
-TEST_F(ClientSafetySecrets, BearerTokenIsRedacted) {
-  expectNowhere({.bearerToken = server_->jwt}, {server_->jwt});
-}
+TEST_F(ClientSafetySecrets, BearerTokenIsRedacted) { expectNowhere({.bearerToken = server_->jwt}, {server_->jwt}); }
 
 TEST_F(ClientSafetySecrets, UrlUserInfoIsRefusedWithoutQuotingIt) {
   // libcurl would turn `user:pw@` into `Authorization: Basic ...` behind the redaction's back:
   // refused, and the message does not show the URL.
   const std::string password = "url-password-0123456";
   const std::string host = server_->echoUrl.substr(7);  // 127.0.0.1:port
-  for (const std::string& url : {"http://user:" + password + "@" + host + "/error", "http://" + password + "@" + host}) {
+  for (const std::string& url :
+       {"http://user:" + password + "@" + host + "/error", "http://" + password + "@" + host}) {
     auto m = messageOf([&] { Client client({.url = url}); });
     EXPECT_NE(m.find("user info"), std::string::npos) << m;
     EXPECT_EQ(m.find(password), std::string::npos) << m;
@@ -123,9 +122,13 @@ TEST_F(ClientSafetySecrets, MalformedHeaderNeverPrintsTheToken) {
   // `--header "Authorization Bearer $JWT"`: no colon, so the whole text is the name.
   const std::string& jwt = server_->jwt;
   std::vector<std::string> messages;
-  messages.push_back(messageOf([&] { Client({.url = server_->url, .headers = {{"Authorization Bearer " + jwt, ""}}}); }));
+  messages.push_back(messageOf([&] {
+    Client({.url = server_->url, .headers = {{"Authorization Bearer " + jwt, ""}}});
+  }));
   messages.push_back(messageOf([&] { makeClient().from("users").header("Authorization Bearer " + jwt, ""); }));
-  messages.push_back(messageOf([&] { Client({.url = server_->url, .headers = {{"Authorization", "Bearer " + jwt + "\r\n"}}}); }));
+  messages.push_back(messageOf([&] {
+    Client({.url = server_->url, .headers = {{"Authorization", "Bearer " + jwt + "\r\n"}}});
+  }));
   messages.push_back(messageOf([&] { Client({.url = server_->url, .bearerToken = jwt + "\n"}); }));
   messages.push_back(messageOf([&] { makeClient().from("users").header("apikey", jwt + "\r\nX-Evil: 1"); }));
   for (const auto& m : messages) {
@@ -353,15 +356,16 @@ class ClientSafetyNames : public IntegrationTest {
     }
   }
   std::string rows() {
-    return sql("select string_agg(\"my col\" || '=' || coalesce(\"q\"\"uote\", '-') || '/' || coalesce(\"a.b\", '-'), "
-               "',' order by \"my col\") from api.\"safety odd \"\"t\"\".ü\"");
+    return sql(
+        "select string_agg(\"my col\" || '=' || coalesce(\"q\"\"uote\", '-') || '/' || coalesce(\"a.b\", '-'), "
+        "',' order by \"my col\") from api.\"safety odd \"\"t\"\".ü\"");
   }
 };
 
 TEST_F(ClientSafetyNames, QuotedNamesPostgrestAcceptsWork) {
   auto t = client_->from(kTable);
-  json row = {{"my col", "k1"}, {"q\"uote", "v\"1"}, {"größe", 1}, {"a.b", "ab"}, {"x,y", "xy"}, {"p(x)", "px"},
-              {"b\\s", "bs"}};
+  json row = {{"my col", "k1"}, {"q\"uote", "v\"1"}, {"größe", 1},  {"a.b", "ab"},
+              {"x,y", "xy"},    {"p(x)", "px"},      {"b\\s", "bs"}};
   auto inserted = t.insert(row);
   EXPECT_EQ(inserted, row);
   EXPECT_EQ(rows(), "k1=v\"1/ab");

@@ -60,7 +60,9 @@ class Contention : public IntegrationTest {
     const std::string mark = freshMark();
     sql("drop table if exists api.contention_kv;"
         "create table api.contention_kv (k text primary key, v text not null, w text not null default '');"
-        "comment on table api.contention_kv is '" + mark + "';"
+        "comment on table api.contention_kv is '" +
+        mark +
+        "';"
         "grant select, insert, update, delete on api.contention_kv to anon, web_user;"
         "notify pgrst, 'reload schema';");
     waitForSchema(*client_, server_->url, {"contention_kv"}, mark);

@@ -25,8 +25,9 @@ class DryRunTest : public IntegrationTest {
     sql("insert into api.sales (region, product, amount) select 'r', 'p' || g, g from generate_series(1, 100) g");
   }
   static std::string salesState() {
-    return sql("select count(*) || ':' || coalesce(md5(string_agg(id || '/' || region || '/' || product || '/' || "
-               "amount, ',' order by id)), '-') from api.sales");
+    return sql(
+        "select count(*) || ':' || coalesce(md5(string_agg(id || '/' || region || '/' || product || '/' || "
+        "amount, ',' order by id)), '-') from api.sales");
   }
   static std::set<std::size_t> failedIndexes(const BulkResult<json>& r) {
     std::set<std::size_t> out;
@@ -67,12 +68,15 @@ TEST_F(DryRunTest, UpsertUpdateAndDeleteChangeNothing) {
   seedSales();
   const auto before = salesState();
   std::vector<json> upserts;
-  for (int id = 95; id <= 105; ++id) upserts.push_back({{"id", id}, {"region", "x"}, {"product", "q"}, {"amount", id == 97 ? -5 : 7}});
+  for (int id = 95; id <= 105; ++id)
+    upserts.push_back({{"id", id}, {"region", "x"}, {"product", "q"}, {"amount", id == 97 ? -5 : 7}});
   auto up = client_->from("sales").bulkUpsert(upserts, {.batchSize = 4, .dryRun = true});
   EXPECT_EQ(up.successful, 10u);
   EXPECT_EQ(failedIndexes(up), (std::set<std::size_t>{2}));
 
-  std::vector<json> updates = {{{"id", 1}, {"amount", 50}}, {{"id", 2}, {"amount", -1}}, {{"id", 500}, {"amount", 3}},
+  std::vector<json> updates = {{{"id", 1}, {"amount", 50}},
+                               {{"id", 2}, {"amount", -1}},
+                               {{"id", 500}, {"amount", 3}},
                                {{"id", 3}, {"region", "y"}}};
   auto upd = client_->from("sales").bulkUpdate(updates, {.dryRun = true});
   EXPECT_EQ(upd.successful, 2u);
@@ -100,8 +104,8 @@ TEST_F(DryRunTest, RefusedBeforeAnyRowByAServerWithTheDefaultCommit) {
   EXPECT_THROW(commit.from("sales").bulkDelete(std::vector<int>{1, 2}, {.dryRun = true}), std::invalid_argument);
   EXPECT_THROW(commit.from("sales").bulkUpdate(std::vector<json>{{{"id", 1}, {"amount", 9}}}, {.dryRun = true}),
                std::invalid_argument);
-  EXPECT_THROW(commit.from("sales").bulkUpsert(std::vector<json>{{{"id", 1}, {"region", "z"}, {"product", "z"}, {"amount", 1}}},
-                                               {.dryRun = true}),
+  EXPECT_THROW(commit.from("sales").bulkUpsert(
+                   std::vector<json>{{{"id", 1}, {"region", "z"}, {"product", "z"}, {"amount", 1}}}, {.dryRun = true}),
                std::invalid_argument);
   EXPECT_EQ(counting_->count("POST"), 0u);
   EXPECT_EQ(counting_->count("PATCH"), 0u);
@@ -132,20 +136,21 @@ TEST_F(DryRunTest, ValidateRefusesRowsBeforeSendingThem) {
   EXPECT_EQ(sqlCount("select count(*) from api.sales where region = 'nowhere'"), 0);
 
   // update and delete: the row (or key) as given.
-  auto upd = client_->from("sales").bulkUpdate(
-      std::vector<json>{{{"id", 1}, {"amount", 5}}, {{"id", 2}, {"amount", 1000000}}},
-      {.validate = [](const json& row) -> std::optional<std::string> {
-        if (row.at("amount").get<double>() > 1000) return "too large";
-        return std::nullopt;
-      }});
+  auto upd =
+      client_->from("sales").bulkUpdate(std::vector<json>{{{"id", 1}, {"amount", 5}}, {{"id", 2}, {"amount", 1000000}}},
+                                        {.validate = [](const json& row) -> std::optional<std::string> {
+                                          if (row.at("amount").get<double>() > 1000) return "too large";
+                                          return std::nullopt;
+                                        }});
   EXPECT_EQ(upd.successful, 1u);
   EXPECT_EQ(failedIndexes(upd), (std::set<std::size_t>{1}));
   EXPECT_EQ(sql("select amount from api.sales where id = 2"), "1.00");
   EXPECT_EQ(sql("select amount from api.sales where id = 1"), "5.00");
-  auto del = client_->from("sales").bulkDelete(std::vector<int>{10, 11, 12}, {.validate = [](const json& key) -> std::optional<std::string> {
-    if (key.get<int>() == 11) return "keep 11";
-    return std::nullopt;
-  }});
+  auto del = client_->from("sales").bulkDelete(std::vector<int>{10, 11, 12},
+                                               {.validate = [](const json& key) -> std::optional<std::string> {
+                                                 if (key.get<int>() == 11) return "keep 11";
+                                                 return std::nullopt;
+                                               }});
   EXPECT_EQ(del.successful, 2u);
   ASSERT_EQ(del.errors.size(), 1u);
   EXPECT_EQ(del.errors[0].indexes, std::vector<std::size_t>{1});
@@ -157,8 +162,8 @@ TEST_F(DryRunTest, MaxFailuresStopsStartingBatches) {
   // One bad row in each batch of 100 from the second on; one request at a time.
   std::set<std::size_t> bad;
   for (std::size_t i = 150; i < 10000; i += 100) bad.insert(i);
-  auto r = client_->from("sales").bulkInsert(salesRows(10000, bad),
-                                             {.batchSize = 100, .concurrency = 1, .maxFailures = 2});
+  auto r =
+      client_->from("sales").bulkInsert(salesRows(10000, bad), {.batchSize = 100, .concurrency = 1, .maxFailures = 2});
   EXPECT_EQ(r.failed, 2u);
   EXPECT_EQ(failedIndexes(r), (std::set<std::size_t>{150, 250}));
   EXPECT_EQ(r.successful, 298u);

@@ -2,8 +2,8 @@
 // Bad input (issue 9): rows that cannot be serialized, hostile identifiers and values (no
 // parameter or header injection, checked on the real server and on the exact URL sent),
 // credentials kept out of error messages, TLS verification on by default.
-#include "fault_support.hpp"
 #include "../fuzz/postgrest_grammar.hpp"
+#include "fault_support.hpp"
 
 #include <pgrestify/detail/encode.hpp>
 
@@ -29,9 +29,9 @@ TEST_F(FaultBadInput, UnserializableRowsFailAloneAndTheOthersAreWritten) {
   constexpr std::size_t n = 1000;
   std::vector<json> rows;
   for (std::size_t i = 0; i < n; ++i) rows.push_back({{"kind", rowKey(i)}, {"payload", {{"i", i}}}});
-  const std::map<std::size_t, std::string> bad = {
-      {10, "NaN"}, {20, "infinite"}, {30, "UTF-8"}, {40, "object"}, {50, "object"},
-      {60, "object"}, {70, "object"}, {80, "UTF-8"}, {999, "NaN"}};
+  const std::map<std::size_t, std::string> bad = {{10, "NaN"},    {20, "infinite"}, {30, "UTF-8"},
+                                                  {40, "object"}, {50, "object"},   {60, "object"},
+                                                  {70, "object"}, {80, "UTF-8"},    {999, "NaN"}};
   rows[10]["payload"]["v"] = std::numeric_limits<double>::quiet_NaN();
   rows[20]["payload"] = {{"nested", {1.0, -std::numeric_limits<double>::infinity()}}};
   rows[30]["kind"] = std::string("row30\xff\xfe@x");
@@ -62,8 +62,8 @@ TEST_F(FaultBadInput, UnserializableRowsFailAloneAndTheOthersAreWritten) {
 }
 
 TEST_F(FaultBadInput, UnserializableRowsInUpsertUpdateAndDeleteDoNotThrow) {
-  std::vector<json> rows = {{{"key", "a"}, {"label", "x"}}, {{"key", "b"}, {"label", std::string("\xff")}},
-                            {{"key", "c"}, {"label", "z"}}};
+  std::vector<json> rows = {
+      {{"key", "a"}, {"label", "x"}}, {{"key", "b"}, {"label", std::string("\xff")}}, {{"key", "c"}, {"label", "z"}}};
   BulkResult<json> r;
   ASSERT_NO_THROW(r = client_->from("tags").bulkUpsert(rows));
   EXPECT_EQ(r.successful, 2u);
@@ -71,8 +71,8 @@ TEST_F(FaultBadInput, UnserializableRowsInUpsertUpdateAndDeleteDoNotThrow) {
   EXPECT_EQ(r.errors.front().indexes, std::vector<std::size_t>{1});
   EXPECT_EQ(sql("select string_agg(key, ',' order by key) from api.tags"), "a,c");
 
-  std::vector<json> updates = {{{"key", "a"}, {"label", "y"}}, {{"key", "c"}, {"label", std::nan("")}},
-                               json::array({1})};
+  std::vector<json> updates = {
+      {{"key", "a"}, {"label", "y"}}, {{"key", "c"}, {"label", std::nan("")}}, json::array({1})};
   ASSERT_NO_THROW(r = client_->from("tags").bulkUpdate(updates, {.matchColumn = "key"}));
   EXPECT_EQ(r.successful, 1u);
   EXPECT_EQ(r.failed, 2u);
@@ -94,18 +94,41 @@ TEST_F(FaultBadInput, UnserializableRowsInUpsertUpdateAndDeleteDoNotThrow) {
 // ---------------------------------------------------------------------------------------------
 
 const std::vector<std::string>& hostileValues() {
-  static const std::vector<std::string> values = {
-      "plain",        "it's",       "a,b",       "a&b=c",        "x#frag",   "100%",     "%41%3D",
-      "cr\rlf\nend",  "\"quoted\"", "back\\slash", "(paren)",    "a.eq.b",   "*star*",   " spaced ",
-      "+plus+",       "ünïcødé😀",  "semi;colon", "or=(id.eq.1)", "?q=1",    "null",     "NULL",
-      "in.(1,2)",     "{a,b}",      "[1]",        "tab\there",    "",         "'; drop table api.tags; --"};
+  static const std::vector<std::string> values = {"plain",
+                                                  "it's",
+                                                  "a,b",
+                                                  "a&b=c",
+                                                  "x#frag",
+                                                  "100%",
+                                                  "%41%3D",
+                                                  "cr\rlf\nend",
+                                                  "\"quoted\"",
+                                                  "back\\slash",
+                                                  "(paren)",
+                                                  "a.eq.b",
+                                                  "*star*",
+                                                  " spaced ",
+                                                  "+plus+",
+                                                  "ünïcødé😀",
+                                                  "semi;colon",
+                                                  "or=(id.eq.1)",
+                                                  "?q=1",
+                                                  "null",
+                                                  "NULL",
+                                                  "in.(1,2)",
+                                                  "{a,b}",
+                                                  "[1]",
+                                                  "tab\there",
+                                                  "",
+                                                  "'; drop table api.tags; --"};
   return values;
 }
 
 TEST_F(FaultBadInput, HostileFilterValuesOnTheRealServerMatchExactlyTheirRow) {
   const auto& values = hostileValues();
   std::vector<json> rows;
-  for (std::size_t i = 0; i < values.size(); ++i) rows.push_back({{"key", values[i]}, {"label", "v" + std::to_string(i)}});
+  for (std::size_t i = 0; i < values.size(); ++i)
+    rows.push_back({{"key", values[i]}, {"label", "v" + std::to_string(i)}});
   rows.push_back({{"key", "bystander"}, {"label", "keep"}});
   auto r = client_->from("tags").bulkInsert(rows, {.batchSize = 7});
   ASSERT_TRUE(r.ok()) << (r.errors.empty() ? "" : r.errors.front().message);
@@ -137,7 +160,8 @@ TEST_F(FaultBadInput, HostileFilterValuesOnTheRealServerMatchExactlyTheirRow) {
 
 TEST_F(FaultBadInput, EmptyStringKeyAloneIsDeleted) {
   // PostgREST 12 reads `in.("")` as an empty list: a batch holding only the key '' must still match it.
-  client_->from("tags").bulkInsert(std::vector<json>{{{"key", ""}, {"label", "empty"}}, {{"key", "x"}, {"label", "x"}}});
+  client_->from("tags").bulkInsert(
+      std::vector<json>{{{"key", ""}, {"label", "empty"}}, {{"key", "x"}, {"label", "x"}}});
   auto d = client_->from("tags").bulkDelete(std::vector<std::string>{""}, {.matchColumn = "key"});
   EXPECT_EQ(d.successful, 1u) << (d.errors.empty() ? "" : d.errors.front().message);
   EXPECT_EQ(d.failed, 0u);
@@ -299,10 +323,12 @@ TEST(FaultCredentials, TokenNeverAppearsInExceptionsEvenWhenTheServerEchoesIt) {
   HttpResponse echo;
   echo.status = 401;
   echo.headers = {{"Content-Type", "application/json"}, {"WWW-Authenticate", "Bearer error=\"" + token + "\""}};
-  echo.body = json{{"code", "PGRST301"},
-                   {"message", "JWSError (CompactDecodeError Invalid token " + token + ")"},
-                   {"details", "Authorization: Bearer " + token},
-                   {"hint", token}}.dump();
+  echo.body = json{
+      {"code", "PGRST301"},
+      {"message", "JWSError (CompactDecodeError Invalid token " + token + ")"},
+      {"details", "Authorization: Bearer " + token},
+      {"hint",
+       token}}.dump();
   auto rec = std::make_shared<RecordingFake>(echo);
   Client client({.url = "http://h:1", .bearerToken = token, .transport = rec});
   try {

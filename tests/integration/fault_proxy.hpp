@@ -32,23 +32,22 @@
 namespace pgrestify::test::fault {
 
 enum class ProxyAction {
-  Forward,          ///< pass the request to the upstream and its answer back
-  ResetBeforeBody,  ///< read the request head only, then reset the connection (the server never sees it)
-  ResetAfterBody,   ///< forward the whole request, wait for the server's answer, then reset instead of answering
-  Stall,            ///< forward the whole request, then never answer (the client must time out)
-  Html502,          ///< answer 502 with an HTML page without forwarding (like nginx with a dead upstream)
-  EchoAuth401,      ///< answer 401 with a JSON error echoing the request's Authorization header
+  Forward,                 ///< pass the request to the upstream and its answer back
+  ResetBeforeBody,         ///< read the request head only, then reset the connection (the server never sees it)
+  ResetAfterBody,          ///< forward the whole request, wait for the server's answer, then reset instead of answering
+  Stall,                   ///< forward the whole request, then never answer (the client must time out)
+  Html502,                 ///< answer 502 with an HTML page without forwarding (like nginx with a dead upstream)
+  EchoAuth401,             ///< answer 401 with a JSON error echoing the request's Authorization header
   ResetAfterBodyThenDown,  ///< like ResetAfterBody, and stop listening for a while (the server "died")
 };
 
-
 /// What the policy sees of a request.
 struct ProxiedRequest {
-  std::size_t number = 0;          ///< 0-based, over all connections
+  std::size_t number = 0;  ///< 0-based, over all connections
   std::string method;
-  std::string target;              ///< path and query as sent
-  std::size_t bodySize = 0;        ///< Content-Length
-  std::size_t onConnection = 0;    ///< 0 for the first request of its connection (>0: a reused connection)
+  std::string target;            ///< path and query as sent
+  std::size_t bodySize = 0;      ///< Content-Length
+  std::size_t onConnection = 0;  ///< 0 for the first request of its connection (>0: a reused connection)
 };
 
 class FaultProxy {
@@ -96,13 +95,20 @@ class FaultProxy {
 
 inline const char* toString(ProxyAction action) {
   switch (action) {
-    case ProxyAction::Forward: return "forward";
-    case ProxyAction::ResetBeforeBody: return "reset-before-body";
-    case ProxyAction::ResetAfterBody: return "reset-after-body";
-    case ProxyAction::Stall: return "stall";
-    case ProxyAction::Html502: return "html-502";
-    case ProxyAction::EchoAuth401: return "echo-auth-401";
-    case ProxyAction::ResetAfterBodyThenDown: return "reset-after-body-then-down";
+    case ProxyAction::Forward:
+      return "forward";
+    case ProxyAction::ResetBeforeBody:
+      return "reset-before-body";
+    case ProxyAction::ResetAfterBody:
+      return "reset-after-body";
+    case ProxyAction::Stall:
+      return "stall";
+    case ProxyAction::Html502:
+      return "html-502";
+    case ProxyAction::EchoAuth401:
+      return "echo-auth-401";
+    case ProxyAction::ResetAfterBodyThenDown:
+      return "reset-after-body-then-down";
   }
   return "?";
 }
@@ -220,7 +226,8 @@ inline int connectTo(int port) {
 
 // Sends the request upstream on a fresh connection (Connection: close) and returns the answer,
 // re-framed with Content-Length so that the client's connection can stay alive. Empty on failure.
-inline std::string exchange(int port, const Head& req, std::string_view body, bool head, const std::atomic<bool>& stopping) {
+inline std::string exchange(int port, const Head& req, std::string_view body, bool head,
+                            const std::atomic<bool>& stopping) {
   int fd = connectTo(port);
   if (fd < 0) return {};
   std::string out = req.startLine + "\r\n";
@@ -257,7 +264,8 @@ inline std::string exchange(int port, const Head& req, std::string_view body, bo
 
 }  // namespace proxy_detail
 
-inline FaultProxy::FaultProxy(int upstreamPort, Policy policy) : upstreamPort_(upstreamPort), policy_(std::move(policy)) {
+inline FaultProxy::FaultProxy(int upstreamPort, Policy policy)
+    : upstreamPort_(upstreamPort), policy_(std::move(policy)) {
   listenFd_ = openListener();
   if (listenFd_ < 0) throw std::runtime_error("proxy: socket/bind/listen failed");
   acceptor_ = std::thread([this] { acceptLoop(); });

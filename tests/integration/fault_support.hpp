@@ -41,11 +41,11 @@ inline std::vector<int> presence(const std::string& table, const std::string& co
 
 /// What the invariant check saw.
 struct Ledger {
-  std::size_t inTable = 0;            ///< rows present once and not failed
-  std::size_t failedAbsent = 0;       ///< failed rows not in the table
-  std::size_t unknownPresent = 0;     ///< failed with outcomeUnknown, yet committed
-  std::size_t unknownAbsent = 0;      ///< failed with outcomeUnknown, not committed
-  std::size_t unaccounted = 0;        ///< neither in the table nor in errors (must equal notProcessed)
+  std::size_t inTable = 0;         ///< rows present once and not failed
+  std::size_t failedAbsent = 0;    ///< failed rows not in the table
+  std::size_t unknownPresent = 0;  ///< failed with outcomeUnknown, yet committed
+  std::size_t unknownAbsent = 0;   ///< failed with outcomeUnknown, not committed
+  std::size_t unaccounted = 0;     ///< neither in the table nor in errors (must equal notProcessed)
   std::string summary() const {
     return "inTable=" + std::to_string(inTable) + " failedAbsent=" + std::to_string(failedAbsent) +
            " unknownPresent=" + std::to_string(unknownPresent) + " unknownAbsent=" + std::to_string(unknownAbsent) +
@@ -91,8 +91,7 @@ Ledger checkInvariant(const BulkResult<T>& r, const std::vector<int>& counts) {
         ++l.unknownPresent;
       } else if (reported++ < 5) {
         ADD_FAILURE() << "row " << i << " is in the table but reported failed without outcomeUnknown: status "
-                      << e.status << " code " << e.code << " transport " << toString(e.transport) << ": "
-                      << e.message;
+                      << e.status << " code " << e.code << " transport " << toString(e.transport) << ": " << e.message;
       }
     } else {
       ++(e.outcomeUnknown ? l.unknownAbsent : l.failedAbsent);

@@ -26,9 +26,7 @@ std::vector<json> userRows(std::size_t n, std::size_t padding = 0) {
 }
 
 // Retries patient enough to ride out a server restart (a few seconds).
-RetryPolicy patientRetry() {
-  return {.maxAttempts = 40, .initialBackoff = 100ms, .maxBackoff = 1000ms};
-}
+RetryPolicy patientRetry() { return {.maxAttempts = 40, .initialBackoff = 100ms, .maxBackoff = 1000ms}; }
 
 void report(const char* test, const BulkResult<json>& r, const Ledger& l) {
   std::cout << "[" << test << "] successful=" << r.successful << " failed=" << r.failed
@@ -233,8 +231,8 @@ TEST_F(ProxyFault, ResetAfterBodyOnReusedConnectionIsRetriedForUpsert) {
   auto rows = userRows(n);
   // Only on reused connections: that is where libcurl would silently send the request again.
   faultPosts(ProxyAction::ResetAfterBody, 5, [](const ProxiedRequest& r) { return r.onConnection > 0; });
-  auto r = proxied().from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 250,
-                                                     .concurrency = 2, .retry = patientRetry()});
+  auto r = proxied().from("users").bulkUpsert(
+      rows, {.conflictColumns = {"email"}, .batchSize = 250, .concurrency = 2, .retry = patientRetry()});
   auto l = checkInvariant(r, presence("users", "email", n));
   report("proxy/reset-after-body/upsert", r, l);
   EXPECT_EQ(proxy_->count(ProxyAction::ResetAfterBody), 5u);
@@ -247,8 +245,7 @@ TEST_F(ProxyFault, ResetAfterBodyOnReusedConnectionIsReportedUnknownForInsert) {
   constexpr std::size_t n = 5000;
   auto rows = userRows(n);
   faultPosts(ProxyAction::ResetAfterBody, 5, [](const ProxiedRequest& r) { return r.onConnection > 0; });
-  auto r = proxied().from("users").bulkInsert(rows, {.batchSize = 250, .concurrency = 2,
-                                                     .retry = patientRetry()});
+  auto r = proxied().from("users").bulkInsert(rows, {.batchSize = 250, .concurrency = 2, .retry = patientRetry()});
   auto l = checkInvariant(r, presence("users", "email", n));
   report("proxy/reset-after-body/insert", r, l);
   ASSERT_EQ(proxy_->count(ProxyAction::ResetAfterBody), 5u);
@@ -289,8 +286,8 @@ TEST_F(ProxyFault, StallTimesOutAndUpsertIsRetried) {
   constexpr std::size_t n = 4000;
   auto rows = userRows(n);
   faultPosts(ProxyAction::Stall, 2, [](const ProxiedRequest&) { return true; });
-  auto r = proxied(1500ms).from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 500,
-                                                           .retry = patientRetry()});
+  auto r = proxied(1500ms).from("users").bulkUpsert(
+      rows, {.conflictColumns = {"email"}, .batchSize = 500, .retry = patientRetry()});
   auto l = checkInvariant(r, presence("users", "email", n));
   report("proxy/stall/upsert", r, l);
   EXPECT_EQ(proxy_->count(ProxyAction::Stall), 2u);
@@ -316,9 +313,8 @@ TEST_F(ProxyFault, StallTimesOutAndInsertIsReportedUnknown) {
 }
 
 TEST_F(ProxyFault, Html502IsAClearErrorAndRetriedOnlyWhenIdempotent) {
-  proxy_->setPolicy([](const ProxiedRequest& r) {
-    return r.method == "GET" ? ProxyAction::Html502 : ProxyAction::Forward;
-  });
+  proxy_->setPolicy(
+      [](const ProxiedRequest& r) { return r.method == "GET" ? ProxyAction::Html502 : ProxyAction::Forward; });
   try {
     proxied().from("users").find();
     ADD_FAILURE() << "find() through a 502 did not throw";
@@ -337,8 +333,8 @@ TEST_F(ProxyFault, Html502IsAClearErrorAndRetriedOnlyWhenIdempotent) {
   constexpr std::size_t n = 2000;
   auto rows = userRows(n);
   faultPosts(ProxyAction::Html502, 3, [](const ProxiedRequest&) { return true; });
-  auto up = proxied().from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 200,
-                                                      .retry = patientRetry()});
+  auto up = proxied().from("users").bulkUpsert(
+      rows, {.conflictColumns = {"email"}, .batchSize = 200, .retry = patientRetry()});
   auto l = checkInvariant(up, presence("users", "email", n));
   report("proxy/502/upsert", up, l);
   EXPECT_EQ(up.failed, 0u);

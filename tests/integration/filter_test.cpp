@@ -83,15 +83,16 @@ TEST_F(Filters, OrderLimitOffsetFindOneCount) {
 
 // Values that break naive encodings, each with decoys a wrong encoding would match instead.
 std::vector<std::string> awkwardValues() {
-  return {"a,b",  "(p)",   "p(x)",     "p(x",  "q\"x", "\"quoted\"", "b\\x", "\\",       " sp ",  "a+b",
-          "a b",  "100%",  "%25",      "a*b",  "a%b",  "ü/ß&=+?#%",  "é😀",  "",         "NULL",  "null",
-          "dot.x", "col:x", "x=y&z=w", "#frag", "a\tb", "}{",         "[1]",  "in.(1,2)", "eq.1",  "a'b"};
+  return {"a,b",   "(p)",   "p(x)",    "p(x",   "q\"x", "\"quoted\"", "b\\x", "\\",       " sp ", "a+b",
+          "a b",   "100%",  "%25",     "a*b",   "a%b",  "ü/ß&=+?#%",  "é😀",   "",         "NULL", "null",
+          "dot.x", "col:x", "x=y&z=w", "#frag", "a\tb", "}{",         "[1]",  "in.(1,2)", "eq.1", "a'b"};
 }
 
 TEST_F(Filters, AwkwardValuesRoundTripThroughEqAndIn) {
   const auto values = awkwardValues();
   std::vector<nlohmann::json> rows;
-  for (std::size_t i = 0; i < values.size(); ++i) rows.push_back({{"key", values[i]}, {"label", "v" + std::to_string(i)}});
+  for (std::size_t i = 0; i < values.size(); ++i)
+    rows.push_back({{"key", values[i]}, {"label", "v" + std::to_string(i)}});
   ASSERT_EQ(client_->from("tags").insert(rows).size(), values.size());
   ASSERT_EQ(sqlCount("select count(*) from api.tags"), static_cast<long long>(values.size()));
 
@@ -118,8 +119,8 @@ TEST_F(Filters, AwkwardValuesRoundTripThroughEqAndIn) {
 }
 
 std::string randomString(std::mt19937& rng) {
-  static const std::vector<std::string> pieces = {",", "(", ")", "\"", "\\", " ", "+", "%", "*", "&", "=", "#",
-                                                  "?", "/", ".", ":", "'", "ü", "ß", "€", "😀", "中", "%2B", "\t"};
+  static const std::vector<std::string> pieces = {",", "(", ")", "\"", "\\", " ", "+", "%", "*", "&",  "=",   "#",
+                                                  "?", "/", ".", ":",  "'",  "ü", "ß", "€", "😀", "中", "%2B", "\t"};
   std::uniform_int_distribution<int> len(0, 12), kind(0, 3), ascii(0x20, 0x7e);
   std::uniform_int_distribution<std::size_t> piece(0, pieces.size() - 1);
   std::string s;
@@ -188,7 +189,8 @@ TEST_F(Filters, UpdateAndRemoveRefuseWithoutAFilter) {
 
 TEST_F(Filters, ReservedParameterNamesAreNotFilters) {
   // `DELETE /users?columns=in.(1)` deletes every row on PostgREST 12: such names never become filters.
-  for (const char* name : {"select", "columns", "on_conflict", "order", "limit", "offset", "and", "or", "posts.order"}) {
+  for (const char* name :
+       {"select", "columns", "on_conflict", "order", "limit", "offset", "and", "or", "posts.order"}) {
     SCOPED_TRACE(name);
     EXPECT_THROW(client_->from("users").eq(name, 1), std::invalid_argument);
     EXPECT_THROW(client_->from("users").bulkDelete(std::vector<int>{1}, {.matchColumn = name}), std::invalid_argument);
@@ -196,7 +198,8 @@ TEST_F(Filters, ReservedParameterNamesAreNotFilters) {
                                                    {.matchColumn = name}),
                  std::invalid_argument);
   }
-  EXPECT_THROW(client_->from("users").bulkDelete(std::vector<int>{1}, {.matchColumn = "posts.id"}), std::invalid_argument);
+  EXPECT_THROW(client_->from("users").bulkDelete(std::vector<int>{1}, {.matchColumn = "posts.id"}),
+               std::invalid_argument);
   EXPECT_THROW(client_->from("users").bulkDelete(std::vector<int>{1}, {.matchColumn = std::vector<std::string>{}}),
                std::invalid_argument);
   // eq(null) would compare with the text 'null'.

@@ -146,8 +146,8 @@ TEST_F(Isolation, RowLevelSecurityWithCheckFailsOnlyTheViolatingRows) {
   std::vector<json> rows;
   std::set<std::size_t> bad = {2, 11, 17};
   for (int id = 0; id < 20; ++id) {
-    rows.push_back({{"id", id}, {"owner", bad.count(static_cast<std::size_t>(id)) ? "someone_else" : "web_user"},
-                    {"note", "n"}});
+    rows.push_back(
+        {{"id", id}, {"owner", bad.count(static_cast<std::size_t>(id)) ? "someone_else" : "web_user"}, {"note", "n"}});
   }
   auto r = client.from("isolation_rls").bulkInsert(rows);
   EXPECT_EQ(r.failed, 3u);

@@ -31,12 +31,13 @@ class KeySpelling : public IntegrationTest {
     IntegrationTest::SetUp();
     if (!server_) return;
     auto client = makeClient();
-    ASSERT_TRUE(createAndExpose("drop table if exists api.ks_uuid, api.ks_ts, api.ks_num cascade;"
-                                "create table api.ks_uuid (id uuid primary key, v text);"
-                                "create table api.ks_ts (at timestamptz primary key, v text);"
-                                "create table api.ks_num (k numeric primary key, v text);"
-                                "grant all on api.ks_uuid, api.ks_ts, api.ks_num to anon, web_user;",
-                                "ks_num", client));
+    ASSERT_TRUE(
+        createAndExpose("drop table if exists api.ks_uuid, api.ks_ts, api.ks_num cascade;"
+                        "create table api.ks_uuid (id uuid primary key, v text);"
+                        "create table api.ks_ts (at timestamptz primary key, v text);"
+                        "create table api.ks_num (k numeric primary key, v text);"
+                        "grant all on api.ks_uuid, api.ks_ts, api.ks_num to anon, web_user;",
+                        "ks_num", client));
     for (const auto& u : kUuids) sql("insert into api.ks_uuid values ('" + u + "', 'old')");
   }
   void TearDown() override {
@@ -122,7 +123,9 @@ TEST_F(KeySpelling, NumericKeys) {
   sql("insert into api.ks_num values (1.5, 'a'), (2, 'b'), (10.25, 'c')");
   auto client = makeClient();
   // Different new values: one PATCH per row; the server writes 1.5, 2, 10.25.
-  std::vector<json> rows = {{{"k", "1.50"}, {"v", "p"}}, {{"k", "2.0"}, {"v", "q"}}, {{"k", "010.250"}, {"v", "r"}},
+  std::vector<json> rows = {{{"k", "1.50"}, {"v", "p"}},
+                            {{"k", "2.0"}, {"v", "q"}},
+                            {{"k", "010.250"}, {"v", "r"}},
                             {{"k", "3"}, {"v", "s"}}};
   auto r = client.from("ks_num").bulkUpdate(rows, {.matchColumn = "k"});
   EXPECT_EQ(r.successful, 3u);
@@ -130,7 +133,9 @@ TEST_F(KeySpelling, NumericKeys) {
   EXPECT_EQ(r.errors[0].indexes, std::vector<std::size_t>{3});
   EXPECT_EQ(sql("select string_agg(v, ',' order by k) from api.ks_num"), "p,q,r");
   // Same new values with one missing key: one grouped PATCH, the server writes 1.5, 2, 10.25.
-  std::vector<json> same = {{{"k", "1.50"}, {"v", "g"}}, {{"k", "7"}, {"v", "g"}}, {{"k", "2.0"}, {"v", "g"}},
+  std::vector<json> same = {{{"k", "1.50"}, {"v", "g"}},
+                            {{"k", "7"}, {"v", "g"}},
+                            {{"k", "2.0"}, {"v", "g"}},
                             {{"k", "010.250"}, {"v", "g"}}};
   auto g = client.from("ks_num").bulkUpdate(same, {.matchColumn = "k"});
   EXPECT_EQ(g.successful, 3u);

@@ -93,7 +93,8 @@ class RealAnswers : public IntegrationTest {};
 TEST_F(RealAnswers, EveryPostgrestAnswerShapeIsAccepted) {
   auto client = makeClient();
   std::vector<json> rows;
-  for (int i = 0; i < 5; ++i) rows.push_back({{"name", "n" + std::to_string(i)}, {"email", std::to_string(i) + "@a.io"}});
+  for (int i = 0; i < 5; ++i)
+    rows.push_back({{"name", "n" + std::to_string(i)}, {"email", std::to_string(i) + "@a.io"}});
   auto ins = client.from("users").bulkInsert(rows, {.returning = true});
   ASSERT_TRUE(ins.ok()) << (ins.errors.empty() ? "" : ins.errors[0].message);
   EXPECT_EQ(ins.successful, 5u);

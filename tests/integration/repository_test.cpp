@@ -201,8 +201,9 @@ TEST_F(Repo, TransportFailureThrowsBulkOperationErrorWithTransportKind) {
 
 TEST_F(Repo, InvalidOptionsThrowInvalidArgumentBeforeAnyRequest) {
   EXPECT_THROW(users().bulkInsert(makeUsers(2), {.batchSize = 0}), std::invalid_argument);
-  EXPECT_THROW(client_->getRepository<nlohmann::json>("events").bulkUpsert(std::vector<nlohmann::json>{{{"kind", "k"}}}),
-               std::invalid_argument);  // no primary key and no conflictColumns
+  EXPECT_THROW(
+      client_->getRepository<nlohmann::json>("events").bulkUpsert(std::vector<nlohmann::json>{{{"kind", "k"}}}),
+      std::invalid_argument);  // no primary key and no conflictColumns
   // Only the OpenAPI read that looks up the primary key; nothing written.
   EXPECT_EQ(counting_->count("POST"), 0u);
   EXPECT_EQ(counting_->total(), counting_->count("GET"));
@@ -254,7 +255,8 @@ TEST_F(Repo, BulkUpdateReturnsUpdatedRows) {
 
 TEST_F(Repo, BulkUpdateMissingKeyThrowsNotFoundAndUpdatesTheRest) {
   seed(2);
-  std::vector<nlohmann::json> updates{{{"id", 1}, {"name", "a"}}, {{"id", 99}, {"name", "b"}}, {{"id", 2}, {"name", "c"}}};
+  std::vector<nlohmann::json> updates{
+      {{"id", 1}, {"name", "a"}}, {{"id", 99}, {"name", "b"}}, {{"id", 2}, {"name", "c"}}};
   try {
     users().bulkUpdate(updates);
     FAIL() << "no exception";

@@ -32,7 +32,8 @@ class Triggers : public IntegrationTest {
         "create table api.rs_discard (id int primary key, v text);"
         "create or replace function public.rs_discard_tenth() returns trigger language plpgsql as $$"
         "  begin if new.id % 10 = 0 then return null; end if; return new; end $$;"
-        "create trigger rs_discard before insert on api.rs_discard for each row execute function public.rs_discard_tenth();"
+        "create trigger rs_discard before insert on api.rs_discard for each row execute function "
+        "public.rs_discard_tenth();"
         // inheritance partitioning: even ids go to the child table, the trigger returns NULL
         "create table api.rs_parent (id int primary key, v text);"
         "create table public.rs_child () inherits (api.rs_parent);"
@@ -108,14 +109,15 @@ class RowSecurity : public IntegrationTest {
     IntegrationTest::SetUp();
     if (!server_) return;
     auto client = makeClient({.bearerToken = server_->jwt});
-    ASSERT_TRUE(createAndExpose("drop table if exists api.rs_notes cascade;"
-                                "create table api.rs_notes (id int primary key, owner text not null, body text);"
-                                "alter table api.rs_notes enable row level security;"
-                                "grant select, insert, update, delete on api.rs_notes to web_user;"
-                                "create policy rs_notes_write on api.rs_notes for insert to web_user with check (true);"
-                                "create policy rs_notes_read on api.rs_notes for select to web_user "
-                                "  using (owner = 'me');",
-                                "rs_notes", client));
+    ASSERT_TRUE(
+        createAndExpose("drop table if exists api.rs_notes cascade;"
+                        "create table api.rs_notes (id int primary key, owner text not null, body text);"
+                        "alter table api.rs_notes enable row level security;"
+                        "grant select, insert, update, delete on api.rs_notes to web_user;"
+                        "create policy rs_notes_write on api.rs_notes for insert to web_user with check (true);"
+                        "create policy rs_notes_read on api.rs_notes for select to web_user "
+                        "  using (owner = 'me');",
+                        "rs_notes", client));
   }
   void TearDown() override {
     if (server_) sql("drop table if exists api.rs_notes cascade");

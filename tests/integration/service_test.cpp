@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -40,8 +40,9 @@ std::string mintJwt(const std::string& secret, long long exp) {
   const std::string payload = "{\"role\":\"web_user\",\"exp\":" + std::to_string(exp) + "}";
   const std::string b64 = " | openssl base64 -A | tr '+/' '-_' | tr -d '='";
   const std::string cmd = "h=$(printf '%s' '{\"alg\":\"HS256\",\"typ\":\"JWT\"}'" + b64 + "); p=$(printf '%s' '" +
-                          payload + "'" + b64 + "); s=$(printf '%s' \"$h.$p\" | openssl dgst -sha256 -mac HMAC -macopt key:" +
-                          secret + " -binary" + b64 + "); printf '%s.%s.%s' \"$h\" \"$p\" \"$s\"";
+                          payload + "'" + b64 +
+                          "); s=$(printf '%s' \"$h.$p\" | openssl dgst -sha256 -mac HMAC -macopt key:" + secret +
+                          " -binary" + b64 + "); printf '%s.%s.%s' \"$h\" \"$p\" \"$s\"";
   std::unique_ptr<FILE, int (*)(FILE*)> pipe(popen(cmd.c_str(), "r"), pclose);
   if (!pipe) throw std::runtime_error("popen failed");
   std::string out;
@@ -87,8 +88,7 @@ class ServiceTest : public IntegrationTest {
 
   void expectTableHolds(std::size_t written) {
     EXPECT_EQ(sqlCount("SELECT count(*) FROM api.events WHERE kind = 'svc'"), static_cast<long long>(written));
-    EXPECT_EQ(sqlCount("SELECT count(DISTINCT id) FROM api.events WHERE kind = 'svc'"),
-              static_cast<long long>(written))
+    EXPECT_EQ(sqlCount("SELECT count(DISTINCT id) FROM api.events WHERE kind = 'svc'"), static_cast<long long>(written))
         << "a row was written twice";
   }
 };
@@ -98,9 +98,10 @@ class ServiceTest : public IntegrationTest {
 // PostgREST 12.0.2 (Warp) resets a connection after answering 401 to a request whose body it did
 // not read; the reset can destroy the 401 before libcurl reads it, and a request libcurl sends
 // next on that connection before the reset arrives fails too. Both are reported as a reset after
-// the body was sent (outcome unknown: src/curl_transport.cpp cannot tell it was never read). A plain bulkInsert fails such rows (outcomeUnknown); an idempotent write retries
-// them. So the renewal is shown with an idempotent upsert (every row written once, 0 failed), and
-// the plain insert without provider below accepts those resets and checks the table.
+// the body was sent (outcome unknown: src/curl_transport.cpp cannot tell it was never read). A plain bulkInsert fails
+// such rows (outcomeUnknown); an idempotent write retries them. So the renewal is shown with an idempotent upsert
+// (every row written once, 0 failed), and the plain insert without provider below accepts those resets and checks the
+// table.
 TEST_F(ServiceTest, TokenExpiringMidImportIsRenewedByTheProvider) {
   constexpr long long kValid = 6;
   const auto expired = std::chrono::steady_clock::now() + std::chrono::seconds(kValid + 2);
@@ -129,7 +130,9 @@ TEST_F(ServiceTest, TokenExpiringMidImportIsRenewedByTheProvider) {
   o.onBatchComplete = timing.onBatchComplete;
   counting_->reset();
   auto r = client.from("tags").bulkUpsert(rows, o);
-  EXPECT_EQ(r.failed, 0u) << (r.errors.empty() ? "" : r.errors.front().message + " status=" + std::to_string(r.errors.front().status));
+  EXPECT_EQ(r.failed, 0u) << (r.errors.empty()
+                                  ? ""
+                                  : r.errors.front().message + " status=" + std::to_string(r.errors.front().status));
   EXPECT_EQ(r.successful + r.skipped, kRows);
   EXPECT_EQ(calls.load(), 2) << "one renewal for the requests refused together";
   EXPECT_EQ(sqlCount("SELECT count(*) FROM api.tags WHERE label = 'svc'"), static_cast<long long>(kRows));
@@ -167,11 +170,12 @@ TEST_F(ServiceTest, TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt) {
   std::size_t refused = 0;
   std::size_t requests = 0;
   auto client = makeClient({.tokenProvider = [&] { return calls++ == 0 ? first : fresh; },
-                            .onRequest = [&](const RequestEvent& e) {
-                              std::lock_guard lock(m);
-                              ++requests;
-                              refused += e.status == 401 ? 1 : 0;
-                            }});
+                            .onRequest =
+                                [&](const RequestEvent& e) {
+                                  std::lock_guard lock(m);
+                                  ++requests;
+                                  refused += e.status == 401 ? 1 : 0;
+                                }});
   // After batch 10, stall until a renewal is due; after batch 30 (the renewal has happened and
   // every request built before it has been answered: a request built but not yet sent when a
   // callback blocks carries the token of its build time), stall until PostgREST no longer accepts
@@ -240,7 +244,8 @@ TEST_F(ServiceTest, WithoutProviderTheRowsAfterExpiryFailWith401AndNothingIsLost
 
 TEST_F(ServiceTest, ObserverCountsSimpleCallsToo) {
   std::vector<RequestEvent> events;
-  auto client = makeClient({.bearerToken = server_->jwt, .onRequest = [&](const RequestEvent& e) { events.push_back(e); }});
+  auto client =
+      makeClient({.bearerToken = server_->jwt, .onRequest = [&](const RequestEvent& e) { events.push_back(e); }});
   counting_->reset();
   client.from("events").insert(json{{"id", 1}, {"kind", "svc"}});
   client.from("events").eq("kind", "svc").find();

@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <functional>
 #include <iterator>
-#include <sstream>
 #include <ranges>
+#include <sstream>
 #include <stop_token>
 #include <thread>
 
@@ -50,11 +50,7 @@ class Generator {
     return iterator(this);
   }
   std::default_sentinel_t end() { return {}; }
-  std::size_t size() const
-    requires Sized
-  {
-    return n_;
-  }
+  std::size_t size() const requires Sized { return n_; }
   /// Rows generated so far (the current one included).
   std::size_t produced() const { return produced_; }
   /// Rows the reader has moved past (taken).
@@ -127,14 +123,11 @@ TEST_F(Streaming, TwoHundredThousandGeneratedRowsLandWithBoundedLookAhead) {
   std::size_t maxAhead = 0;
   std::size_t calls = 0;
   auto r = client_->from("users").bulkInsert(
-      rows, {.batchSize = kBatch,
-             .concurrency = kConcurrency,
-             .onProgress =
-                 [&](const BulkProgress& p) {
-                   ++calls;
-                   EXPECT_FALSE(p.total.has_value());  // a generator has no size
-                   maxAhead = std::max(maxAhead, rows.produced() - p.processed);
-                 }});
+      rows, {.batchSize = kBatch, .concurrency = kConcurrency, .onProgress = [&](const BulkProgress& p) {
+               ++calls;
+               EXPECT_FALSE(p.total.has_value());  // a generator has no size
+               maxAhead = std::max(maxAhead, rows.produced() - p.processed);
+             }});
   EXPECT_EQ(rows.produced(), kRows);
   EXPECT_EQ(r.count, kRows);
   EXPECT_EQ(r.successful, kRows);
@@ -158,8 +151,8 @@ TEST_F(Streaming, ProgressIsMonotonicAndEndsAtTheTotal) {
     return nlohmann::json{{"name", "p" + std::to_string(i)}, {"email", "p" + std::to_string(e) + "@x.io"}};
   });
   std::vector<BulkProgress> seen;
-  auto r = client_->from("users").bulkInsert(rows, {.batchSize = 500,
-                                                    .onProgress = [&](const BulkProgress& p) { seen.push_back(p); }});
+  auto r = client_->from("users").bulkInsert(
+      rows, {.batchSize = 500, .onProgress = [&](const BulkProgress& p) { seen.push_back(p); }});
   ASSERT_FALSE(seen.empty());
   for (std::size_t i = 0; i < seen.size(); ++i) {
     const auto& p = seen[i];

@@ -20,12 +20,12 @@ std::map<std::string, std::string> loadEnv() {
       if (eq != std::string::npos) env[line.substr(0, eq)] = line.substr(eq + 1);
     }
   }
-  for (const char* key : {"PGRESTIFY_TEST_URL", "PGRESTIFY_TEST_JWT", "PGRESTIFY_TEST_JWT_SECRET",
-                          "PGRESTIFY_TEST_PG_URI", "PGRESTIFY_TEST_DIR", "PGRESTIFY_TEST_PSQL",
-                          "PGRESTIFY_TEST_ECHO_URL", "PGRESTIFY_TEST_SILENT_URL", "PGRESTIFY_TEST_TLS_URL",
-                          "PGRESTIFY_TEST_TLS_CA", "PGRESTIFY_TEST_TLS_CERT", "PGRESTIFY_TEST_TLS_KEY",
-                          "PGRESTIFY_TEST_TLS_KEY_ENCRYPTED", "PGRESTIFY_TEST_TLS_KEY_PASSWORD",
-                          "PGRESTIFY_TEST_TLS_WRONG_CA", "PGRESTIFY_TEST_COMMIT_URL"}) {
+  for (const char* key :
+       {"PGRESTIFY_TEST_URL", "PGRESTIFY_TEST_JWT", "PGRESTIFY_TEST_JWT_SECRET", "PGRESTIFY_TEST_PG_URI",
+        "PGRESTIFY_TEST_DIR", "PGRESTIFY_TEST_PSQL", "PGRESTIFY_TEST_ECHO_URL", "PGRESTIFY_TEST_SILENT_URL",
+        "PGRESTIFY_TEST_TLS_URL", "PGRESTIFY_TEST_TLS_CA", "PGRESTIFY_TEST_TLS_CERT", "PGRESTIFY_TEST_TLS_KEY",
+        "PGRESTIFY_TEST_TLS_KEY_ENCRYPTED", "PGRESTIFY_TEST_TLS_KEY_PASSWORD", "PGRESTIFY_TEST_TLS_WRONG_CA",
+        "PGRESTIFY_TEST_COMMIT_URL"}) {
     if (const char* v = std::getenv(key); v && *v && !env.count(key)) env[key] = v;
   }
   return env;
@@ -45,8 +45,8 @@ std::string shellQuote(const std::string& s) {
 
 class CountingSessionImpl : public TransportSession {
  public:
-  CountingSessionImpl(CountingTransport& owner, std::unique_ptr<TransportSession> inner,
-                      std::mutex& mutex, std::map<std::string, std::size_t>& counts)
+  CountingSessionImpl(CountingTransport& owner, std::unique_ptr<TransportSession> inner, std::mutex& mutex,
+                      std::map<std::string, std::size_t>& counts)
       : owner_(owner), inner_(std::move(inner)), mutex_(mutex), counts_(counts) {}
   void start(std::uint64_t tag, HttpRequest request) override {
     {
@@ -167,7 +167,6 @@ void IntegrationTest::SetUp() {
   client_->rpc("reset_tables");
   counting_->reset();
 }
-
 
 Client IntegrationTest::makeClient(ClientOptions options) const {
   if (options.url.empty()) options.url = server_->url;

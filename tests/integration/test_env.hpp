@@ -16,8 +16,8 @@ namespace pgrestify::test {
 
 /// The servers of this test run (from the fixture's env file or PGRESTIFY_TEST_* variables).
 struct TestServer {
-  std::string url;        ///< PostgREST base URL
-  std::string jwt;        ///< a token for role web_user
+  std::string url;  ///< PostgREST base URL
+  std::string jwt;  ///< a token for role web_user
   std::string jwtSecret;
   std::string pgUri;      ///< superuser connection URI
   std::string dir;        ///< testenv directory (empty for a developer's own server)
@@ -26,14 +26,15 @@ struct TestServer {
   std::string silentUrl;  ///< a server that accepts connections and never answers (fixture.sh)
   // nginx terminating TLS in front of `url` and requiring a client certificate (fixture.sh; empty
   // when nginx is not installed).
-  std::string tlsUrl;          ///< https://127.0.0.1:PORT
-  std::string tlsCa;           ///< the CA that signed the server and client certificates (PEM)
-  std::string tlsCert;         ///< client certificate (PEM)
-  std::string tlsKey;          ///< its key (PEM, no pass phrase)
-  std::string tlsKeyEncrypted; ///< the same key protected by tlsKeyPassword
+  std::string tlsUrl;           ///< https://127.0.0.1:PORT
+  std::string tlsCa;            ///< the CA that signed the server and client certificates (PEM)
+  std::string tlsCert;          ///< client certificate (PEM)
+  std::string tlsKey;           ///< its key (PEM, no pass phrase)
+  std::string tlsKeyEncrypted;  ///< the same key protected by tlsKeyPassword
   std::string tlsKeyPassword;
-  std::string tlsWrongCa;      ///< a CA that signed nothing here
-  std::string commitUrl;  ///< a second PostgREST on the same database with the default `db-tx-end = commit` (fixture.sh)
+  std::string tlsWrongCa;  ///< a CA that signed nothing here
+  std::string
+      commitUrl;  ///< a second PostgREST on the same database with the default `db-tx-end = commit` (fixture.sh)
 };
 
 /// The servers, or nullptr when none is configured.

@@ -32,11 +32,21 @@ std::string jsonString(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           char buf[8];
@@ -99,8 +109,8 @@ std::string answer(const std::string& head, const std::string& body) {
   } else if (target.rfind("/error", 0) == 0) {
     status = "400 Bad Request";
     type = "application/json";
-    content = "{\"code\":\"XX000\",\"message\":" + jsonString(head) + ",\"details\":" + jsonString(body) +
-              ",\"hint\":null}";
+    content =
+        "{\"code\":\"XX000\",\"message\":" + jsonString(head) + ",\"details\":" + jsonString(body) + ",\"hint\":null}";
   } else {
     content = "<html><body><h1>Welcome</h1><pre>" + whole + "</pre></body></html>\n";
   }

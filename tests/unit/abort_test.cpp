@@ -182,7 +182,8 @@ TEST(CurlTransportSettings, UnusableSettingsAreRefusedWithoutQuotingSecrets) {
 TEST(CurlTransportSettings, ProxyCredentialsNeverInTheFailureMessage) {
   // A proxy that refuses connections (port 9 on loopback): the transport failure names no credential.
   const std::string user = "proxyuser", secret = "pr0xy-s3cret";
-  auto transport = makeCurlTransport({.connectTimeout = 2000ms, .proxy = "http://" + user + ":" + secret + "@127.0.0.1:9"});
+  auto transport =
+      makeCurlTransport({.connectTimeout = 2000ms, .proxy = "http://" + user + ":" + secret + "@127.0.0.1:9"});
   HttpRequest req;
   req.url = "http://example.invalid/users";
   auto resp = transport->send(req);

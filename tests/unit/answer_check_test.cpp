@@ -99,15 +99,16 @@ TEST(AnswerCheck, AcceptsWhatPostgrestSends) {
                               merge);
   EXPECT_EQ(a.rows.size(), 2u);
   detail::ExpectedAnswer patch{200, 0, true};
-  EXPECT_EQ(detail::readAnswer(answer(200, "[]", {{"Content-Range", "*/0"}, {"Content-Type", "application/json"}}),
-                               patch)
-                .count,
-            0u);
-  EXPECT_EQ(detail::readAnswer(answer(200, "[{\"id\":1}]",
-                                      {{"content-range", "0-0/1"}, {"content-type", "Application/JSON; charset=utf-8"}}),
-                               patch)
-                .count,
-            1u);
+  EXPECT_EQ(
+      detail::readAnswer(answer(200, "[]", {{"Content-Range", "*/0"}, {"Content-Type", "application/json"}}), patch)
+          .count,
+      0u);
+  EXPECT_EQ(
+      detail::readAnswer(answer(200, "[{\"id\":1}]",
+                                {{"content-range", "0-0/1"}, {"content-type", "Application/JSON; charset=utf-8"}}),
+                         patch)
+          .count,
+      1u);
 }
 
 std::string rejection(const HttpResponse& r, const detail::ExpectedAnswer& e) {
@@ -139,8 +140,8 @@ TEST(AnswerCheck, RejectsWhatPostgrestNeverSends) {
             std::string::npos);
   EXPECT_NE(rejection(answer(204, "", {{"Content-Range", "*/1"}}), del).find("got 204"), std::string::npos);
   // A hostile header is not quoted raw.
-  auto m = rejection(answer(201, "", {{"Content-Range", "*/\x01secret-that-is-very-long-very-long-very-long-very-long-xx"}}),
-                     insert);
+  auto m = rejection(
+      answer(201, "", {{"Content-Range", "*/\x01secret-that-is-very-long-very-long-very-long-very-long-xx"}}), insert);
   EXPECT_EQ(m.find('\x01'), std::string::npos);
 }
 

@@ -81,9 +81,8 @@ TEST(BulkWriter, ManyProducersEveryContextOnceAndTableMatchesStats) {
   Outcomes seen;
   constexpr std::size_t kThreads = 6, kPerThread = 2000;
   {
-    auto writer = client.from("users").bulkWriter({.maxBatchRows = 100, .linger = 5ms, .maxInFlight = 3,
-                                                   .maxBufferedRows = 1000},
-                                                  seen.callback());
+    auto writer = client.from("users").bulkWriter(
+        {.maxBatchRows = 100, .linger = 5ms, .maxInFlight = 3, .maxBufferedRows = 1000}, seen.callback());
     std::vector<std::thread> producers;
     for (std::size_t t = 0; t < kThreads; ++t) {
       producers.emplace_back([&, t] {
@@ -209,7 +208,8 @@ TEST(BulkWriter, MisuseThrowsInvalidArgument) {
   EXPECT_THROW(users.bulkWriter({.maxBatchRows = 10, .maxBufferedRows = 5}), std::invalid_argument);
   EXPECT_THROW(users.bulkWriter({.linger = -1ms}), std::invalid_argument);
   EXPECT_THROW(users.bulkWriter({.onConflict = OnConflict::Update}), std::invalid_argument);
-  EXPECT_THROW(users.bulkWriter({.operation = WriterOperation::Delete, .matchColumn = Columns()}), std::invalid_argument);
+  EXPECT_THROW(users.bulkWriter({.operation = WriterOperation::Delete, .matchColumn = Columns()}),
+               std::invalid_argument);
   EXPECT_THROW(users.bulkWriter({.operation = WriterOperation::Upsert, .conflictColumns = {"bad\ncol"}}),
                std::invalid_argument);
   auto w = users.bulkWriter();
@@ -261,9 +261,7 @@ TEST(BulkWriter, BackpressureBlocksOrRefusesThenEverythingAcceptedIsWritten) {
   EXPECT_GE(std::chrono::steady_clock::now() - t0, 90ms);
   EXPECT_EQ(blocking.tryAdd(user(1005), 1005).status, AddStatus::Full);
   std::atomic<bool> added{false};
-  std::thread producer([&] {
-    added = blocking.add(user(1006), 1006).accepted();
-  });
+  std::thread producer([&] { added = blocking.add(user(1006), 1006).accepted(); });
   std::this_thread::sleep_for(30ms);
   EXPECT_FALSE(added.load()) << "add() blocks while full";
   {
@@ -313,13 +311,15 @@ TEST(BulkWriter, TransportFaultsAreRetriedOrReportedUnknown) {
       return transportFailure(TransportErrorKind::Reset, /*bodySent=*/false);  // not executed: retried
     }
     if (req.body.find("e1@") != std::string::npos) {
-      return transportFailure(TransportErrorKind::Timeout, /*bodySent=*/true);  // maybe executed: an insert is not retried
+      return transportFailure(TransportErrorKind::Timeout,
+                              /*bodySent=*/true);  // maybe executed: an insert is not retried
     }
     return tableAnswer(table, req);
   });
   auto client = fakeClient(fake);
   Outcomes seen;
-  auto writer = client.from("users").bulkWriter({.maxBatchRows = 1, .linger = 0ms, .retry = fastRetry()}, seen.callback());
+  auto writer =
+      client.from("users").bulkWriter({.maxBatchRows = 1, .linger = 0ms, .retry = fastRetry()}, seen.callback());
   ASSERT_TRUE(writer.add(user(0), 0));
   ASSERT_TRUE(writer.add(user(1), 1));
   writer.flush().get();
@@ -357,10 +357,12 @@ TEST(BulkWriter, UpsertNeverHasTwoRowsOfAKeyInFlightAndLastAddedWins) {
   std::mutex orderMutex;
   std::map<std::string, std::string> lastAdded;  // key -> the value of the row added last
   {
-    auto writer = client.from("users").bulkWriter(
-        {.operation = WriterOperation::Upsert, .maxBatchRows = 8, .linger = 1ms, .maxInFlight = 4,
-         .conflictColumns = {"email"}},
-        seen.callback());
+    auto writer = client.from("users").bulkWriter({.operation = WriterOperation::Upsert,
+                                                   .maxBatchRows = 8,
+                                                   .linger = 1ms,
+                                                   .maxInFlight = 4,
+                                                   .conflictColumns = {"email"}},
+                                                  seen.callback());
     std::vector<std::thread> producers;
     std::atomic<std::uint64_t> ctx{0};
     for (std::size_t t = 0; t < kThreads; ++t) {
@@ -391,8 +393,7 @@ TEST(BulkWriter, AddFromTheCallbackNeverDeadlocks) {
   std::atomic<std::size_t> outcomes{0}, readded{0}, refusedFull{0};
   BulkWriter<json, std::uint64_t>* self = nullptr;
   auto writer = client.from("users").bulkWriter<std::uint64_t>(
-      {.maxBatchRows = 4, .linger = 1ms, .maxInFlight = 2, .maxBufferedRows = 4},
-      [&](WriterOutcome<std::uint64_t>& o) {
+      {.maxBatchRows = 4, .linger = 1ms, .maxInFlight = 2, .maxBufferedRows = 4}, [&](WriterOutcome<std::uint64_t>& o) {
         ++outcomes;
         if (o.context < 1000) {  // each first-generation row adds a second one, from the callback
           auto r = self->add(user(o.context + 1000), o.context + 1000);
@@ -506,9 +507,9 @@ TEST(BulkAsync, ExceptionsGoToTheFutureAndInvalidSettingsThrowAtTheCall) {
   auto users = client.from("users");
   EXPECT_THROW(users.bulkInsertAsync(std::vector<json>{user(1)}, {.batchSize = 0}), std::invalid_argument);
   EXPECT_THROW(users.bulkDeleteAsync(std::vector<json>{json(1)}, {.concurrency = 0}), std::invalid_argument);
-  auto f = users.bulkInsertAsync(std::vector<json>{user(1)}, {.onProgress = [](const BulkProgress&) {
-                                                               throw std::runtime_error("from onProgress");
-                                                             }});
+  auto f =
+      users.bulkInsertAsync(std::vector<json>{user(1)},
+                            {.onProgress = [](const BulkProgress&) { throw std::runtime_error("from onProgress"); }});
   EXPECT_THROW(f.get(), std::runtime_error) << "what the blocking call throws, the future holds";
   EXPECT_EQ(fake->count(), 1u);
 }
@@ -519,8 +520,8 @@ TEST(BulkAsync, StopTokenCancelsAnAsyncCall) {
   std::stop_source stop;
   std::vector<json> rows;
   for (std::size_t i = 0; i < 20; ++i) rows.push_back(user(i));
-  auto f = client.from("users").bulkInsertAsync(std::move(rows), {.batchSize = 10, .concurrency = 1,
-                                                                  .stopToken = stop.get_token()});
+  auto f = client.from("users").bulkInsertAsync(std::move(rows),
+                                                {.batchSize = 10, .concurrency = 1, .stopToken = stop.get_token()});
   std::this_thread::sleep_for(50ms);
   stop.request_stop();
   ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
@@ -536,7 +537,8 @@ TEST(BulkWriter, RetryFieldsLeftUnsetComeFromTheClientsDefaults) {
     return pgError(503, "PGRST001", "Database client error", {}, {{"Retry-After", "0"}});
   });
   ClientOptions o;
-  o.bulkDefaults.retry = {.maxAttempts = 2, .initialBackoff = std::chrono::milliseconds(1), .retryBudget = std::chrono::milliseconds(0)};
+  o.bulkDefaults.retry = {
+      .maxAttempts = 2, .initialBackoff = std::chrono::milliseconds(1), .retryBudget = std::chrono::milliseconds(0)};
   auto client = fakeClient(fake, o);
   {
     Outcomes seen;

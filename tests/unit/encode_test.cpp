@@ -116,8 +116,8 @@ TEST(Encode, HeaderMessagesNeverQuoteTheValueOrAMalformedName) {
     }
     return "no exception";
   };
-  for (const std::string& name : {"Authorization Bearer " + jwt, "Authorization\t" + jwt, "X-" + jwt + ":",
-                                  "Authorization=" + jwt + "\r\n"}) {
+  for (const std::string& name :
+       {"Authorization Bearer " + jwt, "Authorization\t" + jwt, "X-" + jwt + ":", "Authorization=" + jwt + "\r\n"}) {
     auto m = messageOf([&] { detail::checkHeader(name, ""); });
     EXPECT_NE(m, "no exception");
     EXPECT_EQ(m.find(jwt), std::string::npos) << m;

@@ -22,7 +22,6 @@ using namespace pgrestify::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-
 // ---------------------------------------------------------------- exceptions stay inside
 
 TEST(EngineExceptions, ThrowingTransportStartReportsTheBatch) {
@@ -66,7 +65,8 @@ TEST(EngineExceptions, TransportThatCannotOpenASessionReportsEveryRow) {
 
 TEST(EngineExceptions, RowThatCannotBeEncodedIsIsolated) {
   // A key that PostgREST's column grammar cannot express makes building the request throw.
-  auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
   auto client = fakeClient(fake);
   auto rows = userRows(6);
   rows[3]["bad\ncolumn"] = 1;
@@ -168,10 +168,18 @@ TEST(EngineAccounting, EveryRowGetsExactlyOneOutcomeWhateverTheOperationSays) {
   auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) { return status(201); });
   LyingOp op(12, [](const detail::Work& w, detail::Outcome& out) {
     switch (w.rows.front().index) {
-      case 0: out.successful = 10; break;                           // more than the batch
-      case 4: out.notFound = {1, 1, 7, 99}; break;                   // duplicate and out-of-range positions
-      case 8: out.successful = 1; out.skipped = 1; break;            // fewer than the batch
-      default: break;
+      case 0:
+        out.successful = 10;
+        break;  // more than the batch
+      case 4:
+        out.notFound = {1, 1, 7, 99};
+        break;  // duplicate and out-of-range positions
+      case 8:
+        out.successful = 1;
+        out.skipped = 1;
+        break;  // fewer than the batch
+      default:
+        break;
     }
   });
   detail::EngineSettings s;

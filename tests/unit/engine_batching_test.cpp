@@ -22,7 +22,6 @@ using namespace pgrestify::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-
 namespace {
 
 // A later request holding an email starts only after the earlier one holding it has finished.
@@ -30,9 +29,8 @@ void expectKeyHoldersNeverOverlap(const std::vector<RecordedRequest>& reqs) {
   for (std::size_t i = 0; i < reqs.size(); ++i) {
     for (std::size_t j = i + 1; j < reqs.size(); ++j) {
       auto a = emailsOf(reqs[i]), b = emailsOf(reqs[j]);
-      bool shared = std::any_of(a.begin(), a.end(), [&](const std::string& k) {
-        return std::find(b.begin(), b.end(), k) != b.end();
-      });
+      bool shared = std::any_of(a.begin(), a.end(),
+                                [&](const std::string& k) { return std::find(b.begin(), b.end(), k) != b.end(); });
       if (!shared) continue;
       ASSERT_TRUE(reqs[i].finishedAt.has_value()) << "request " << i;
       EXPECT_GE(reqs[j].startedAt, *reqs[i].finishedAt) << "requests " << i << " and " << j << " overlap";
@@ -69,7 +67,8 @@ TEST(EngineBatching, ByRowCount) {
 }
 
 TEST(EngineBatching, ByBytesNeverOverTheLimit) {
-  auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
   auto client = fakeClient(fake);
   std::vector<json> rows;
   for (int i = 0; i < 12; ++i) rows.push_back({{"pad", std::string(40, 'a' + i)}});
@@ -86,7 +85,8 @@ TEST(EngineBatching, ByBytesNeverOverTheLimit) {
 }
 
 TEST(EngineBatching, RowLargerThanTheLimitIsSentAlone) {
-  auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
   fake->setOrdered(true);
   auto client = fakeClient(fake);
   std::vector<json> rows = {{{"v", "a"}}, {{"v", "b"}}, {{"v", std::string(500, 'x')}}, {{"v", "c"}}, {{"v", "d"}}};
@@ -313,7 +313,8 @@ TEST(EngineKeys, UpdateOfOneKeyTwiceIsAppliedInInputOrder) {
     return status(200, R"([{"id":1}])", {{"Content-Range", "0-0/1"}});
   });
   auto client = fakeClient(fake);
-  std::vector<json> rows = {{{"id", 1}, {"status", "s1"}}, {{"id", 1}, {"status", "s2"}}, {{"id", 1}, {"status", "s3"}}};
+  std::vector<json> rows = {
+      {{"id", 1}, {"status", "s1"}}, {{"id", 1}, {"status", "s2"}}, {{"id", 1}, {"status", "s3"}}};
   auto r = client.from("users").bulkUpdate(rows, {.concurrency = 4});
   expectAccounted(r, 3);
   EXPECT_EQ(r.successful, 3u);

@@ -21,16 +21,14 @@ using namespace pgrestify::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 // ---------------------------------------------------------------- concurrency, progress, batches
 
 TEST(EngineConcurrency, NeverMoreThanConcurrencyInFlight) {
   for (std::size_t concurrency : {1u, 3u, 8u}) {
-    auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
+    auto fake = std::make_shared<FakeTransport>(
+        [](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
     fake->setMaxInFlightAllowed(concurrency);
     auto client = fakeClient(fake);
     auto rows = userRows(60);
@@ -53,11 +51,12 @@ TEST(EngineConcurrency, ProgressAndBatchReports) {
   auto rows = userRows(41);
   std::vector<BulkProgress> progress;
   std::vector<BatchReport> batches;
-  auto r = client.from("users").bulkInsert(rows, {.batchSize = 4,
-                                                  .concurrency = 3,
-                                                  .retry = fastRetry(),
-                                                  .onProgress = [&](const BulkProgress& p) { progress.push_back(p); },
-                                                  .onBatchComplete = [&](const BatchReport& b) { batches.push_back(b); }});
+  auto r =
+      client.from("users").bulkInsert(rows, {.batchSize = 4,
+                                             .concurrency = 3,
+                                             .retry = fastRetry(),
+                                             .onProgress = [&](const BulkProgress& p) { progress.push_back(p); },
+                                             .onBatchComplete = [&](const BatchReport& b) { batches.push_back(b); }});
   expectAccounted(r, 41);
   EXPECT_TRUE(r.ok());
   ASSERT_FALSE(progress.empty());
@@ -101,7 +100,8 @@ TEST(EngineConcurrency, ProgressReachesTheTotalWhenEveryRowIsInvalid) {
 }
 
 TEST(EngineConcurrency, StopTokenFinishesInFlightAndLeavesTheRest) {
-  auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
   auto client = fakeClient(fake);
   auto rows = userRows(100);
   std::stop_source stop;
@@ -178,8 +178,8 @@ TEST(EngineConcurrency, RetryableFailureAfterTheStopIsNotProcessed) {
   fake->setOrdered(true);
   auto client = fakeClient(fake);
   auto rows = userRows(20);
-  auto r = client.from("users").bulkInsert(rows, {.batchSize = 5, .concurrency = 2, .retry = fastRetry(),
-                                                  .stopToken = stop.get_token()});
+  auto r = client.from("users").bulkInsert(
+      rows, {.batchSize = 5, .concurrency = 2, .retry = fastRetry(), .stopToken = stop.get_token()});
   expectAccounted(r, 20);
   EXPECT_TRUE(r.cancelled);
   EXPECT_EQ(r.successful, 5u);

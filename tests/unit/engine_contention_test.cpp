@@ -90,7 +90,8 @@ TEST(EngineLockOrder, UpsertRowsOfABatchAreSentInKeyOrderAndAccountedByInputInde
   });
   auto client = fakeClient(fake);
   std::vector<json> rows;
-  for (int i = 0; i < 40; ++i) rows.push_back({{"email", "e" + std::to_string(100 + (i * 37) % 40) + "@x"}, {"name", i}});
+  for (int i = 0; i < 40; ++i)
+    rows.push_back({{"email", "e" + std::to_string(100 + (i * 37) % 40) + "@x"}, {"name", i}});
   auto r = client.from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .batchSize = 10, .returning = true});
   expectAccounted(r, rows.size());
   EXPECT_EQ(r.successful, 40u);
@@ -133,7 +134,8 @@ TEST(EngineLockOrder, FailedRowsKeepTheirInputIndexes) {
 }
 
 TEST(EngineLockOrder, RowsWithoutAKeyKeepTheirPlaces) {
-  auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
   std::vector<json> rows = {{{"id", 5}}, {{"v", "a"}}, {{"id", 3}}, {{"v", "b"}}, {{"id", 1}}};
   KeyedOp op(rows);
   auto r = detail::runBulk(*fake, op, settings(10));
@@ -218,9 +220,8 @@ TEST(EngineConflict, DeadlocksAreRetriedBeyondMaxAttemptsWithinTheBudgetAndNever
 TEST(EngineConflict, PersistentDeadlocksFailWithAMessageNamingTheContention) {
   FakeClock clock;
   const auto start = clock.now;
-  auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) {
-    return pgError(500, "40P01", "deadlock detected");
-  });
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest&, int) { return pgError(500, "40P01", "deadlock detected"); });
   KeyedOp op(keyedRows(200));
   auto s = settings();
   s.retry.conflictBudget = 10s;
@@ -278,7 +279,8 @@ TEST(EngineOutage, ConnectionRefusedForThreeSecondsIsRiddenOutByDefault) {
 }
 
 TEST(EngineOutage, Status503AndNoPoolConnectionAreRiddenOutToo) {
-  for (const auto& failure : {pgError(503, "PGRST001", "Database client error"), pgError(504, "PGRST003"), status(429)}) {
+  for (const auto& failure :
+       {pgError(503, "PGRST001", "Database client error"), pgError(504, "PGRST003"), status(429)}) {
     FakeClock clock;
     const auto until = clock.now + 5s;
     auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& req, int) {
@@ -298,9 +300,8 @@ TEST(EngineOutage, Status503AndNoPoolConnectionAreRiddenOutToo) {
 TEST(EngineOutage, TheBudgetEndsAndTheRowsFail) {
   FakeClock clock;
   const auto start = clock.now;
-  auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) {
-    return transportFailure(TransportErrorKind::Connect, false);
-  });
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest&, int) { return transportFailure(TransportErrorKind::Connect, false); });
   KeyedOp op(keyedRows(100));
   auto s = settings();
   s.retry.retryBudget = 8s;
@@ -318,9 +319,8 @@ TEST(EngineOutage, TheBudgetEndsAndTheRowsFail) {
 
 TEST(EngineOutage, MaxAttemptsOneRetriesNothingAndUnknownOutcomesKeepTheAttemptCap) {
   FakeClock clock;
-  auto refused = std::make_shared<FakeTransport>([](const HttpRequest&, int) {
-    return transportFailure(TransportErrorKind::Connect, false);
-  });
+  auto refused = std::make_shared<FakeTransport>(
+      [](const HttpRequest&, int) { return transportFailure(TransportErrorKind::Connect, false); });
   KeyedOp op(keyedRows(10));
   auto s = settings();
   s.retry.maxAttempts = 1;
@@ -329,9 +329,8 @@ TEST(EngineOutage, MaxAttemptsOneRetriesNothingAndUnknownOutcomesKeepTheAttemptC
   EXPECT_EQ(refused->count(), 1u);
   EXPECT_EQ(r.failed, 10u);
 
-  auto unknown = std::make_shared<FakeTransport>([](const HttpRequest&, int) {
-    return transportFailure(TransportErrorKind::Timeout, true);
-  });
+  auto unknown = std::make_shared<FakeTransport>(
+      [](const HttpRequest&, int) { return transportFailure(TransportErrorKind::Timeout, true); });
   KeyedOp op2(keyedRows(10));
   auto s2 = settings();
   clock.install(s2);
@@ -409,8 +408,9 @@ TEST(EngineColumns, GeneratedAlwaysValueFailsOnlyItsRow) {
   auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) {
     auto body = json::parse(req.body);
     for (const auto& row : body) {
-      if (row.contains("id")) return pgError(400, "428C9", "cannot insert a non-DEFAULT value into column \"id\"",
-                                             "Column \"id\" is an identity column defined as GENERATED ALWAYS.");
+      if (row.contains("id"))
+        return pgError(400, "428C9", "cannot insert a non-DEFAULT value into column \"id\"",
+                       "Column \"id\" is an identity column defined as GENERATED ALWAYS.");
     }
     return created(body.size());
   });

@@ -21,10 +21,7 @@ using namespace pgrestify::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 // ---------------------------------------------------------------- isolation
 
@@ -123,7 +120,8 @@ TEST(EngineIsolation, StopOnErrorReportsTheBatchAndLeavesTheRest) {
 }
 
 TEST(EngineIsolation, InvalidRowsAreReportedAndTheOthersSent) {
-  auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
   auto client = fakeClient(fake);
   auto rows = userRows(10);
   rows[2]["score"] = std::nan("");

@@ -20,10 +20,7 @@ using namespace pgrestify::test;
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 // ---------------------------------------------------------------- retries end to end
 
@@ -67,9 +64,9 @@ TEST(EngineRetry, NotExecutedFailuresAreRetriedForEveryWrite) {
 
 TEST(EngineRetry, FinalFailuresAreNotRetried) {
   const std::vector<RetryCase> cases = {
-      {"400 23502", pgError(400, "23502")},  {"409 23505", pgError(409, "23505")},
-      {"500 XX000", pgError(500, "XX000")},  {"401 42501", pgError(401, "42501")},
-      {"403 42501", pgError(403, "42501")},  {"404 {}", status(404, "{}")},
+      {"400 23502", pgError(400, "23502")},       {"409 23505", pgError(409, "23505")},
+      {"500 XX000", pgError(500, "XX000")},       {"401 42501", pgError(401, "42501")},
+      {"403 42501", pgError(403, "42501")},       {"404 {}", status(404, "{}")},
       {"400 PGRST100", pgError(400, "PGRST100")}, {"400 plain", status(400, "Bad Request")},
   };
   for (const auto& c : cases) {
@@ -134,7 +131,8 @@ TEST(EngineRetry, UnknownOutcomeIsNotRetriedForAPlainInsert) {
     EXPECT_EQ(r.failed, 3u);
   }
   // A proxy's 502 after sending is just as unknown.
-  auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) { return status(502, "<html>bad gateway</html>"); });
+  auto fake =
+      std::make_shared<FakeTransport>([](const HttpRequest&, int) { return status(502, "<html>bad gateway</html>"); });
   auto client = fakeClient(fake);
   auto rows = userRows(1);
   auto r = client.from("users").bulkInsert(rows, {.retry = fastRetry()});
@@ -164,12 +162,12 @@ TEST(EngineRetry, UnknownOutcomeIsRetriedForIdempotentWrites) {
     EXPECT_EQ(r.retries, 1u);
   };
   check("insert ignore", [&](Client& c) {
-    return c.from("users").bulkInsert(rows, {.onConflict = OnConflict::Ignore, .conflictColumns = {"email"},
-                                            .retry = fastRetry()});
+    return c.from("users").bulkInsert(
+        rows, {.onConflict = OnConflict::Ignore, .conflictColumns = {"email"}, .retry = fastRetry()});
   });
   check("insert update", [&](Client& c) {
-    return c.from("users").bulkInsert(rows, {.onConflict = OnConflict::Update, .conflictColumns = {"email"},
-                                            .retry = fastRetry()});
+    return c.from("users").bulkInsert(
+        rows, {.onConflict = OnConflict::Update, .conflictColumns = {"email"}, .retry = fastRetry()});
   });
   check("upsert", [&](Client& c) {
     return c.from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .retry = fastRetry()});
@@ -210,9 +208,8 @@ TEST(EngineRetry, AttemptCapIsRespectedAndReported) {
     EXPECT_EQ(r.failed, 5u);
   }
   // Unknown outcome every time: the cap applies, and the result says the rows may be written.
-  auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) {
-    return transportFailure(TransportErrorKind::Reset, true);
-  });
+  auto fake = std::make_shared<FakeTransport>(
+      [](const HttpRequest&, int) { return transportFailure(TransportErrorKind::Reset, true); });
   auto client = fakeClient(fake);
   auto rows = userRows(2);
   auto r = client.from("users").bulkUpsert(rows, {.conflictColumns = {"email"}, .retry = fastRetry(2)});

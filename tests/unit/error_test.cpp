@@ -10,9 +10,8 @@
 using namespace pgrestify;
 
 TEST(ErrorBody, JsonFields) {
-  auto info = parseErrorBody(409,
-                             R"({"code":"23505","details":"Key (email)=(a@b) already exists.","hint":null,)"
-                             R"("message":"duplicate key value violates unique constraint \"users_email_key\""})");
+  auto info = parseErrorBody(409, R"({"code":"23505","details":"Key (email)=(a@b) already exists.","hint":null,)"
+                                  R"("message":"duplicate key value violates unique constraint \"users_email_key\""})");
   EXPECT_EQ(info.status, 409);
   EXPECT_EQ(info.code, "23505");
   EXPECT_EQ(info.details, "Key (email)=(a@b) already exists.");

@@ -43,11 +43,11 @@ using Clock = std::chrono::steady_clock;
 struct RecordedRequest {
   std::size_t seq = 0;  ///< order of start() calls, 0-based
   HttpRequest request;
-  int attempt = 1;      ///< requests so far with the same method + URL + body
+  int attempt = 1;  ///< requests so far with the same method + URL + body
   Clock::time_point startedAt{};
   std::optional<Clock::time_point> finishedAt;  ///< when poll() returned it
   std::optional<Clock::time_point> abortedAt;   ///< when the session's abort()/abortAll() gave it up
-  std::size_t inFlightAtStart = 0;               ///< including this one
+  std::size_t inFlightAtStart = 0;              ///< including this one
 
   const std::string& method() const { return request.method; }
   const std::string& url() const { return request.url; }

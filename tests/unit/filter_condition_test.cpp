@@ -20,8 +20,7 @@ TEST(FilterCondition, ComparisonsTakeTheValueVerbatim) {
 }
 
 TEST(FilterCondition, InQuotesAndEscapesStrings) {
-  EXPECT_EQ(in(std::vector<std::string>{"a,b", "q\"x", "b\\x", " sp "}).value(),
-            R"(in.("a,b","q\"x","b\\x"," sp "))");
+  EXPECT_EQ(in(std::vector<std::string>{"a,b", "q\"x", "b\\x", " sp "}).value(), R"(in.("a,b","q\"x","b\\x"," sp "))");
   EXPECT_EQ(in(std::vector<int>{1, 2}).value(), "in.(1,2)");
   EXPECT_EQ(in(std::vector<int>{}).value(), "in.()");
   // PostgREST 12 reads in.("") as an empty list.
@@ -34,11 +33,12 @@ TEST(FilterCondition, NullAndReservedNames) {
   EXPECT_THROW(lt(nlohmann::json()), std::invalid_argument);
   EXPECT_EQ(Condition(nullptr).value(), "is.null");
   EXPECT_EQ(Condition("x").value(), "eq.x");
-  for (const char* name : {"select", "columns", "on_conflict", "order", "limit", "offset", "and", "or", "posts.limit",
-                           "not.or"}) {
+  for (const char* name :
+       {"select", "columns", "on_conflict", "order", "limit", "offset", "and", "or", "posts.limit", "not.or"}) {
     EXPECT_TRUE(detail::reservedParam(name)) << name;
   }
-  for (const char* name : {"id", "orders", "posts.id", "selected", "order_id"}) EXPECT_FALSE(detail::reservedParam(name)) << name;
+  for (const char* name : {"id", "orders", "posts.id", "selected", "order_id"})
+    EXPECT_FALSE(detail::reservedParam(name)) << name;
   EXPECT_TRUE(detail::restrictsTable("id"));
   EXPECT_FALSE(detail::restrictsTable("posts.id"));
   // A dot inside a quoted name is part of the column's name (issue #13 point 11).
@@ -56,8 +56,8 @@ TEST(FilterCondition, NullInAListIsRefusedAndTheTextNullIsText) {
   EXPECT_EQ(in(std::vector<std::string>{"null", "NULL"}).value(), R"(in.("null","NULL"))");
   EXPECT_EQ(eq("null").value(), "eq.null");  // PostgREST: eq.null compares with the text 'null'
   EXPECT_EQ(neq("NULL").value(), "neq.NULL");
-  for (auto op : {eq<std::nullptr_t>, neq<std::nullptr_t>, gt<std::nullptr_t>, gte<std::nullptr_t>,
-                  lt<std::nullptr_t>, lte<std::nullptr_t>}) {
+  for (auto op : {eq<std::nullptr_t>, neq<std::nullptr_t>, gt<std::nullptr_t>, gte<std::nullptr_t>, lt<std::nullptr_t>,
+                  lte<std::nullptr_t>}) {
     EXPECT_THROW(op(nullptr), std::invalid_argument);
   }
   EXPECT_EQ(Condition(nlohmann::json()).value(), "is.null");  // a bare null in a Where is SQL NULL

@@ -33,11 +33,8 @@ Client clientWith(const std::shared_ptr<FakeTransport>& fake, BulkDefaults defau
 
 /// Fast retries with only these fields set (test_util.hpp's fastRetry sets every field).
 RetryOptions fastRetryFields(int maxAttempts) {
-  return {.maxAttempts = maxAttempts,
-          .initialBackoff = 1ms,
-          .maxBackoff = 2ms,
-          .retryBudget = 0ms,
-          .conflictBudget = 0ms};
+  return {
+      .maxAttempts = maxAttempts, .initialBackoff = 1ms, .maxBackoff = 2ms, .retryBudget = 0ms, .conflictBudget = 0ms};
 }
 
 std::vector<json> keyedRows(std::size_t n) {
@@ -57,40 +54,70 @@ std::size_t maxInFlight(const FakeTransport& fake) {
 // Every shared field in the same order in the four structs: this compiles only if it is so.
 TEST(OptionsOrder, SharedFieldsNameTheSameWayInEveryStruct) {
   auto all = [](auto o) { return o.batchSize.value_or(0) + o.concurrency.value_or(0); };
-  EXPECT_EQ(all(BulkInsertOptions{.batchSize = 10, .returning = true, .maxBatchBytes = 5, .concurrency = 2,
-                                  .isolateFailures = false, .stopOnError = true, .retry = {.maxAttempts = 1},
+  EXPECT_EQ(all(BulkInsertOptions{.batchSize = 10,
+                                  .returning = true,
+                                  .maxBatchBytes = 5,
+                                  .concurrency = 2,
+                                  .isolateFailures = false,
+                                  .stopOnError = true,
+                                  .retry = {.maxAttempts = 1},
                                   .select = "id"}),
             12u);
-  EXPECT_EQ(all(BulkUpsertOptions{.conflictColumns = {"email"}, .batchSize = 10, .returning = true,
-                                  .maxBatchBytes = 5, .concurrency = 2, .isolateFailures = false,
-                                  .stopOnError = true, .retry = {.maxAttempts = 1}, .select = "id"}),
+  EXPECT_EQ(all(BulkUpsertOptions{.conflictColumns = {"email"},
+                                  .batchSize = 10,
+                                  .returning = true,
+                                  .maxBatchBytes = 5,
+                                  .concurrency = 2,
+                                  .isolateFailures = false,
+                                  .stopOnError = true,
+                                  .retry = {.maxAttempts = 1},
+                                  .select = "id"}),
             12u);
-  EXPECT_EQ(all(BulkUpdateOptions{.matchColumn = "id", .batchSize = 10, .returning = true, .maxBatchBytes = 5,
-                                  .concurrency = 2, .isolateFailures = false, .stopOnError = true,
-                                  .retry = {.maxAttempts = 1}, .select = "id"}),
+  EXPECT_EQ(all(BulkUpdateOptions{.matchColumn = "id",
+                                  .batchSize = 10,
+                                  .returning = true,
+                                  .maxBatchBytes = 5,
+                                  .concurrency = 2,
+                                  .isolateFailures = false,
+                                  .stopOnError = true,
+                                  .retry = {.maxAttempts = 1},
+                                  .select = "id"}),
             12u);
-  EXPECT_EQ(all(BulkDeleteOptions{.matchColumn = "id", .batchSize = 10, .returning = true, .concurrency = 2,
-                                  .isolateFailures = false, .stopOnError = true, .retry = {.maxAttempts = 1},
+  EXPECT_EQ(all(BulkDeleteOptions{.matchColumn = "id",
+                                  .batchSize = 10,
+                                  .returning = true,
+                                  .concurrency = 2,
+                                  .isolateFailures = false,
+                                  .stopOnError = true,
+                                  .retry = {.maxAttempts = 1},
                                   .select = "id"}),
             12u);
   // The fields added after 0.1, at the end, in the same order in every struct.
   const auto deadline = std::chrono::steady_clock::now() + 1h;
   RowValidator none;
-  EXPECT_EQ(all(BulkInsertOptions{.batchSize = 1, .deadline = deadline, .timeout = 5s, .dryRun = false,
-                                  .validate = none, .maxFailures = 3}),
-            1u);
-  EXPECT_EQ(all(BulkUpsertOptions{.batchSize = 1, .deadline = deadline, .timeout = 5s, .dryRun = false,
-                                  .validate = none, .maxFailures = 3}),
-            1u);
-  EXPECT_EQ(all(BulkUpdateOptions{.batchSize = 1, .deadline = deadline, .timeout = 5s, .dryRun = false,
-                                  .validate = none, .maxFailures = 3}),
-            1u);
-  EXPECT_EQ(all(BulkDeleteOptions{.batchSize = 1, .deadline = deadline, .timeout = 5s, .dryRun = false,
-                                  .validate = none, .maxFailures = 3, .notFoundOk = true}),
+  EXPECT_EQ(
+      all(BulkInsertOptions{
+          .batchSize = 1, .deadline = deadline, .timeout = 5s, .dryRun = false, .validate = none, .maxFailures = 3}),
+      1u);
+  EXPECT_EQ(
+      all(BulkUpsertOptions{
+          .batchSize = 1, .deadline = deadline, .timeout = 5s, .dryRun = false, .validate = none, .maxFailures = 3}),
+      1u);
+  EXPECT_EQ(
+      all(BulkUpdateOptions{
+          .batchSize = 1, .deadline = deadline, .timeout = 5s, .dryRun = false, .validate = none, .maxFailures = 3}),
+      1u);
+  EXPECT_EQ(all(BulkDeleteOptions{.batchSize = 1,
+                                  .deadline = deadline,
+                                  .timeout = 5s,
+                                  .dryRun = false,
+                                  .validate = none,
+                                  .maxFailures = 3,
+                                  .notFoundOk = true}),
             1u);
   // The reference docs' orders.
-  EXPECT_EQ(all(BulkInsertOptions{.batchSize = 100, .returning = true, .onConflict = OnConflict::Ignore,
-                                  .conflictColumns = {"email"}}),
+  EXPECT_EQ(all(BulkInsertOptions{
+                .batchSize = 100, .returning = true, .onConflict = OnConflict::Ignore, .conflictColumns = {"email"}}),
             100u);
   EXPECT_EQ(all(BulkUpsertOptions{.conflictColumns = {"email"}, .batchSize = 50, .returning = true}), 50u);
   EXPECT_EQ(all(BulkUpdateOptions{.matchColumn = "id", .batchSize = 50, .returning = true}), 50u);
@@ -110,8 +137,12 @@ TEST(OptionsResolution, LibraryDefaultsWhenNothingIsSet) {
 }
 
 TEST(OptionsResolution, CallValueThenClientDefaultThenLibrary) {
-  const BulkDefaults client{.batchSize = 7, .maxBatchBytes = 700, .maxUrlBytes = 900, .concurrency = 3,
-                            .isolateFailures = false, .retry = {.maxAttempts = 2, .retryBudget = 5s}};
+  const BulkDefaults client{.batchSize = 7,
+                            .maxBatchBytes = 700,
+                            .maxUrlBytes = 900,
+                            .concurrency = 3,
+                            .isolateFailures = false,
+                            .retry = {.maxAttempts = 2, .retryBudget = 5s}};
   auto s = detail::validate(BulkUpdateOptions{}, client);
   EXPECT_EQ(s.engine.batchSize, 7u);
   EXPECT_EQ(s.maxBatchBytes, 700u);
@@ -123,8 +154,11 @@ TEST(OptionsResolution, CallValueThenClientDefaultThenLibrary) {
   EXPECT_EQ(s.engine.retry.retryBudget, 5s);
   EXPECT_EQ(s.engine.retry.maxBackoff, RetryPolicy{}.maxBackoff);  // neither set it
 
-  auto c = detail::validate(BulkUpdateOptions{.batchSize = 70, .maxUrlBytes = 90, .maxBatchBytes = 70000,
-                                              .concurrency = 1, .isolateFailures = true,
+  auto c = detail::validate(BulkUpdateOptions{.batchSize = 70,
+                                              .maxUrlBytes = 90,
+                                              .maxBatchBytes = 70000,
+                                              .concurrency = 1,
+                                              .isolateFailures = true,
                                               .retry = {.maxAttempts = 4}},
                             client);
   EXPECT_EQ(c.engine.batchSize, 70u);
@@ -133,8 +167,8 @@ TEST(OptionsResolution, CallValueThenClientDefaultThenLibrary) {
   EXPECT_EQ(c.engine.concurrency, 1u);
   EXPECT_TRUE(c.engine.concurrencySet);
   EXPECT_TRUE(c.engine.isolateFailures);
-  EXPECT_EQ(c.engine.retry.maxAttempts, 4);        // the call's field
-  EXPECT_EQ(c.engine.retry.retryBudget, 5s);       // the client's field
+  EXPECT_EQ(c.engine.retry.maxAttempts, 4);   // the call's field
+  EXPECT_EQ(c.engine.retry.retryBudget, 5s);  // the client's field
   // A whole RetryPolicy given to a call sets every field.
   RetryPolicy whole;
   whole.maxAttempts = 9;
@@ -269,9 +303,8 @@ TEST(ClientDefaults, IsolationAndBodyCapApplyAndACallOverridesThem) {
   EXPECT_EQ(r2.errors[0].indexes, (std::vector<std::size_t>{2}));
   EXPECT_EQ(r2.successful, 3u);
 
-  auto small = std::make_shared<FakeTransport>([](const HttpRequest& req, int) {
-    return created(json::parse(req.body).size());
-  });
+  auto small = std::make_shared<FakeTransport>(
+      [](const HttpRequest& req, int) { return created(json::parse(req.body).size()); });
   auto capped = clientWith(small, {.maxBatchBytes = 60});  // about one row per body
   auto rows4 = userRows(4);
   capped.from("users").bulkInsert(rows4);
@@ -305,8 +338,7 @@ TEST(ClientDefaults, AnInvalidCallValueThrowsWhateverTheDefaults) {
   EXPECT_THROW(t.bulkUpdate(rows, {.matchColumn = "email", .maxUrlBytes = 0}), std::invalid_argument);
   EXPECT_THROW(t.bulkDelete(ids, {.maxUrlBytes = 0}), std::invalid_argument);
   EXPECT_THROW(t.bulkDelete(ids, {.retry = {.maxAttempts = 0}}), std::invalid_argument);
-  EXPECT_THROW(t.bulkInsert(rows, {.onConflict = OnConflict::Ignore, .conflictColumns = {""}}),
-               std::invalid_argument);
+  EXPECT_THROW(t.bulkInsert(rows, {.onConflict = OnConflict::Ignore, .conflictColumns = {""}}), std::invalid_argument);
   EXPECT_THROW(t.bulkDelete(ids, {.matchColumn = std::vector<std::string>{}}), std::invalid_argument);
   EXPECT_THROW(t.bulkUpdate(rows, {.matchColumn = "posts.id"}), std::invalid_argument);
   EXPECT_EQ(fake->count(), 0u);
@@ -318,10 +350,14 @@ TEST(SharedRequests, UpdateUpsertStrategyIsBulkUpsertsRequest) {
   for (bool returning : {false, true}) {
     auto a = okFake();
     auto b = okFake();
-    fakeClient(a).from("users").header("X-Trace", "1").bulkUpdate(
-        rows, {.returning = returning, .strategy = UpdateStrategy::Upsert, .select = "id,status"});
-    fakeClient(b).from("users").header("X-Trace", "1").bulkUpsert(
-        rows, {.conflictColumns = "id", .returning = returning, .select = "id,status"});
+    fakeClient(a)
+        .from("users")
+        .header("X-Trace", "1")
+        .bulkUpdate(rows, {.returning = returning, .strategy = UpdateStrategy::Upsert, .select = "id,status"});
+    fakeClient(b)
+        .from("users")
+        .header("X-Trace", "1")
+        .bulkUpsert(rows, {.conflictColumns = "id", .returning = returning, .select = "id,status"});
     ASSERT_EQ(a->count(), 1u);
     ASSERT_EQ(b->count(), 1u);
     const auto qa = a->requests().at(0);

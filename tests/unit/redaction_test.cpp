@@ -17,9 +17,11 @@ namespace {
 std::shared_ptr<FakeTransport> echoingFake() {
   return std::make_shared<FakeTransport>([](const HttpRequest& req, int) {
     const std::string auth(findHeader(req.headers, "Authorization").value_or(""));
-    HttpResponse r = status(401, json{{"code", "PGRST301"}, {"message", "bad credentials: " + auth},
-                                      {"details", auth}, {"hint", "got " + auth}}.dump(),
-                            {{"Content-Type", "application/json"}, {"WWW-Authenticate", "Bearer error=\"" + auth + "\""}});
+    HttpResponse r = status(
+        401,
+        json{{"code", "PGRST301"}, {"message", "bad credentials: " + auth}, {"details", auth}, {"hint", "got " + auth}}
+            .dump(),
+        {{"Content-Type", "application/json"}, {"WWW-Authenticate", "Bearer error=\"" + auth + "\""}});
     return r;
   });
 }
@@ -86,15 +88,15 @@ std::shared_ptr<FakeTransport> headEchoingFake(bool ok = false) {
   return std::make_shared<FakeTransport>([ok](const HttpRequest& req, int) {
     std::string head = req.method + " " + req.url + "\n";
     for (const auto& [name, value] : req.headers) head += name + ": " + value + "\n";
-    if (ok) return status(200, "<html><pre>" + head + "</pre></html>", {{"Content-Type", "text/html"}, {"X-Echo", head}});
-    return status(400, json{{"code", "PGRST100"}, {"message", "request was " + head}, {"details", head}, {"hint", head}}.dump(),
-                  {{"Content-Type", "application/json"}, {"X-Echo", head}});
+    if (ok)
+      return status(200, "<html><pre>" + head + "</pre></html>", {{"Content-Type", "text/html"}, {"X-Echo", head}});
+    return status(
+        400, json{{"code", "PGRST100"}, {"message", "request was " + head}, {"details", head}, {"hint", head}}.dump(),
+        {{"Content-Type", "application/json"}, {"X-Echo", head}});
   });
 }
 
-std::string everything(const Error& e) {
-  return std::string(e.what()) + e.message() + e.details() + e.hint();
-}
+std::string everything(const Error& e) { return std::string(e.what()) + e.message() + e.details() + e.hint(); }
 
 void expectRedacted(const Client& client, const std::vector<std::string>& secrets) {
   try {
@@ -120,9 +122,9 @@ void expectRedacted(const Client& client, const std::vector<std::string>& secret
 }  // namespace
 
 TEST(Redaction, EveryCredentialHeaderOfTheBuiltInList) {
-  const std::vector<std::string> secrets = {"supabase-anon-key-0123456789", "x-api-key-abcdefgh", "api-key-ijklmnop",
-                                            "auth-token-qrstuvwx", "access-token-yz012345", "proxy-credentials-678",
-                                            "session-cookie-value-9abc"};
+  const std::vector<std::string> secrets = {
+      "supabase-anon-key-0123456789", "x-api-key-abcdefgh",    "api-key-ijklmnop",         "auth-token-qrstuvwx",
+      "access-token-yz012345",        "proxy-credentials-678", "session-cookie-value-9abc"};
   auto client = fakeClient(headEchoingFake(), {.headers = {{"apikey", secrets[0]},
                                                            {"X-Api-Key", secrets[1]},
                                                            {"Api-Key", secrets[2]},

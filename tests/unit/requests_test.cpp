@@ -110,8 +110,7 @@ TEST(Requests, InsertOnConflictIgnore) {
   client.from("users").bulkInsert(rows, {.onConflict = OnConflict::Ignore, .conflictColumns = {"email"}});
   auto q = fake->requests().at(0);
   EXPECT_EQ(q.param("on_conflict"), std::optional<std::string>("email"));
-  EXPECT_EQ(preferTokens(q),
-            (std::set<std::string>{"return=minimal", "count=exact", "resolution=ignore-duplicates"}));
+  EXPECT_EQ(preferTokens(q), (std::set<std::string>{"return=minimal", "count=exact", "resolution=ignore-duplicates"}));
   EXPECT_EQ(q.json()[0]["email"], "a+b@x.io");  // the body is JSON, not form-encoded
 }
 
@@ -132,10 +131,12 @@ TEST(Requests, UpsertMergeCompositeKey) {
 TEST(Requests, UpsertResolvesThePrimaryKeyFromOpenApi) {
   auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) {
     if (req.method == "GET") {
-      json doc = {{"definitions",
-                   {{"tags", {{"properties", {{"key", {{"description", "Note:\nThis is a Primary Key.<pk/>"}}},
-                                              {"label", {{"type", "text"}}}}}}},
-                    {"events", {{"properties", {{"kind", {{"type", "text"}}}}}}}}}};
+      json doc = {
+          {"definitions",
+           {{"tags",
+             {{"properties",
+               {{"key", {{"description", "Note:\nThis is a Primary Key.<pk/>"}}}, {"label", {{"type", "text"}}}}}}},
+            {"events", {{"properties", {{"kind", {{"type", "text"}}}}}}}}}};
       return status(200, doc.dump());
     }
     return created(json::parse(req.body).size());
@@ -268,8 +269,8 @@ TEST(Requests, UpdateGroupsIdenticalValuesAndPatchesByKey) {
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
-    return status(200, rows.dump(), {{"Content-Range", "0-" + std::to_string(rows.size() - 1) + "/" +
-                                                           std::to_string(rows.size())}});
+    return status(200, rows.dump(),
+                  {{"Content-Range", "0-" + std::to_string(rows.size() - 1) + "/" + std::to_string(rows.size())}});
   });
   auto client = fakeClient(fake);
   std::vector<json> rows = {{{"id", 1}, {"status", "x"}}, {{"id", 2}, {"status", "y"}}, {{"id", 3}, {"status", "x"}}};

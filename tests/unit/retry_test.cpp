@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 // The retry policy pieces: classify(), Retry-After, backoffDelay(), locateRow().
-#include "fake_transport.hpp"
 #include "retry.hpp"
+#include "fake_transport.hpp"
 
 #include <gtest/gtest.h>
 
@@ -21,15 +21,24 @@ Decision classifyResponse(const HttpResponse& r, bool idempotent, RetryPolicy po
 
 std::string name(Decision d) {
   switch (d) {
-    case Decision::Retry: return "Retry";
-    case Decision::RetryUnknown: return "RetryUnknown";
-    case Decision::RetryConflict: return "RetryConflict";
-    case Decision::IsolateColumn: return "IsolateColumn";
-    case Decision::Split: return "Split";
-    case Decision::Isolate: return "Isolate";
-    case Decision::Fail: return "Fail";
-    case Decision::FailUnknown: return "FailUnknown";
-    case Decision::Reauthorize: return "Reauthorize";
+    case Decision::Retry:
+      return "Retry";
+    case Decision::RetryUnknown:
+      return "RetryUnknown";
+    case Decision::RetryConflict:
+      return "RetryConflict";
+    case Decision::IsolateColumn:
+      return "IsolateColumn";
+    case Decision::Split:
+      return "Split";
+    case Decision::Isolate:
+      return "Isolate";
+    case Decision::Fail:
+      return "Fail";
+    case Decision::FailUnknown:
+      return "FailUnknown";
+    case Decision::Reauthorize:
+      return "Reauthorize";
   }
   return "?";
 }
@@ -71,8 +80,7 @@ TEST(Classify, Matrix) {
       {"reset after body sent", transportFailure(TransportErrorKind::Reset, true), Decision::FailUnknown,
        Decision::RetryUnknown},
       {"502 html", status(502, "<html>Bad Gateway</html>"), Decision::FailUnknown, Decision::RetryUnknown},
-      {"504 from a proxy", status(504, "<html>Gateway Timeout</html>"), Decision::FailUnknown,
-       Decision::RetryUnknown},
+      {"504 from a proxy", status(504, "<html>Gateway Timeout</html>"), Decision::FailUnknown, Decision::RetryUnknown},
       // PostgREST 12.0.2 when the database connection breaks mid-statement (PostgreSQL restarting)
       {"400 lost db connection", status(400, R"({"code":"","details":null,"hint":null,"message":""})"),
        Decision::FailUnknown, Decision::RetryUnknown},
@@ -100,7 +108,8 @@ TEST(Classify, Matrix) {
       // row-level security WITH CHECK: depends on the row
       {"403 42501 RLS", pgError(403, "42501", "new row violates row-level security policy for table \"t\""),
        Decision::Isolate, Decision::Isolate},
-      {"401 42501 RLS", pgError(401, "42501", "new row violates row-level security policy (USING expression) for table \"t\""),
+      {"401 42501 RLS",
+       pgError(401, "42501", "new row violates row-level security policy (USING expression) for table \"t\""),
        Decision::Isolate, Decision::Isolate},
       // a column the rows carry is refused: the rows carrying it fail together
       {"400 PGRST204", pgError(400, "PGRST204", "Column 'bogus' of relation 't' does not exist"),
@@ -166,9 +175,10 @@ TEST(RetryAfter, HttpDate) {
   EXPECT_EQ(detail::parseRetryAfter("Wed, 21 Oct 2015 07:00:00 GMT", now), std::optional<milliseconds>(0ms));
   EXPECT_EQ(detail::parseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", now), std::optional<milliseconds>(24h));
   // Not IMF-fixdate: ignored (the engine then uses its own backoff).
-  for (const char* bad : {"Wednesday, 21-Oct-15 07:28:00 GMT", "Wed Oct 21 07:28:00 2015", "Wed, 21 Oct 2015 07:28:00 UTC",
-                          "Wed, 32 Oct 2015 07:28:00 GMT", "Wed, 21 Foo 2015 07:28:00 GMT", "Xyz, 21 Oct 2015 07:28:00 GMT",
-                          "Wed, 21 Oct 2015 24:00:00 GMT", "Wed, 2x Oct 2015 07:28:00 GMT"}) {
+  for (const char* bad :
+       {"Wednesday, 21-Oct-15 07:28:00 GMT", "Wed Oct 21 07:28:00 2015", "Wed, 21 Oct 2015 07:28:00 UTC",
+        "Wed, 32 Oct 2015 07:28:00 GMT", "Wed, 21 Foo 2015 07:28:00 GMT", "Xyz, 21 Oct 2015 07:28:00 GMT",
+        "Wed, 21 Oct 2015 24:00:00 GMT", "Wed, 2x Oct 2015 07:28:00 GMT"}) {
     EXPECT_EQ(detail::parseRetryAfter(bad, now), std::nullopt) << bad;
   }
 }
@@ -183,7 +193,7 @@ TEST(Backoff, ExponentialCapAndJitterBounds) {
   EXPECT_EQ(detail::backoffDelay(p, 2, std::nullopt, 1.0), 200ms);
   EXPECT_EQ(detail::backoffDelay(p, 3, std::nullopt, 1.0), 400ms);
   EXPECT_EQ(detail::backoffDelay(p, 4, std::nullopt, 1.0), 800ms);
-  EXPECT_EQ(detail::backoffDelay(p, 5, std::nullopt, 1.0), 1000ms);   // capped
+  EXPECT_EQ(detail::backoffDelay(p, 5, std::nullopt, 1.0), 1000ms);    // capped
   EXPECT_EQ(detail::backoffDelay(p, 500, std::nullopt, 1.0), 1000ms);  // no overflow
   // Full jitter: uniform in [0, cap].
   EXPECT_EQ(detail::backoffDelay(p, 3, std::nullopt, 0.0), 0ms);

@@ -138,14 +138,15 @@ TEST(RowWriter, SameJsonAsToJson) {
   EXPECT_EQ(columnsOf(d.signature), columnsOf(viaJson(expected).signature));
   // Declaration order, empty optionals left out.
   using namespace std::string_literals;
-  EXPECT_EQ(d.signature, "id\0name\0active\0small\0big\0negative\0ratio\0single\0note\0level\0tags\0attrs\0inner\0extra\0"s);
+  EXPECT_EQ(d.signature,
+            "id\0name\0active\0small\0big\0negative\0ratio\0single\0note\0level\0tags\0attrs\0inner\0extra\0"s);
   EXPECT_EQ(d.text.find("score"), std::string::npos);
   EXPECT_EQ(d.text.find("maybeInner"), std::string::npos);
 }
 
 TEST(RowWriter, DoublesLookLikeNlohmanns) {
-  for (double v : {0.0, -0.0, 1.0, -3.0, 0.1, 1e21, 1e-7, 123456789012.0, 2.5e300, 5e-324,
-                   std::numeric_limits<double>::max()}) {
+  for (double v :
+       {0.0, -0.0, 1.0, -3.0, 0.1, 1e21, 1e-7, 123456789012.0, 2.5e300, 5e-324, std::numeric_limits<double>::max()}) {
     Wide w;
     w.ratio = v;
     auto d = direct(w);
@@ -195,7 +196,10 @@ TEST(RowWriter, KeysMatchTheJsonPath) {
   rowtest::Key2 k{"acme", 7, std::nullopt};
   auto d = direct(k, keys);
   EXPECT_EQ(d.key, viaJson(json(k), keys).key);
-  EXPECT_EQ(d.key, std::string("\x1f" "acme" "\x1f" "7"));
+  EXPECT_EQ(d.key, std::string("\x1f"
+                               "acme"
+                               "\x1f"
+                               "7"));
   // '' is a key too; an escaped string's key is its characters, not its JSON text.
   rowtest::Key2 e{"", 0, "v"};
   EXPECT_EQ(direct(e, keys).key, viaJson(json(e), keys).key);
@@ -230,7 +234,9 @@ TEST(RowWriter, WriterIsReusedAcrossRows) {
   EXPECT_EQ(w.key(), "");
   EXPECT_EQ(json::parse(out), json(good));
   detail::writeRow(w, out, json{{"id", 3}});
-  EXPECT_EQ(w.key(), "\x1f" "3");
+  EXPECT_EQ(w.key(),
+            "\x1f"
+            "3");
   detail::writeRow(w, out, good);
   EXPECT_EQ(w.key(), "");
 }
@@ -286,7 +292,8 @@ PGRESTIFY_ROW(Exact, id, amount, doc, text)
 }  // namespace rowtest
 
 TEST(RawJson, KeepsTheTextAsWritten) {
-  const std::string body = R"({ "n" : 12345678901234567890.123456789 , "t":[ 1e-400, -0.0, 1E400, 123456789012345678901234567890 ],
+  const std::string body =
+      R"({ "n" : 12345678901234567890.123456789 , "t":[ 1e-400, -0.0, 1E400, 123456789012345678901234567890 ],
               "s" : "a \" b\u00e9 \n" , "o":{"x" : null}, "e": {} })";
   RawJson r("\n " + body + " \r\n");
   EXPECT_EQ(r.text(), body);  // only the whitespace around the value is dropped
@@ -311,7 +318,8 @@ TEST(RawJson, KeepsTheTextAsWritten) {
 }
 
 TEST(RawJson, RejectsWhatIsNotOneValidJsonValue) {
-  for (const char* bad : {"", "{", "{\"a\":1} x", "[1,]", "nan", "{'a':1}", "\"\xc0\xaf\"", "01", "1.", "\"\\ud800\""}) {
+  for (const char* bad :
+       {"", "{", "{\"a\":1} x", "[1,]", "nan", "{'a':1}", "\"\xc0\xaf\"", "01", "1.", "\"\\ud800\""}) {
     std::string error;
     EXPECT_FALSE(RawJson::parse(bad, &error)) << bad;
     EXPECT_FALSE(error.empty()) << bad;
@@ -334,7 +342,8 @@ TEST(RawJson, RejectsANulByteWhereverItIs) {
 
 TEST(RawJson, ConvertsToNlohmannOnlyWhenExact) {
   EXPECT_EQ(json(RawJson(R"({"a":[1,2.5,"x"]})")), json::parse(R"({"a":[1,2.5,"x"]})"));
-  for (const char* lossy : {"12345678901234567890.123456789", "1e-400", "0.10", "123456789012345678901234567890", "[1e400]"}) {
+  for (const char* lossy :
+       {"12345678901234567890.123456789", "1e-400", "0.10", "123456789012345678901234567890", "[1e400]"}) {
     EXPECT_THROW((void)json(RawJson(lossy)), std::invalid_argument) << lossy;
   }
 }
@@ -357,8 +366,7 @@ TEST(RowWriter, RawJsonMembersAreJsonValuesAndStringsStayStrings) {
   rowtest::Exact row{7, RawJson("12345678901234567890.123456789"), RawJson(R"({"a": 1e-400})"), R"({"a":1})"};
   auto w = direct(row, {"amount"});
   EXPECT_EQ(w.invalid, "");
-  EXPECT_EQ(w.text,
-            R"({"id":7,"amount":12345678901234567890.123456789,"doc":{"a": 1e-400},"text":"{\"a\":1}"})");
+  EXPECT_EQ(w.text, R"({"id":7,"amount":12345678901234567890.123456789,"doc":{"a": 1e-400},"text":"{\"a\":1}"})");
   EXPECT_EQ(w.key, std::string(1, detail::kKeySeparator) + "12345678901234567890.123456789");
 }
 

@@ -79,15 +79,16 @@ std::string fakeJwt(const std::string& claims) {
 }
 
 std::string jwtExpiringIn(std::chrono::seconds s) {
-  const auto exp = std::chrono::duration_cast<std::chrono::seconds>(
-      (std::chrono::system_clock::now() + s).time_since_epoch());
+  const auto exp =
+      std::chrono::duration_cast<std::chrono::seconds>((std::chrono::system_clock::now() + s).time_since_epoch());
   return fakeJwt(R"({"role":"web_user","exp":)" + std::to_string(exp.count()) + "}");
 }
 
 // Answers every GET with one row; the token each request carried is read from fake.requests().
 std::shared_ptr<FakeTransport> acceptingFake() {
-  return std::make_shared<FakeTransport>(
-      [](const HttpRequest&, int) { return status(200, "[{\"id\":1}]", {{"Content-Range", "0-0/*"}}); });
+  return std::make_shared<FakeTransport>([](const HttpRequest&, int) {
+    return status(200, "[{\"id\":1}]", {{"Content-Range", "0-0/*"}});
+  });
 }
 
 std::string sentToken(const FakeTransport& fake, std::size_t i) {
@@ -104,9 +105,8 @@ TEST(TokenProvider, AJwtCloseToItsExpiryIsRenewedBeforeTheNextRequest) {
   const std::string later = jwtExpiringIn(std::chrono::hours(1));
   auto fake = acceptingFake();
   std::atomic<int> calls{0};
-  auto client = createClient({.url = "http://fake", .transport = fake, .tokenProvider = [&] {
-                                return calls++ == 0 ? soon : later;
-                              }});
+  auto client = createClient(
+      {.url = "http://fake", .transport = fake, .tokenProvider = [&] { return calls++ == 0 ? soon : later; }});
   client.from("t").find();
   client.from("t").find();  // asked less than a second ago: not asked again yet
   EXPECT_EQ(calls.load(), 1);
@@ -124,10 +124,14 @@ TEST(TokenProvider, WithoutRenewTokenBeforeOnlyARefusalAsksAgain) {
   const std::string soon = jwtExpiringIn(std::chrono::seconds(5));
   auto fake = acceptingFake();
   std::atomic<int> calls{0};
-  auto client = createClient({.url = "http://fake", .transport = fake, .tokenProvider = [&] {
-                                ++calls;
-                                return soon;
-                              }, .renewTokenBefore = std::nullopt});
+  auto client = createClient({.url = "http://fake",
+                              .transport = fake,
+                              .tokenProvider =
+                                  [&] {
+                                    ++calls;
+                                    return soon;
+                                  },
+                              .renewTokenBefore = std::nullopt});
   client.from("t").find();
   std::this_thread::sleep_for(std::chrono::milliseconds(1100));
   client.from("t").find();
@@ -136,9 +140,16 @@ TEST(TokenProvider, WithoutRenewTokenBeforeOnlyARefusalAsksAgain) {
 
 TEST(TokenProvider, TokensWithoutAReadableExpAreRenewedOnlyAfterARefusal) {
   // Opaque, malformed or hostile tokens: no `exp` is read, nothing breaks, and the token is kept.
-  const std::vector<std::string> tokens = {
-      "opaque-token-123",        "a.b",  "a.b.c.d", fakeJwt("not json"), fakeJwt(R"({"exp":"tomorrow"})"),
-      fakeJwt(R"({"exp":1e300})"), "..", fakeJwt(R"({"exp":-5})"), fakeJwt("[1,2]"), fakeJwt(R"({"exp":0})")};
+  const std::vector<std::string> tokens = {"opaque-token-123",
+                                           "a.b",
+                                           "a.b.c.d",
+                                           fakeJwt("not json"),
+                                           fakeJwt(R"({"exp":"tomorrow"})"),
+                                           fakeJwt(R"({"exp":1e300})"),
+                                           "..",
+                                           fakeJwt(R"({"exp":-5})"),
+                                           fakeJwt("[1,2]"),
+                                           fakeJwt(R"({"exp":0})")};
   struct Case {
     std::shared_ptr<FakeTransport> fake = acceptingFake();
     std::atomic<int> calls{0};
@@ -287,9 +298,8 @@ TEST(TokenProvider, MisuseIsRefusedBeforeAnyRequest) {
                              .tokenProvider = provider,
                              .renewTokenBefore = std::chrono::seconds(-1)}),
                std::invalid_argument);
-  auto bad = createClient({.url = "http://fake", .transport = fake, .tokenProvider = [] {
-                             return std::string("abc\r\nX-Injected: 1");
-                           }});
+  auto bad = createClient(
+      {.url = "http://fake", .transport = fake, .tokenProvider = [] { return std::string("abc\r\nX-Injected: 1"); }});
   EXPECT_THROW(bad.from("t").find(), std::invalid_argument);
   EXPECT_EQ(fake->count(), 0u);
 }
@@ -307,10 +317,10 @@ TEST(Observer, OneEventPerRequestWithRetriesAndSplitsFlaggedAndNoCredentials) {
     return created(rows.size());
   });
   std::vector<RequestEvent> events;
-  auto client = createClient({.url = "http://fake/api/",
-                              .bearerToken = secret,
-                              .transport = fake,
-                              .onRequest = [&](const RequestEvent& e) { events.push_back(e); }});
+  auto client = createClient(
+      {.url = "http://fake/api/", .bearerToken = secret, .transport = fake, .onRequest = [&](const RequestEvent& e) {
+         events.push_back(e);
+       }});
   auto rows = numberedRows(20);
   auto r = client.from("t").bulkInsert(rows, batches(10, 1));
   expectAccounted(r, rows.size());
@@ -388,7 +398,8 @@ TEST(SchemaPerCall, ProfileHeadersNameTheQuerysSchema) {
   EXPECT_EQ(reqs[3].header("Accept-Profile"), std::optional<std::string_view>("other"));
   for (const auto& r : reqs) {
     std::size_t profiles = 0;
-    for (const auto& [name, value] : r.request.headers) profiles += (name == "Accept-Profile" || name == "Content-Profile");
+    for (const auto& [name, value] : r.request.headers)
+      profiles += (name == "Accept-Profile" || name == "Content-Profile");
     EXPECT_EQ(profiles, 1u);
   }
   EXPECT_THROW(client.from("t").schema(""), std::invalid_argument);

@@ -51,9 +51,10 @@ std::vector<json> distinctRows(int n, int firstId = 1) {
 TEST(UpdateFunction, SendsRowsOfOneColumnSetToTheFunction) {
   auto fake = functionServer(true);
   auto client = fakeClient(fake, {.schema = "other"});
-  std::vector<json> rows = {{{"id", 1}, {"v", "a"}}, {{"id", 2}, {"w", 2}}, {{"id", 150}, {"v", "b"}},
-                            {{"id", 3}, {"v", "c"}}};
-  auto r = client.from("my \"t\"; x").header("X-Tenant", "acme").bulkUpdate(rows, {.strategy = UpdateStrategy::Function});
+  std::vector<json> rows = {
+      {{"id", 1}, {"v", "a"}}, {{"id", 2}, {"w", 2}}, {{"id", 150}, {"v", "b"}}, {{"id", 3}, {"v", "c"}}};
+  auto r =
+      client.from("my \"t\"; x").header("X-Tenant", "acme").bulkUpdate(rows, {.strategy = UpdateStrategy::Function});
   EXPECT_EQ(r.successful, 3u);
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].kind, BulkErrorKind::NotFound);
@@ -68,7 +69,8 @@ TEST(UpdateFunction, SendsRowsOfOneColumnSetToTheFunction) {
     EXPECT_EQ(q.header("X-Tenant").value_or(""), "acme");
     bodies.push_back(q.json());
   }
-  std::sort(bodies.begin(), bodies.end(), [](const json& a, const json& b) { return a["rows"].size() > b["rows"].size(); });
+  std::sort(bodies.begin(), bodies.end(),
+            [](const json& a, const json& b) { return a["rows"].size() > b["rows"].size(); });
   EXPECT_EQ(bodies[0]["target_table"], "my \"t\"; x");
   EXPECT_EQ(bodies[0]["key_columns"], json({"id"}));
   EXPECT_EQ(bodies[0]["return_rows"], false);

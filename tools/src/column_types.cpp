@@ -35,7 +35,7 @@ bool digit(char c) { return c >= '0' && c <= '9'; }
 /// Sign, significant digits and exponent of a JSON number token: equal for equal values.
 struct Decimal {
   bool negative = false;
-  std::string digits;  // no leading or trailing zeros; empty for zero
+  std::string digits;      // no leading or trailing zeros; empty for zero
   long long exponent = 0;  // value = 0.digits * 10^exponent
   bool operator==(const Decimal&) const = default;
 };
@@ -131,8 +131,8 @@ std::string exactValue(std::string_view value, Change& change) {
 /// from a string holding it.
 bool textFilled(std::string format) {
   while (format.size() > 2 && format.compare(format.size() - 2, 2, "[]") == 0) format.resize(format.size() - 2);
-  static const char* const kTypes[] = {"numeric", "integer", "bigint", "smallint", "real", "double precision",
-                                       "text", "character varying", "character"};
+  static const char* const kTypes[] = {
+      "numeric", "integer", "bigint", "smallint", "real", "double precision", "text", "character varying", "character"};
   for (const char* t : kTypes) {
     if (format == t) return true;
   }

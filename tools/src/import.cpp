@@ -16,16 +16,16 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <ranges>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
-#include <chrono>
 #include <cstring>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <ranges>
 #include <stop_token>
 #include <string>
 #include <thread>
@@ -54,19 +54,24 @@ std::string cliMessage(std::string message) {
   while (message.compare(0, kPrefix.size(), kPrefix) == 0) message.erase(0, kPrefix.size());
   // The library's option names, as a user of the tool knows them.
   static const std::pair<std::string_view, std::string_view> kNames[] = {
-      {"ClientOptions::url", "--url"},          {"retry.maxAttempts", "--retries"},
-      {"maxAttempts", "--retries"},             {"conflictColumns", "--conflict-columns"},
-      {"matchColumn", "--column"},              {"batchSize", "--batch-size"},
-      {"onConflict", "--on-conflict"},          {"ClientOptions::timeout", "--timeout"},
-      {"ClientOptions::schema", "--schema"},    {"ClientOptions::headers", "--header"},
+      {"ClientOptions::url", "--url"},
+      {"retry.maxAttempts", "--retries"},
+      {"maxAttempts", "--retries"},
+      {"conflictColumns", "--conflict-columns"},
+      {"matchColumn", "--column"},
+      {"batchSize", "--batch-size"},
+      {"onConflict", "--on-conflict"},
+      {"ClientOptions::timeout", "--timeout"},
+      {"ClientOptions::schema", "--schema"},
+      {"ClientOptions::headers", "--header"},
       {"ClientOptions::bearerToken", "--token"},
   };
   auto word = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '.'; };
   for (const auto& [from, to] : kNames) {
     for (auto pos = message.find(from); pos != std::string::npos; pos = message.find(from, pos)) {
       const bool before = pos > 0 && word(message[pos - 1]);
-      const bool after = pos + from.size() < message.size() && word(message[pos + from.size()]) &&
-                         message[pos + from.size()] != '.';
+      const bool after =
+          pos + from.size() < message.size() && word(message[pos + from.size()]) && message[pos + from.size()] != '.';
       if (before || after) {
         pos += from.size();
         continue;
@@ -142,7 +147,8 @@ bool validUtf8(const std::string& s) {
 /// are not files that can be destroyed and are allowed. Throws SetupError.
 void checkRejectIsNotInput(const std::string& input, const std::string& reject) {
   if (reject.empty()) return;
-  struct stat in {}, out {};
+  struct stat in {
+  }, out{};
   const bool haveIn = input == "-" ? ::fstat(0, &in) == 0 : ::stat(input.c_str(), &in) == 0;
   if (!haveIn || ::stat(reject.c_str(), &out) != 0) return;  // a reject file that does not exist yet is new
   if (in.st_dev == out.st_dev && in.st_ino == out.st_ino && !S_ISCHR(in.st_mode)) {
@@ -167,9 +173,9 @@ void checkRejectIsNotInput(const std::string& input, const std::string& reject) 
 /// Headers the tool (or the library) sets itself, whose value changes what the answers mean
 /// (Prefer: tx=rollback makes written rows vanish, resolution=... counts skipped rows as
 /// written) or how they are read. Refused, never merged.
-constexpr std::string_view kOwnedHeaders[] = {"Prefer",          "Accept",         "Content-Type",
-                                              "Content-Profile", "Accept-Profile", "Content-Length",
-                                              "Transfer-Encoding", "Range",        "Range-Unit"};
+constexpr std::string_view kOwnedHeaders[] = {
+    "Prefer", "Accept",    "Content-Type", "Content-Profile", "Accept-Profile", "Content-Length", "Transfer-Encoding",
+    "Range",  "Range-Unit"};
 
 bool headerNameOk(std::string_view name) {
   if (name.empty()) return false;
@@ -236,9 +242,9 @@ class Reporter {
     const std::string unknownText =
         c.unknown ? " (" + std::to_string(c.unknown) + " with an unknown outcome)" : std::string();
     const std::string unsentText = c.unsent ? ", " + std::to_string(c.unsent) + " not sent" : std::string();
-    std::snprintf(text, sizeof text, "%zu rows: %zu %s, %zu %s, %zu failed%s%s in %.1f s (%.0f rows/s)\n", c.rows,
-                  c.ok, words_.ok, c.skipped, words_.skipped, c.failed, unknownText.c_str(), unsentText.c_str(),
-                  seconds, rate);
+    std::snprintf(text, sizeof text, "%zu rows: %zu %s, %zu %s, %zu failed%s%s in %.1f s (%.0f rows/s)\n", c.rows, c.ok,
+                  words_.ok, c.skipped, words_.skipped, c.failed, unknownText.c_str(), unsentText.c_str(), seconds,
+                  rate);
     display_.clear();
     std::clearerr(stdout);
     const bool written = std::fputs(text, stdout) >= 0;
@@ -272,8 +278,7 @@ void installSignalHandlers() {
 /// Refuses to start when the summary line, or the rows that fail, would have nowhere to go.
 void checkStandardStreams(const CommonOptions& common) {
   if (common.streams.outClosed) {
-    throw Stop{kExitSetup, "standard output is closed: the summary line could not be written. Nothing was sent",
-               false};
+    throw Stop{kExitSetup, "standard output is closed: the summary line could not be written. Nothing was sent", false};
   }
   if (common.streams.errClosed && common.rejectFile.empty()) {
     throw Stop{kExitSetup, "", false};  // the rows that fail would have nowhere to go (and this could not be said)
@@ -462,8 +467,7 @@ class ImportCommand final : public Command {
     }
     if (json.tableMissing) throw Stop{kExitSetup, notExposedMessage(o_.common)};
     if (!json.warning.empty()) session.report.note("warning: " + json.warning);
-    return CsvOptions{
-        .nullString = o_.nullString, .emptyIsNull = o_.emptyIsNull, .jsonColumns = std::move(json.names)};
+    return CsvOptions{.nullString = o_.nullString, .emptyIsNull = o_.emptyIsNull, .jsonColumns = std::move(json.names)};
   }
 
   /// Invalid UTF-8 in a CSV header is a bad header (input error), not a fault of every row.
@@ -541,8 +545,9 @@ class InterruptMonitor {
       if (!signalled) {
         signalled = now;
         stop_.request_stop();
-        report_.note("interrupted: no new requests are sent; waiting up to 1 s for the answers in flight "
-                     "(a second interrupt ends the tool at once, without a summary)");
+        report_.note(
+            "interrupted: no new requests are sent; waiting up to 1 s for the answers in flight "
+            "(a second interrupt ends the tool at once, without a summary)");
         continue;
       }
       if (!abandoned && now - *signalled >= kGrace) {
@@ -623,8 +628,7 @@ Stop callFailed(const Command& command, Session& session, const std::exception& 
   }
   // Rows may be written; the report is lost.
   return Stop{kExitReportFailed,
-              "error after rows were sent: " + what + ". Rows may have been written; the report is incomplete",
-              false};
+              "error after rows were sent: " + what + ". Rows may have been written; the report is incomplete", false};
 }
 
 /// Runs the bulk call under the interruption monitor, with the progress display. Throws Stop when
@@ -723,10 +727,10 @@ int exitStatus(const CommonOptions& common, const Outcome& out, Rows& rows, cons
     status = kExitInterrupted;
   }
   if (rejects.incomplete()) {
-    report.note("error: the reject file " + common.rejectFile + " is incomplete: " +
-                std::to_string(rejects.onStderr()) + " record(s) went to standard error instead" +
-                (rejects.lost() ? ", " + std::to_string(rejects.lost()) + " could not be written anywhere"
-                                : std::string()));
+    report.note(
+        "error: the reject file " + common.rejectFile + " is incomplete: " + std::to_string(rejects.onStderr()) +
+        " record(s) went to standard error instead" +
+        (rejects.lost() ? ", " + std::to_string(rejects.lost()) + " could not be written anywhere" : std::string()));
     status = kExitReportFailed;
   } else if (report.summaryLost()) {
     status = kExitReportFailed;
@@ -788,7 +792,8 @@ Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transp
   o.bearerToken = common.token;
   if (!common.tokenCommand.empty()) {
     if (!common.token.empty()) {
-      throw SetupError("--token-command and --token (or PGRESTIFY_TOKEN) both give the token: give only one. Nothing was sent");
+      throw SetupError(
+          "--token-command and --token (or PGRESTIFY_TOKEN) both give the token: give only one. Nothing was sent");
     }
     o.tokenProvider = tokenCommandProvider(common.tokenCommand);
   }
@@ -814,8 +819,9 @@ Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transp
     }
     std::string name = h.substr(0, colon);
     if (!headerNameOk(name)) {
-      throw std::invalid_argument(which + " must look like 'Name: value' (the text before ':' is not a header name;"
-                                          " its text is not shown)");
+      throw std::invalid_argument(which +
+                                  " must look like 'Name: value' (the text before ':' is not a header name;"
+                                  " its text is not shown)");
     }
     for (auto owned : kOwnedHeaders) {
       if (lower(name) == lower(std::string(owned))) {
@@ -826,8 +832,10 @@ Client makeClient(const CommonOptions& common, std::shared_ptr<Transport> transp
       }
     }
     if ((!common.token.empty() || !common.tokenCommand.empty()) && lower(name) == "authorization") {
-      throw SetupError(which + " sets Authorization, and --token/--token-command (or PGRESTIFY_TOKEN) sets it too: give only one. "
-                               "Nothing was sent");
+      throw SetupError(
+          which +
+          " sets Authorization, and --token/--token-command (or PGRESTIFY_TOKEN) sets it too: give only one. "
+          "Nothing was sent");
     }
     auto value = h.substr(colon + 1);
     auto first = value.find_first_not_of(" \t");

@@ -17,13 +17,13 @@ namespace pgrestify::cli {
 
 /// Exit statuses of the tool (docs/cli.md, "Exit status").
 enum ExitCode : int {
-  kExitOk = 0,            ///< every input row was written or skipped
-  kExitRowsFailed = 1,    ///< some rows failed; they are in the reject file
-  kExitUsage = 2,         ///< invalid command line; nothing was sent
-  kExitInput = 3,         ///< the input could not be read to its end (rows before the problem were processed)
-  kExitSetup = 4,         ///< setup error, NOTHING was sent (never used once a write request was started)
-  kExitReportFailed = 5,  ///< rows were sent, but the report is incomplete (reject records or summary not written)
-  kExitInterrupted = 130, ///< interrupted (SIGINT/SIGTERM); the summary and reject file cover every row
+  kExitOk = 0,             ///< every input row was written or skipped
+  kExitRowsFailed = 1,     ///< some rows failed; they are in the reject file
+  kExitUsage = 2,          ///< invalid command line; nothing was sent
+  kExitInput = 3,          ///< the input could not be read to its end (rows before the problem were processed)
+  kExitSetup = 4,          ///< setup error, NOTHING was sent (never used once a write request was started)
+  kExitReportFailed = 5,   ///< rows were sent, but the report is incomplete (reject records or summary not written)
+  kExitInterrupted = 130,  ///< interrupted (SIGINT/SIGTERM); the summary and reject file cover every row
 };
 
 /// The standard streams that were closed when the tool started (they are reopened on /dev/null
@@ -52,15 +52,15 @@ struct CommonOptions {
   std::vector<std::string> headers;  ///< "Name: value"
   std::size_t batchSize = kDefaultBatchSize;
   std::size_t concurrency = kDefaultConcurrency;
-  std::string rejectFile;            ///< empty = standard error
+  std::string rejectFile;  ///< empty = standard error
   bool quiet = false;
-  int progressSeconds = 3;           ///< plain progress line interval when not on a terminal
-  std::optional<int> retries;        ///< --retries: times a failed request is sent again (attempts - 1)
-  std::optional<double> retryBudget; ///< --retry-budget: seconds to keep retrying never-executed requests
-  std::optional<double> timeout;     ///< --timeout: seconds per request
-  StandardStreams streams;           ///< filled by main() from guardStandardStreams()
-  bool dryRun = false;               ///< --dry-run: every request with Prefer: tx=rollback, nothing committed
-  int maxErrors = 0;                 ///< --max-errors: stop starting batches after this many failed rows (0 = no limit)
+  int progressSeconds = 3;            ///< plain progress line interval when not on a terminal
+  std::optional<int> retries;         ///< --retries: times a failed request is sent again (attempts - 1)
+  std::optional<double> retryBudget;  ///< --retry-budget: seconds to keep retrying never-executed requests
+  std::optional<double> timeout;      ///< --timeout: seconds per request
+  StandardStreams streams;            ///< filled by main() from guardStandardStreams()
+  bool dryRun = false;                ///< --dry-run: every request with Prefer: tx=rollback, nothing committed
+  int maxErrors = 0;  ///< --max-errors: stop starting batches after this many failed rows (0 = no limit)
 };
 
 struct ImportOptions {

@@ -61,24 +61,29 @@ void addCommon(CLI::App& cmd, CommonOptions& o, const char* fileHelp) {
 CLI::App* addImport(CLI::App& app, ImportOptions& imp, std::string& onConflict) {
   auto* import = app.add_subcommand("import", "Insert (or upsert) the rows of a CSV, NDJSON or JSON file");
   addCommon(*import, imp.common, "Input file; '-' reads standard input");
-  import->add_option("--format", imp.format, "Input format (default: from the extension: .ndjson/.jsonl, .json, else csv)")
+  import
+      ->add_option("--format", imp.format,
+                   "Input format (default: from the extension: .ndjson/.jsonl, .json, else csv)")
       ->check(CLI::IsMember({"csv", "ndjson", "json"}));
-  import->add_option("--on-conflict", onConflict,
-                     "A row whose conflict columns match an existing row: error (reject it), ignore (skip it, "
-                     "counted as skipped), update (upsert: overwrite the existing row)")
+  import
+      ->add_option("--on-conflict", onConflict,
+                   "A row whose conflict columns match an existing row: error (reject it), ignore (skip it, "
+                   "counted as skipped), update (upsert: overwrite the existing row)")
       ->check(CLI::IsMember({"error", "ignore", "update"}))
       ->capture_default_str();
-  import->add_option("--conflict-columns", imp.conflictColumns,
-                     "Unique column(s) that define a conflict, comma-separated (default: the primary key)")
+  import
+      ->add_option("--conflict-columns", imp.conflictColumns,
+                   "Unique column(s) that define a conflict, comma-separated (default: the primary key)")
       ->delimiter(',')
       ->allow_extra_args(false);
   import->add_option("--null-string", imp.nullString,
                      "CSV: an unquoted field equal to this is NULL, as COPY's NULL option (default: the unquoted "
                      "empty field; a quoted field is always a string)");
   import->add_flag("--empty-as-null", imp.emptyIsNull, "CSV: every empty field is NULL, quoted (\"\") or not");
-  import->add_option("--json-columns", imp.jsonColumns,
-                     "CSV: columns whose fields are JSON values, comma-separated (json/jsonb columns are found "
-                     "from PostgREST's description of the table)")
+  import
+      ->add_option("--json-columns", imp.jsonColumns,
+                   "CSV: columns whose fields are JSON values, comma-separated (json/jsonb columns are found "
+                   "from PostgREST's description of the table)")
       ->delimiter(',')
       ->allow_extra_args(false);
   return import;
@@ -133,7 +138,8 @@ int main(int argc, char** argv) {
   addDelete(app, del);
   ImportOptions upd;
   std::string strategy = "auto";
-  auto* update = app.add_subcommand("update", "Update existing rows, each with its own values, from an NDJSON, JSON or CSV file");
+  auto* update =
+      app.add_subcommand("update", "Update existing rows, each with its own values, from an NDJSON, JSON or CSV file");
   addUpdateCommand(*update, upd, strategy);
   std::string sqlSchema = "api";
   auto* sql = app.add_subcommand("sql", "Print the SQL of the pgrestify_bulk_update function (for `update`)");

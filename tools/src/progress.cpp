@@ -35,7 +35,11 @@ std::optional<Clock::duration> eta(const ProgressState& s) {
 }  // namespace
 
 ProgressDisplay::ProgressDisplay(std::FILE* out, bool terminal, bool enabled, std::chrono::milliseconds plainInterval)
-    : out_(out), terminal_(terminal), enabled_(enabled), interval_(plainInterval), start_(Clock::now()),
+    : out_(out),
+      terminal_(terminal),
+      enabled_(enabled),
+      interval_(plainInterval),
+      start_(Clock::now()),
       last_(start_) {}
 
 std::string ProgressDisplay::duration(Clock::duration d) {
@@ -78,8 +82,8 @@ std::string ProgressDisplay::barLine(const ProgressState& s, int cols) const {
 std::string ProgressDisplay::plainLine(const ProgressState& s) const {
   std::string line = "progress:";
   if (s.fraction) line += format(" %.1f%%", std::clamp(*s.fraction, 0.0, 1.0) * 100.0);
-  line += format(" %zu rows (%zu written, %zu skipped, %zu failed), %.0f rows/s, elapsed %s", s.processed,
-                 s.successful, s.skipped, s.failed, rate(s), duration(s.elapsed).c_str());
+  line += format(" %zu rows (%zu written, %zu skipped, %zu failed), %.0f rows/s, elapsed %s", s.processed, s.successful,
+                 s.skipped, s.failed, rate(s), duration(s.elapsed).c_str());
   if (auto e = eta(s)) line += ", ETA " + duration(*e);
   return line;
 }

@@ -15,7 +15,7 @@ namespace pgrestify::cli {
 
 /// What the display shows.
 struct ProgressState {
-  std::size_t processed = 0;   ///< rows with an outcome
+  std::size_t processed = 0;  ///< rows with an outcome
   std::size_t successful = 0;
   std::size_t skipped = 0;
   std::size_t failed = 0;

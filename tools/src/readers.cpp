@@ -132,8 +132,8 @@ class CsvReader final : public ReaderBase {
       finished_ = true;
       fieldQuoted_ = parser_.quoted != 0;
       if (csv_fini(&parser_, &CsvReader::onField, &CsvReader::onRecord, this) != 0) {
-        throw InputError("malformed CSV at the end of the input (" +
-                             std::string(csv_strerror(csv_error(&parser_))) + ", an unterminated quoted field?)",
+        throw InputError("malformed CSV at the end of the input (" + std::string(csv_strerror(csv_error(&parser_))) +
+                             ", an unterminated quoted field?)",
                          recordLine_ ? recordLine_ : input_.lineNumber());
       }
       if (!headerDone_) throw InputError("the CSV input has no header row");
@@ -167,8 +167,8 @@ class CsvReader final : public ReaderBase {
   static void onField(void* data, std::size_t size, void* self) {
     auto* r = static_cast<CsvReader*>(self);
     if (!r->recordLine_) r->recordLine_ = r->input_.lineNumber();
-    r->fields_.push_back(Field{size ? std::string(static_cast<const char*>(data), size) : std::string(),
-                               r->fieldQuoted_});
+    r->fields_.push_back(
+        Field{size ? std::string(static_cast<const char*>(data), size) : std::string(), r->fieldQuoted_});
   }
 
   static void onRecord(int, void* self) { static_cast<CsvReader*>(self)->record(); }
@@ -271,7 +271,8 @@ class CsvReader final : public ReaderBase {
     headerDone_ = true;
     if (!names.empty() && names[0].rfind("\xEF\xBB\xBF", 0) == 0) names[0].erase(0, 3);  // UTF-8 BOM
     for (std::size_t i = 0; i < names.size(); ++i) {
-      if (names[i].empty()) throw InputError("the CSV header has an empty column name (column " + std::to_string(i + 1) + ")", line);
+      if (names[i].empty())
+        throw InputError("the CSV header has an empty column name (column " + std::to_string(i + 1) + ")", line);
       for (std::size_t j = 0; j < i; ++j) {
         if (names[j] == names[i]) throw InputError("the CSV header names column '" + names[i] + "' twice", line);
       }
@@ -343,7 +344,8 @@ class JsonArrayReader final : public ReaderBase {
       row = InputRow{};
       row.line = position_;  // element number, 1-based
       row.endOffset = *size_ * position_ / elements_.size();
-      if (text.find_first_not_of(" \t\r\n") == std::string_view::npos || text[text.find_first_not_of(" \t\r\n")] != '{') {
+      if (text.find_first_not_of(" \t\r\n") == std::string_view::npos ||
+          text[text.find_first_not_of(" \t\r\n")] != '{') {
         nlohmann::json shown = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
         if (shown.is_discarded()) shown = std::string(text.substr(0, 200));  // e.g. 1e400
         reject(row.line, std::move(shown), "the element is not a JSON object");
@@ -418,7 +420,8 @@ class KeyReader final : public ReaderBase {
       if (!key.empty() && key.back() == '\r') key.remove_suffix(1);
       if (trim_) {
         const auto first = key.find_first_not_of(" \t");
-        key = first == std::string_view::npos ? std::string_view() : key.substr(first, key.find_last_not_of(" \t") - first + 1);
+        key = first == std::string_view::npos ? std::string_view()
+                                              : key.substr(first, key.find_last_not_of(" \t") - first + 1);
       }
       if (key.empty()) continue;
       row = rowAtLine();

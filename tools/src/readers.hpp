@@ -62,11 +62,11 @@ class InputError : public std::runtime_error {
 
 /// One input row.
 struct InputRow {
-  nlohmann::json value;       ///< a scalar key (delete; import readers leave it null)
-  RawJson raw;                ///< import: the row as a JSON object's text, numbers as written
-  std::string text;           ///< what is sent, and what the reject file shows: raw.text() for
-                              ///< import rows, value.dump() for keys
-  std::size_t line = 0;       ///< input line the record starts on (1-based); for `json`, the element number (1-based)
+  nlohmann::json value;         ///< a scalar key (delete; import readers leave it null)
+  RawJson raw;                  ///< import: the row as a JSON object's text, numbers as written
+  std::string text;             ///< what is sent, and what the reject file shows: raw.text() for
+                                ///< import rows, value.dump() for keys
+  std::size_t line = 0;         ///< input line the record starts on (1-based); for `json`, the element number (1-based)
   std::uint64_t endOffset = 0;  ///< input bytes consumed up to the end of this record
 };
 
@@ -110,8 +110,8 @@ struct CsvOptions {
 std::unique_ptr<RowReader> makeCsvReader(Input& input, CsvOptions options, RejectSink rejects);
 /// One JSON object per line; blank lines are skipped. Rows are sent as written (RawJson).
 std::unique_ptr<RowReader> makeNdjsonReader(Input& input, RejectSink rejects);
-/// A JSON array of objects, each sent as written (RawJson). The document is read whole (it is one value); use ndjson or csv for
-/// inputs that do not fit in memory.
+/// A JSON array of objects, each sent as written (RawJson). The document is read whole (it is one value); use ndjson or
+/// csv for inputs that do not fit in memory.
 std::unique_ptr<RowReader> makeJsonArrayReader(Input& input, RejectSink rejects);
 /// One key per line, each sent as a string exactly as written, except that a UTF-8 BOM at the start
 /// and a '\r' at the end of a line are dropped, and with @p trimKeys surrounding spaces and tabs;

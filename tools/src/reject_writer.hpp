@@ -101,10 +101,18 @@ class RejectWriter {
 inline nlohmann::json errorJson(const BulkError& e) {
   nlohmann::json j;
   switch (e.kind) {
-    case BulkErrorKind::Server: j["kind"] = "server"; break;
-    case BulkErrorKind::Transport: j["kind"] = "transport"; break;
-    case BulkErrorKind::NotFound: j["kind"] = "not_found"; break;
-    case BulkErrorKind::InvalidRow: j["kind"] = "invalid"; break;
+    case BulkErrorKind::Server:
+      j["kind"] = "server";
+      break;
+    case BulkErrorKind::Transport:
+      j["kind"] = "transport";
+      break;
+    case BulkErrorKind::NotFound:
+      j["kind"] = "not_found";
+      break;
+    case BulkErrorKind::InvalidRow:
+      j["kind"] = "invalid";
+      break;
   }
   if (e.status) j["status"] = e.status;
   if (!e.code.empty()) j["code"] = e.code;

@@ -56,8 +56,8 @@ class ToolTransport final : public Transport {
       abandonedNow_.clear();
       const bool abandoned = owner_.abandoned_;
       // At most 50 ms at a time, so that an abandon() is seen promptly (poll may return early).
-      const auto wait = abandoned || !out.empty() ? std::chrono::milliseconds(0)
-                                                  : std::min(maxWait, std::chrono::milliseconds(50));
+      const auto wait =
+          abandoned || !out.empty() ? std::chrono::milliseconds(0) : std::min(maxWait, std::chrono::milliseconds(50));
       for (auto& [tag, response] : inner_->poll(wait)) {
         if (tags_.erase(tag) == 0) continue;
         --owner_.inFlight_;
@@ -68,8 +68,9 @@ class ToolTransport final : public Transport {
           HttpResponse r;
           r.error = TransportErrorKind::Timeout;
           r.bodySent = true;
-          r.errorMessage = "no answer before the interruption: the request was abandoned, the server may have "
-                           "executed it";
+          r.errorMessage =
+              "no answer before the interruption: the request was abandoned, the server may have "
+              "executed it";
           out.emplace_back(tag, std::move(r));
         }
         owner_.inFlight_ -= tags_.size();

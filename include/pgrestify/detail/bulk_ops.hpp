@@ -85,7 +85,6 @@ CallSettings validate(const BulkWriterOptions& options, const BulkDefaults& defa
 /// The client's ClientOptions::bulkDefaults (checked when the client was created).
 const BulkDefaults& bulkDefaults(const ClientState& client);
 
-
 /// Produces the next input row as JSON; returns false at the end of the input.
 using RowSource = std::function<bool(nlohmann::json& row)>;
 /// Writes the next input row into the string through the RowWriter (see writeRow); returns false

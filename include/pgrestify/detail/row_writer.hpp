@@ -177,7 +177,9 @@ class RowWriter {
 
 /// Rows of type T have a generated writer (PGRESTIFY_ROW).
 template <class T>
-concept DirectRow = requires(RowWriter& w, const T& row) { pgrestifyWriteFields(w, row); };
+concept DirectRow = requires(RowWriter& w, const T& row) {
+  pgrestifyWriteFields(w, row);
+};
 
 /// Writes @p row into @p writer: directly when T has a generated writer, else through nlohmann.
 template <class T>
