@@ -384,14 +384,7 @@ std::string ClientState::authorization() const {
   }
   // Renewal before expiry. A failing provider keeps the cached token: the server decides, and a
   // refusal asks again (renewToken).
-  std::string value;
-  try {
-    value = fetchAuthorization(options_.tokenProvider);
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception&) {
-    value.clear();
-  }
+  std::string value = askForFreshToken();
   std::lock_guard lock(tokenMutex_);
   askedAt_ = std::chrono::steady_clock::now();
   if (!value.empty() && value != authorization_) {
@@ -399,6 +392,16 @@ std::string ClientState::authorization() const {
     cacheToken(std::move(value));
   }
   return authorization_;
+}
+
+std::string ClientState::askForFreshToken() const {
+  try {
+    return fetchAuthorization(options_.tokenProvider);
+  } catch (const std::bad_alloc&) {
+    throw;
+  } catch (const std::exception&) {
+    return {};  // the provider's text is not reported: it may quote the token
+  }
 }
 
 bool ClientState::renewalDue() const {
@@ -422,14 +425,8 @@ bool ClientState::renewToken(std::string_view used) const {
     // Another request was refused with the same token and renewed it already: send again.
     if (used != authorization_) return used == previous_ && !authorization_.empty();
   }
-  std::string value;
-  try {
-    value = fetchAuthorization(options_.tokenProvider);
-  } catch (const std::bad_alloc&) {
-    throw;
-  } catch (const std::exception&) {
-    return false;  // the request stays refused (401); the provider's text is not reported (it may quote the token)
-  }
+  // A failing provider leaves the request refused (401): `value` is empty.
+  std::string value = askForFreshToken();
   std::lock_guard lock(tokenMutex_);
   if (value.empty() || value == authorization_) return false;  // nothing new: sending again cannot help
   previous_ = std::move(authorization_);

@@ -108,6 +108,8 @@ class ClientState {
   /// Whether the cached token is a JWT close enough to its `exp` to ask the provider again now
   /// (ClientOptions::renewTokenBefore). Called with tokenMutex_ held.
   bool renewalDue() const;
+  /// Asks the provider again (renewMutex_ held): the Authorization value, empty when it failed.
+  std::string askForFreshToken() const;
   /// Caches @p value as the token (tokenMutex_ held): its expiry and the time it was asked for.
   void cacheToken(std::string value) const;
   /// Reports a finished request to ClientOptions::onRequest.
