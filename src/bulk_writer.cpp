@@ -51,6 +51,16 @@ struct Batch {
 // The writer whose outcome callback runs on this thread (add() must not wait there).
 thread_local const void* deliveringFor = nullptr;
 
+/// The error of rows whose outcome the writer cannot know (they may have been written).
+BulkError unknownOutcome(std::string message) {
+  BulkError e;
+  e.kind = BulkErrorKind::Transport;
+  e.transport = TransportErrorKind::Other;
+  e.outcomeUnknown = true;
+  e.message = std::move(message);
+  return e;
+}
+
 }  // namespace
 
 struct WriterCore::State {
@@ -206,11 +216,7 @@ struct WriterCore::State {
     out.resize(n);
     std::vector<bool> named(n, false);
     if (!thrown.empty()) {
-      BulkError e;
-      e.kind = BulkErrorKind::Transport;
-      e.transport = TransportErrorKind::Other;
-      e.outcomeUnknown = true;
-      e.message = "the bulk engine failed: " + thrown;
+      const BulkError e = unknownOutcome("the bulk engine failed: " + thrown);
       for (std::size_t i = 0; i < n; ++i) set(out[i], RowOutcome::Unknown, e);
       return;
     }
@@ -253,13 +259,10 @@ struct WriterCore::State {
       }
     }
     // The counts do not say which rows were written (a batch cancelled half-way): unknown.
-    BulkError e;
-    e.kind = BulkErrorKind::Transport;
-    e.transport = TransportErrorKind::Other;
-    e.outcomeUnknown = true;
-    e.message = "the batch's answer does not tell whether this row was written";
+    const BulkError e = unknownOutcome("the batch's answer does not tell whether this row was written");
     for (auto i : rest) set(out[i], RowOutcome::Unknown, e);
   }
+
   static void set(WriterDelivery& d, RowOutcome k, std::optional<BulkError> e) {
     d.outcome = k;
     d.error = std::move(e);
@@ -524,11 +527,8 @@ bool WriterCore::close(std::chrono::milliseconds timeout) {
     out.emplace_back().outcome = RowOutcome::Cancelled;
   }
   s.bufferedBytes = 0;
-  BulkError e;
-  e.kind = BulkErrorKind::Transport;
-  e.transport = TransportErrorKind::Other;
-  e.outcomeUnknown = true;
-  e.message = "close() timed out while the row's batch was being sent; it may have been written";
+  const BulkError e =
+      unknownOutcome("close() timed out while the row's batch was being sent; it may have been written");
   for (auto& b : s.inFlight) {
     b->abandoned = true;
     s.inFlightRows -= b->rows.size();
