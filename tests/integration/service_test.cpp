@@ -69,9 +69,19 @@ std::vector<json> eventRows(std::size_t n) {
 
 class ServiceTest : public IntegrationTest {
  protected:
-  // A token PostgREST accepts for about @p seconds more (exp already passed, within the leeway).
-  std::string tokenValidFor(long long seconds) const {
-    return mintJwt(server_->jwtSecret, unixNow() - kLeewaySeconds + seconds);
+  // A token PostgREST accepts for about kValid seconds more (exp already passed, within the
+  // leeway), and a time by which PostgREST surely refuses it. Mint it last, right before the
+  // import: the rows and the client are built first, so that a slow (sanitizer) build does not
+  // spend the token's life before the first request.
+  static constexpr long long kValid = 8;
+  struct ExpiringToken {
+    std::string token;
+    std::chrono::steady_clock::time_point expired;
+  };
+  ExpiringToken expiringToken() const {
+    const auto minted = std::chrono::steady_clock::now();
+    return {mintJwt(server_->jwtSecret, unixNow() - kLeewaySeconds + kValid),
+            minted + std::chrono::seconds(kValid + 2)};
   }
 
   // Import settings that make the expiry fall in the middle: after batch 10 (10,000 rows, well
@@ -103,10 +113,12 @@ class ServiceTest : public IntegrationTest {
 // (every row written once, 0 failed), and the plain insert without provider below accepts those resets and checks the
 // table.
 TEST_F(ServiceTest, TokenExpiringMidImportIsRenewedByTheProvider) {
-  constexpr long long kValid = 6;
-  const auto expired = std::chrono::steady_clock::now() + std::chrono::seconds(kValid + 2);
-  const std::string first = tokenValidFor(kValid);
+  std::vector<json> rows;
+  rows.reserve(kRows);
+  for (std::size_t i = 0; i < kRows; ++i) rows.push_back({{"key", "svc" + std::to_string(i)}, {"label", "svc"}});
   const std::string fresh = mintJwt(server_->jwtSecret, unixNow() + 3600);
+  const auto expiring = expiringToken();
+  const std::string& first = expiring.token;
   std::atomic<int> calls{0};
   std::mutex m;
   std::vector<RequestEvent> events;
@@ -119,10 +131,7 @@ TEST_F(ServiceTest, TokenExpiringMidImportIsRenewedByTheProvider) {
                                   events.push_back(e);
                                 },
                             .renewTokenBefore = std::nullopt});
-  std::vector<json> rows;
-  rows.reserve(kRows);
-  for (std::size_t i = 0; i < kRows; ++i) rows.push_back({{"key", "svc" + std::to_string(i)}, {"label", "svc"}});
-  BulkInsertOptions timing = expiringImport(expired, 4);
+  BulkInsertOptions timing = expiringImport(expiring.expired, 4);
   BulkUpsertOptions o;
   o.batchSize = timing.batchSize;
   o.concurrency = timing.concurrency;
@@ -161,10 +170,12 @@ TEST_F(ServiceTest, TokenExpiringMidImportIsRenewedByTheProvider) {
 // for a fresh token before PostgREST refuses the old one, so no request meets a 401 or the reset
 // that follows it, and even a plain insert (which cannot resend an unknown outcome) loses nothing.
 TEST_F(ServiceTest, TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt) {
-  constexpr long long kValid = 6;
-  const auto expired = std::chrono::steady_clock::now() + std::chrono::seconds(kValid + 2);
-  const std::string first = tokenValidFor(kValid);  // its `exp` has passed; PostgREST's leeway ends in 6 s
+  auto rows = eventRows(kRows);
   const std::string fresh = mintJwt(server_->jwtSecret, unixNow() + 3600);
+  // Its `exp` has passed; PostgREST's leeway ends in kValid seconds.
+  const auto expiring = expiringToken();
+  const std::string& first = expiring.token;
+  const auto expired = expiring.expired;
   std::atomic<int> calls{0};
   std::mutex m;
   std::size_t refused = 0;
@@ -188,7 +199,7 @@ TEST_F(ServiceTest, TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt) {
     if (++*done == 10) std::this_thread::sleep_until(renewalDue);  // asked at most once a second
     if (*done == 30) std::this_thread::sleep_until(expired);
   };
-  auto r = client.from("events").bulkInsert(eventRows(kRows), o);
+  auto r = client.from("events").bulkInsert(rows, o);
   EXPECT_EQ(r.failed, 0u) << (r.errors.empty() ? "" : r.errors.front().message);
   EXPECT_EQ(r.successful, kRows);
   EXPECT_EQ(refused, 0u) << "a request was sent with the token after PostgREST stopped accepting it";
@@ -199,13 +210,15 @@ TEST_F(ServiceTest, TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt) {
 }
 
 TEST_F(ServiceTest, WithoutProviderTheRowsAfterExpiryFailWith401AndNothingIsLostOrDuplicated) {
-  constexpr long long kValid = 6;
-  const auto expired = std::chrono::steady_clock::now() + std::chrono::seconds(kValid + 2);
-  const std::string token = tokenValidFor(kValid);
-  auto client = makeClient({.bearerToken = token});
   auto rows = eventRows(kRows);
-  auto r = client.from("events").bulkInsert(rows, expiringImport(expired, 4));
-  EXPECT_GE(r.successful, 10000u) << "the first 10 batches were sent within the token's life";
+  const auto expiring = expiringToken();
+  const std::string& token = expiring.token;
+  auto client = makeClient({.bearerToken = token});
+  auto r = client.from("events").bulkInsert(rows, expiringImport(expiring.expired, 4));
+  EXPECT_GE(r.successful, 10000u) << "the first 10 batches were sent within the token's life; first error: "
+                                  << (r.errors.empty() ? std::string("none")
+                                                       : std::to_string(r.errors.front().status) + " " +
+                                                             r.errors.front().code + " " + r.errors.front().message);
   EXPECT_GT(r.failed, 0u);
   EXPECT_EQ(r.successful + r.failed, kRows);
   EXPECT_EQ(r.notProcessed, 0u);
