@@ -37,6 +37,7 @@ struct Row {
   std::uint64_t epoch = 0;  // flush() generation the row was added in
   std::string text;         // JSON text (an object for Insert/Upsert)
   std::string key;          // empty: no ordering constraint
+  std::string signature;    // Insert/Upsert: its columns, as RowWriter::signature() gave them at add()
   std::size_t bytes = 0;    // measured once, at add()
   Clock::time_point added;
   std::unique_ptr<WriterBox> context;
@@ -190,10 +191,9 @@ struct WriterCore::State {
     if (o.operation == WriterOperation::Insert || o.operation == WriterOperation::Upsert) {
       RowWriterSource source = [&](RowWriter& writer, std::string& out) {
         if (i == n) return false;
-        const std::string& text = b.rows[i++].text;
-        std::string error;
-        auto raw = RawJson::parse(text, &error);
-        writeRow(writer, out, raw ? *raw : RawJson());  // admitted rows are valid; RawJson() would be refused
+        const Row& row = b.rows[i++];
+        writer.begin(out);
+        writer.again(row.text, row.signature, row.key);  // written and checked at add()
         return true;
       };
       return runInsert(*target.client, insert, std::move(source), n, s);
@@ -428,30 +428,29 @@ WriterCore::~WriterCore() {
   }
 }
 
-void WriterCore::prepareJson(const nlohmann::json& row, std::string& text, std::string& key,
-                             std::string& invalid) const {
+void WriterCore::prepareJson(const nlohmann::json& row, PreparedRow& prepared) const {
   try {
-    text = row.dump();
+    prepared.text = row.dump();
   } catch (const std::exception& e) {
-    invalid = std::string("the row cannot be serialized: ") + e.what();
+    prepared.invalid = std::string("the row cannot be serialized: ") + e.what();
     return;
   }
   if (row.is_object()) {
-    key = keyOf(row, keyColumns_);
+    prepared.key = keyOf(row, keyColumns_);
   } else if (keyColumns_.size() == 1 && row.is_primitive() && !row.is_null()) {
-    key = keyOf(nlohmann::json{{keyColumns_.front(), row}}, keyColumns_);
+    prepared.key = keyOf(nlohmann::json{{keyColumns_.front(), row}}, keyColumns_);
   }
 }
 
-AddResult WriterCore::add(std::string text, std::string key, std::string invalid, std::unique_ptr<WriterBox> context,
-                          bool wait) {
+AddResult WriterCore::add(PreparedRow prepared, std::unique_ptr<WriterBox> context, bool wait) {
   State& s = *state_;
-  const std::size_t bytes = text.size() + 1;  // the row and its comma
-  if (invalid.empty() && bytes > options_.maxBufferedBytes) invalid = "the row is larger than maxBufferedBytes";
+  const std::size_t bytes = prepared.text.size() + 1;  // the row and its comma
+  if (prepared.invalid.empty() && bytes > options_.maxBufferedBytes)
+    prepared.invalid = "the row is larger than maxBufferedBytes";
   std::unique_lock lk(s.m);
-  if (!invalid.empty()) {
+  if (!prepared.invalid.empty()) {
     ++s.stats.refused;
-    return {AddStatus::Invalid, "pgrestify: " + invalid};
+    return {AddStatus::Invalid, "pgrestify: " + prepared.invalid};
   }
   auto full = [&] {
     return s.heldRows + 1 > options_.maxBufferedRows || s.heldBytes + bytes > options_.maxBufferedBytes;
@@ -473,8 +472,9 @@ AddResult WriterCore::add(std::string text, std::string key, std::string invalid
   const bool wasEmpty = s.buffer.empty();
   Row r;
   r.epoch = s.epoch;
-  r.text = std::move(text);
-  r.key = std::move(key);
+  r.text = std::move(prepared.text);
+  r.key = std::move(prepared.key);
+  r.signature = std::move(prepared.signature);
   r.bytes = bytes;
   r.added = Clock::now();
   r.context = std::move(context);

@@ -51,6 +51,13 @@ void RowWriter::raw(const RawJson& row) {
   }
 }
 
+void RowWriter::again(std::string_view text, std::string_view signature, std::string_view key) {
+  fromJson_ = true;
+  out_->assign(text);
+  signature_.assign(signature);
+  keyFromJson_.assign(key);
+}
+
 std::string RowWriter::key() const {
   if (fromJson_) return keyFromJson_;
   // Every part starts with the separator, so a present key is never empty, not even for ''.

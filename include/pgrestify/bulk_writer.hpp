@@ -144,6 +144,14 @@ struct ContextBox final : WriterBox {
   Context value;
 };
 
+/// A row as add() hands it to the core: serialized once, never parsed again.
+struct PreparedRow {
+  std::string text;       // JSON text (an object for Insert/Upsert)
+  std::string key;        // empty: no ordering constraint
+  std::string signature;  // Insert/Upsert: RowWriter::signature() (its columns)
+  std::string invalid;    // why the row cannot be sent; empty when it can
+};
+
 /// One outcome as the core delivers it.
 struct WriterDelivery {
   RowOutcome outcome = RowOutcome::Written;
@@ -171,9 +179,9 @@ class WriterCore {
     return options_.operation == WriterOperation::Update || options_.operation == WriterOperation::Delete;
   }
   /// Update/Delete: the row's text and key, or why it cannot be sent.
-  void prepareJson(const nlohmann::json& row, std::string& text, std::string& key, std::string& invalid) const;
+  void prepareJson(const nlohmann::json& row, PreparedRow& prepared) const;
   /// Admits a prepared row. @p wait: may block (WhenFull::Block); false = tryAdd.
-  AddResult add(std::string text, std::string key, std::string invalid, std::unique_ptr<WriterBox> context, bool wait);
+  AddResult add(PreparedRow prepared, std::unique_ptr<WriterBox> context, bool wait);
   std::future<void> flush();
   bool close(std::chrono::milliseconds timeout);
   BulkWriterStats stats() const;
@@ -244,17 +252,19 @@ class BulkWriter {
   template <class Row>
   AddResult admit(const Row& row, Context&& context, bool wait) {
     auto& c = core();
-    std::string text, key, invalid;
+    detail::PreparedRow prepared;
     if (c.jsonRows()) {
-      c.prepareJson(nlohmann::json(row), text, key, invalid);
+      c.prepareJson(nlohmann::json(row), prepared);
     } else {
       detail::RowWriter writer(c.keyColumns());
-      detail::writeRow(writer, text, row);
-      invalid = writer.invalid();
-      if (invalid.empty() && !c.keyColumns().empty()) key = writer.key();
+      detail::writeRow(writer, prepared.text, row);
+      prepared.invalid = writer.invalid();
+      if (prepared.invalid.empty()) {
+        prepared.signature = writer.signature();
+        if (!c.keyColumns().empty()) prepared.key = writer.key();
+      }
     }
-    return c.add(std::move(text), std::move(key), std::move(invalid),
-                 std::make_unique<detail::ContextBox<Context>>(std::move(context)), wait);
+    return c.add(std::move(prepared), std::make_unique<detail::ContextBox<Context>>(std::move(context)), wait);
   }
 
   std::shared_ptr<Callback> callback_;

@@ -98,6 +98,10 @@ class RowWriter {
   /// The whole row as JSON text, written verbatim (it must be an object, each column once).
   /// Replaces begin()..end().
   void raw(const RawJson& row);
+  /// A row written before by a RowWriter with the same key columns, as it came out then (out,
+  /// signature() and key()): taken as it is, nothing checked or parsed again (the BulkWriter's
+  /// buffered rows). Replaces begin()..end().
+  void again(std::string_view text, std::string_view signature, std::string_view key);
 
   /// Empty when the row can be sent; otherwise why not (the text is then meaningless).
   const std::string& invalid() const noexcept { return invalid_; }
@@ -171,7 +175,7 @@ class RowWriter {
   std::string signature_;
   int keyed_ = 0;
   bool first_ = true;
-  std::string keyFromJson_;  // json(): the key computed from the object
+  std::string keyFromJson_;  // json(), raw(), again(): the key computed from the object
   bool fromJson_ = false;
 };
 
