@@ -28,6 +28,8 @@
 // peak RSS (generation included).
 #include <pgrestify/pgrestify.hpp>
 
+#include "fault_proxy.hpp"
+
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -40,6 +42,7 @@
 #include <iostream>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -139,7 +142,15 @@ struct Args {
   std::string tag = "A";
   std::size_t producers = 8;
   double rate = 20;
+  long long latencyMs = 0;  // > 0: a proxy holding each request this long sits in front (latency profiles)
 };
+
+// The latency profile's proxy, and the concurrency insert's calls had (reported with the result).
+std::unique_ptr<pgrestify::test::fault::FaultProxy> latencyProxy;
+long long latencyMs = 0;
+std::size_t concurrencyMax = 0;
+std::size_t concurrencySum = 0;
+std::size_t concurrencyReports = 0;
 
 std::map<std::string, std::string> loadEnv() {
   std::map<std::string, std::string> env;
@@ -160,7 +171,14 @@ std::map<std::string, std::string> loadEnv() {
 pgrestify::Client makeClient() {
   auto env = loadEnv();
   if (env["PGRESTIFY_TEST_URL"].empty()) throw std::runtime_error("set PGRESTIFY_TEST_URL or PGRESTIFY_TEST_ENV_FILE");
-  return pgrestify::createClient({.url = env["PGRESTIFY_TEST_URL"], .bearerToken = env["PGRESTIFY_TEST_JWT"]});
+  std::string url = env["PGRESTIFY_TEST_URL"];
+  if (latencyMs > 0) {
+    const auto colon = url.rfind(':');
+    latencyProxy = std::make_unique<pgrestify::test::fault::FaultProxy>(std::stoi(url.substr(colon + 1)), nullptr);
+    latencyProxy->setLatency(std::chrono::milliseconds(latencyMs));
+    url = latencyProxy->url();
+  }
+  return pgrestify::createClient({.url = url, .bearerToken = env["PGRESTIFY_TEST_JWT"]});
 }
 
 template <class Options>
@@ -177,11 +195,14 @@ void report(const Args& a, const char* client, const pgrestify::BulkResult<T>& r
   std::printf(
       "{\"client\":\"%s\",\"op\":\"%s\",\"rows\":%zu,\"batch_size\":%zu,\"concurrency\":%zu,\"wall_s\":%.4f,"
       "\"rows_per_s\":%.0f,\"cpu_s\":%.4f,\"user_s\":%.4f,\"sys_s\":%.4f,\"maxrss_kb\":%ld,\"successful\":%zu,"
-      "\"failed\":%zu,\"requests\":%zu,\"max_batch_bytes\":%zu,\"name_bytes\":%zu}\n",
+      "\"failed\":%zu,\"requests\":%zu,\"max_batch_bytes\":%zu,\"name_bytes\":%zu,\"latency_ms\":%lld,"
+      "\"adaptive\":%s,\"concurrency_max\":%zu,\"concurrency_mean\":%.1f}\n",
       client, a.command.c_str(), a.rows, a.batchSize.value_or(pgrestify::kDefaultBatchSize),
       a.concurrency.value_or(pgrestify::kDefaultConcurrency), wall, static_cast<double>(a.rows) / wall, cpu,
       after.user - before.user, after.sys - before.sys, after.maxRssKb, r.successful, r.failed, r.requests,
-      a.maxBatchBytes.value_or(pgrestify::kDefaultMaxBatchBytes), nameBytes);
+      a.maxBatchBytes.value_or(pgrestify::kDefaultMaxBatchBytes), nameBytes, latencyMs,
+      a.concurrency ? "false" : "true", concurrencyMax,
+      concurrencyReports ? static_cast<double>(concurrencySum) / static_cast<double>(concurrencyReports) : 0.0);
   if (!r.errors.empty()) std::fprintf(stderr, "first error: %s\n", r.errors.front().message.c_str());
 }
 
@@ -203,6 +224,11 @@ int insert(const Args& a) {
   const bool defaults = !a.batchSize && !a.concurrency && !a.maxBatchBytes;
   auto options = withArgs(pgrestify::BulkInsertOptions{}, a);
   if (a.maxBatchBytes) options.maxBatchBytes = *a.maxBatchBytes;
+  options.onProgress = [](const pgrestify::BulkProgress& p) {
+    concurrencyMax = std::max(concurrencyMax, p.concurrency);
+    concurrencySum += p.concurrency;
+    ++concurrencyReports;
+  };
   if (a.jsonRows) {  // the path of nlohmann::json rows (the CLI's, and types with their own to_json)
     std::vector<nlohmann::json> rows(users.begin(), users.end());
     users = {};
@@ -475,6 +501,9 @@ Args parse(int argc, char** argv) {
       a.producers = std::stoul(v);
     } else if (k == "--rate") {
       a.rate = std::stod(v);
+    } else if (k == "--latency-ms") {
+      a.latencyMs = std::stoll(v);
+      latencyMs = a.latencyMs;
     } else if (k == "--tag") {
       a.tag = v;
     } else {

@@ -36,6 +36,11 @@
 #                              writer vs bulkInsert of the same BENCH_WRITER_ROWS [100000] rows, paired
 #                              (BENCH_WRITER_RUNS [3] runs; add() p50/p99), then BENCH_WRITER_LATENCY_ROWS
 #                              [100] single rows at 20/s into an idle writer (end-to-end latency)
+#   BENCH_ADAPTIVE [1]         adaptive concurrency (issue #19): bulkInsert of BENCH_ADAPTIVE_ROWS [100000]
+#                              rows with the defaults (adaptive) vs fixed 1000 rows x
+#                              BENCH_ADAPTIVE_FIXED ["2 4 8 16 32"] in flight, paired, for each added round
+#                              trip in BENCH_ADAPTIVE_LATENCIES ["0 5 20 50"] ms (a proxy holding each
+#                              request; 0 = direct), BENCH_ADAPTIVE_RUNS [3] runs
 #   BENCH_SWEEP [1]            sweep (BENCH_SWEEP_RUNS [3], BENCH_SWEEP_BATCHES ["100 500 1000 2000 5000"],
 #                              BENCH_SWEEP_CONCURRENCY ["1 2 4 8"])
 #   BENCH_BUILD_DIR [build-bench]  BENCH_OUT [bench/results/<time>]
@@ -79,6 +84,11 @@ WIDE_RUNS=${BENCH_WIDE_RUNS:-5}
 SWEEP_RUNS=${BENCH_SWEEP_RUNS:-3}
 SWEEP_BATCHES=${BENCH_SWEEP_BATCHES:-100 500 1000 2000 5000}
 SWEEP_CONCURRENCY=${BENCH_SWEEP_CONCURRENCY:-1 2 4 8}
+ADAPTIVE=${BENCH_ADAPTIVE:-1}
+ADAPTIVE_ROWS=${BENCH_ADAPTIVE_ROWS:-100000}
+ADAPTIVE_RUNS=${BENCH_ADAPTIVE_RUNS:-3}
+ADAPTIVE_FIXED=${BENCH_ADAPTIVE_FIXED:-2 4 8 16 32}
+ADAPTIVE_LATENCIES=${BENCH_ADAPTIVE_LATENCIES:-0 5 20 50}
 BUILD=${BENCH_BUILD_DIR:-build-bench}
 OUT=${BENCH_OUT:-bench/results/$(date +%Y%m%d-%H%M%S)}
 
@@ -354,6 +364,21 @@ if [[ $WRITER == 1 ]]; then
   done
   reset
   record writer-latency 1 "$("$DRIVER" writer-latency --rows "$WRITER_LATENCY_ROWS" --rate 20)" "$WRITER_LATENCY_ROWS"
+fi
+
+if [[ $ADAPTIVE == 1 ]]; then
+  log "adaptive: $ADAPTIVE_ROWS rows, defaults vs fixed 1000 x {$ADAPTIVE_FIXED}, round trips +{$ADAPTIVE_LATENCIES} ms, $ADAPTIVE_RUNS runs"
+  for ((r = 1; r <= ADAPTIVE_RUNS; r++)); do
+    for ms in $ADAPTIVE_LATENCIES; do
+      reset
+      record "adaptive-$ms" "$r" "$("$DRIVER" insert --rows "$ADAPTIVE_ROWS" --latency-ms "$ms")" "$ADAPTIVE_ROWS"
+      for k in $ADAPTIVE_FIXED; do
+        reset
+        record "adaptive-$ms" "$r" "$("$DRIVER" insert --rows "$ADAPTIVE_ROWS" --latency-ms "$ms" --batch-size 1000 \
+          --concurrency "$k")" "$ADAPTIVE_ROWS"
+      done
+    done
+  done
 fi
 
 if [[ $SWEEP == 1 ]]; then

@@ -152,6 +152,34 @@ def main(out_dir):
         print(f"- {r['rows']} single rows at {r['rate_per_s']:.0f}/s into an idle writer (linger {r['linger_ms']} ms): "
               f"add() to outcome p50 **{r['latency_p50_ms']:.1f} ms**, p99 {r['latency_p99_ms']:.1f} ms\n")
 
+    # ---- adaptive concurrency (issue #19): defaults vs fixed settings, per added round trip ----
+    profiles = sorted({r["section"] for r in rows if r["section"].startswith("adaptive-")},
+                      key=lambda s: int(s.split("-")[1]))
+    if profiles:
+        n = next(r["rows"] for r in rows if r["section"] in profiles)
+        print(f"## Adaptive concurrency: bulkInsert of {n:,} rows, defaults vs fixed settings "
+              f"(median rows/s of paired runs)\n")
+        print("| added round trip | defaults rows/s | concurrency reached (max / mean) | best fixed | "
+              "best fixed rows/s | defaults / best fixed (paired) | fixed 1000 x 4 / best fixed |")
+        print("|---|---:|---:|---|---:|---:|---:|")
+        for p in profiles:
+            runs = defaultdict(dict)
+            for r in rows:
+                if r["section"] == p:
+                    runs[r["run"]]["defaults" if r["adaptive"] else r["concurrency"]] = r
+            fixed = sorted({k for v in runs.values() for k in v if k != "defaults"})
+            best = max(fixed, key=lambda k: med([v[k]["rows_per_s"] for v in runs.values() if k in v]))
+            d = [v["defaults"] for v in runs.values() if "defaults" in v]
+            ratio = med([v["defaults"]["rows_per_s"] / v[best]["rows_per_s"] for v in runs.values()
+                         if "defaults" in v and best in v])
+            four = med([v[4]["rows_per_s"] / v[best]["rows_per_s"] for v in runs.values() if 4 in v and best in v]) \
+                if 4 in fixed else float("nan")
+            print(f"| {p.split('-')[1]} ms | {med([r['rows_per_s'] for r in d]):,.0f} | "
+                  f"{med([r['concurrency_max'] for r in d]):.0f} / {med([r['concurrency_mean'] for r in d]):.1f} | "
+                  f"1000 x {best} | {med([v[best]['rows_per_s'] for v in runs.values() if best in v]):,.0f} | "
+                  f"**{ratio:.2f}x** | {four:.2f}x |")
+        print()
+
     # ---- streaming ----
     for r in (r for r in rows if r["section"] == "stream"):
         print(f"## Streaming insert\n\n{r['rows']:,} rows from a single-pass generator, returning=false, defaults: "

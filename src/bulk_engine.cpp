@@ -8,6 +8,7 @@
 // How rows become batches (cutting, groups, key barriers, lock ordering) is src/batch_planner.*;
 // the classification of a failed answer and the backoffs are src/retry.cpp.
 #include "bulk_engine.hpp"
+#include "adaptive_concurrency.hpp"
 #include "retry.hpp"
 
 #include "batch_planner.hpp"
@@ -237,6 +238,7 @@ class Engine {
         planner_(settings.batchSize, op.maxBytes()),
         start_(now()),
         rng_(std::random_device{}()) {
+    if (s_.adaptiveCeiling > 0) adaptive_.emplace(s_.concurrency, 1, s_.adaptiveCeiling);
     try {
       session_ = transport.openSession();
       if (!session_) sessionError_ = "the transport opened no session";
@@ -376,7 +378,7 @@ class Engine {
   }
 
   void dispatch() {
-    while (!stopping_ && inflight_.size() < s_.concurrency) {
+    while (!stopping_ && inflight_.size() < limit()) {
       if (!ready_.empty()) {
         // The first work not waiting for an earlier batch (a retry queued behind a blocked batch
         // must still run, or the blocked batch would wait for it forever).
@@ -389,7 +391,7 @@ class Engine {
       }
       // New input only while the retry queue is small: memory stays at about concurrency + 1 batches.
       if (planner_.drained() || failureLimitReached()) return;
-      if (inflight_.size() + delayed_.size() >= s_.concurrency) return;
+      if (inflight_.size() + delayed_.size() >= limit()) return;
       auto w = nextBatch();
       if (!w) return;
       if (planner_.mustWait(*w)) {
@@ -430,6 +432,10 @@ class Engine {
       return;
     }
     ledger_.requestSent(w.family, bytes);
+    w.sentAt = now();
+    w.sentBytes = bytes;
+    w.inFlightAtSend = inflight_.size() + 1;
+    w.limitAtSend = limit();
     inflight_.emplace(tag, std::move(w));
   }
 
@@ -476,6 +482,7 @@ class Engine {
     const std::size_t cut = ledger_.batchRows(w.family);
     e.split = cut != 0 && cut != w.rows.size();
     e.bulk = true;
+    e.concurrency = w.limitAtSend;
     s_.observer(e);
   }
 
@@ -535,8 +542,26 @@ class Engine {
       Work w = std::move(it->second);
       inflight_.erase(it);
       if (s_.observer || s_.renewToken) answered(tag, w, response);
+      if (adaptive_) adapt(w, response);
       handle(std::move(w), response);
       progress();
+    }
+  }
+
+  // ---- how many requests in flight (src/adaptive_concurrency.hpp) ----
+  std::size_t limit() const { return adaptive_ ? adaptive_->limit() : s_.concurrency; }
+
+  // Overload (429, 503, a statement timeout, a request timeout) lowers the limit; the latency of a
+  // 2xx answer is a sample. Other failures (data errors are answered before any work, a reset says
+  // nothing of load) leave it alone.
+  void adapt(const Work& w, const HttpResponse& response) {
+    if (response.ok()) {
+      adaptive_->answered(now() - w.sentAt, w.sentBytes, w.inFlightAtSend);
+      return;
+    }
+    if (response.status == 429 || response.status == 503 || response.error == TransportErrorKind::Timeout ||
+        (response.status >= 500 && errorInfo(response).code == "57014")) {
+      adaptive_->overload();
     }
   }
 
@@ -779,8 +804,10 @@ class Engine {
     if (!s_.onProgress) return;
     progressed_ = true;
     lastProgress_ = ledger_.processed();
-    s_.onProgress(ledger_.progress(total_, inflight_.size(),
-                                   std::chrono::duration_cast<std::chrono::milliseconds>(now() - start_)));
+    BulkProgress p = ledger_.progress(total_, inflight_.size(),
+                                      std::chrono::duration_cast<std::chrono::milliseconds>(now() - start_));
+    p.concurrency = limit();
+    s_.onProgress(p);
   }
 
   void finish() {
@@ -806,6 +833,7 @@ class Engine {
   BulkOperation& op_;
   const EngineSettings& s_;
   BatchPlanner planner_;
+  std::optional<AdaptiveConcurrency> adaptive_;  // when the concurrency was left to the library
   Ledger ledger_;
   std::unique_ptr<TransportSession> session_;
   std::string sessionError_;

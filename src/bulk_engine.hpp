@@ -51,6 +51,11 @@ struct Work {
   /// First deadlock/serialization failure of this work (RetryPolicy::conflictBudget).
   std::optional<std::chrono::steady_clock::time_point> conflictSince;
   bool reauthorized = false;  ///< sent again once already after `401 PGRST301` with a fresh token
+  /// The last send: when, its size, and the requests in flight then (itself included) and allowed.
+  std::chrono::steady_clock::time_point sentAt{};
+  std::size_t sentBytes = 0;
+  std::size_t inFlightAtSend = 0;
+  std::size_t limitAtSend = 0;
 };
 
 /// What a successful (2xx) answer meant for a Work.

@@ -492,6 +492,9 @@ HttpResponse ClientState::send(HttpRequest request) const {
 }
 
 BulkResult<nlohmann::json> ClientState::runBulk(BulkOperation& op, EngineSettings settings) const {
+  // Concurrency left to the library adapts, up to the connections the client keeps (a call never
+  // opens more than maxConnections on its own).
+  if (!settings.concurrencySet) settings.adaptiveCeiling = std::max(settings.concurrency, options_.maxConnections);
   if (options_.tokenProvider) {
     authorization();  // the first token, before any request (an exception from the provider propagates)
     settings.renewToken = [this](std::string_view used) { return renewToken(used); };

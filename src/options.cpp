@@ -151,6 +151,7 @@ CallSettings validate(const BulkWriterOptions& o, const BulkDefaults& d) {
   CallSettings s;
   s.engine.batchSize = o.maxBatchRows;
   s.engine.concurrency = 1;  // one request per engine call; maxInFlight calls at once
+  s.engine.concurrencySet = true;
   s.engine.retry = resolve(o.retry, d.retry);
   s.engine.requestTimeout = o.timeout;
   check(s.engine.retry);

@@ -29,6 +29,7 @@ struct RequestEvent {
   bool retry = false;                     ///< sent again after a failure (retry, or after a fresh token)
   bool split = false;                     ///< part of a batch that was split or isolated after a failure
   bool bulk = false;                      ///< sent by a bulk call (bulkInsert/Upsert/Update/Delete)
+  std::size_t concurrency = 0;            ///< bulk calls: requests the call allowed in flight when it sent this one
 };
 
 /// Returns the current bearer token (ClientOptions::tokenProvider).

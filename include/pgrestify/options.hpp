@@ -118,6 +118,9 @@ struct BulkProgress {
   std::chrono::milliseconds elapsed{0};
   double rowsPerSecond = 0;
   std::optional<std::chrono::milliseconds> eta;  ///< when `total` is known
+  /// Requests the call may keep in flight now: its `concurrency` when one was chosen (by the call
+  /// or the client's bulkDefaults), else the adaptive limit (docs/reliability.md#adaptive-concurrency).
+  std::size_t concurrency = 0;
 };
 
 /// Reported to `onBatchComplete` when every row of an input batch has its final outcome.

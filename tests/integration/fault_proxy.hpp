@@ -73,6 +73,9 @@ class FaultProxy {
   /// Closes the listening socket now (connection attempts are refused) and listens again on the
   /// same port after @p downFor.
   void goDown(std::chrono::milliseconds downFor);
+  /// Holds every request @p roundTrip before passing it on: a server that far away (bench/run.sh's
+  /// latency profiles; connections are served in parallel, so requests wait side by side).
+  void setLatency(std::chrono::milliseconds roundTrip) { latencyMs_.store(roundTrip.count()); }
 
  private:
   void acceptLoop();
@@ -84,6 +87,7 @@ class FaultProxy {
   int port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<std::size_t> requests_{0};
+  std::atomic<long long> latencyMs_{0};
   mutable std::mutex mutex_;
   Policy policy_;
   std::map<ProxyAction, std::size_t> counts_;
@@ -429,6 +433,7 @@ inline void FaultProxy::serve(int client) {
       continue;
     }
 
+    if (const auto ms = latencyMs_.load(); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     std::string answer = proxy_detail::exchange(upstreamPort_, req, body, info.method == "HEAD", stopping_);
     if (action == ProxyAction::ResetAfterBodyThenDown) goDown(std::chrono::milliseconds(1500));
     if (action == ProxyAction::ResetAfterBody || action == ProxyAction::ResetAfterBodyThenDown || answer.empty()) {

@@ -38,6 +38,10 @@ struct EngineSettings {
   /// `concurrency` was chosen (a call's option or the client's default) rather than left to the
   /// library default: an explicit choice is kept as it is.
   bool concurrencySet = false;
+  /// > 0: the number of requests in flight adapts to the server (src/adaptive_concurrency.hpp),
+  /// starting at `concurrency`, between 1 and this; 0: it is `concurrency`, fixed. Set by
+  /// ClientState::runBulk when `concurrencySet` is false.
+  std::size_t adaptiveCeiling = 0;
   bool isolateFailures = true;
   bool stopOnError = false;
   RetryPolicy retry;

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+#include "adaptive_concurrency.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace pgrestify::detail {
+
+AdaptiveConcurrency::AdaptiveConcurrency(std::size_t initial, std::size_t floor, std::size_t ceiling)
+    : floor_(static_cast<double>(std::max<std::size_t>(floor, 1))),
+      ceiling_(std::max(floor_, static_cast<double>(ceiling))),
+      limit_(std::clamp(static_cast<double>(initial), floor_, ceiling_)) {}
+
+void AdaptiveConcurrency::answered(Duration latency, std::size_t bytes, std::size_t inFlightAtSend) {
+  if (latency <= Duration::zero()) latency = Duration(1);
+  fullBytes_ = std::max(fullBytes_, bytes);
+  if (bytes * 2 < fullBytes_) return;  // a small request: its latency says little of a full one
+  if (minRtt_ == Duration::zero() || latency < minRtt_) minRtt_ = latency;
+  if (holdAfterOverload_ > 0) {
+    --holdAfterOverload_;
+    return;
+  }
+  const double rtt = static_cast<double>(latency.count());
+  const double queued = static_cast<double>(inFlightAtSend) * (1.0 - static_cast<double>(minRtt_.count()) / rtt);
+  // Thresholds grow slowly with the limit (Netflix's Vegas limit: 3 and 6 times log10).
+  const double scale = std::max(1.0, std::log10(limit_));
+  const double alpha = 3 * scale;
+  const double beta = 6 * scale;
+  if (queued > beta) {
+    slowStart_ = false;
+    limit_ = std::max(floor_, limit_ - 1.0 / limit_);  // one less per round trip
+  } else if (queued < alpha) {
+    // Only when the limit was used: a call that kept fewer requests in flight (the end of its
+    // input, batches waiting for earlier ones) proves nothing about a higher one.
+    if (static_cast<double>(inFlightAtSend) * 2 < limit_) return;
+    // Slow start: one more per answer (doubling per round trip) until the first queue.
+    limit_ = std::min(ceiling_, limit_ + (slowStart_ ? 1.0 : 1.0 / limit_));
+  } else {
+    slowStart_ = false;
+  }
+}
+
+void AdaptiveConcurrency::overload() {
+  if (holdAfterOverload_ > 0) {
+    --holdAfterOverload_;  // the requests of the round trip that was already halved
+    return;
+  }
+  slowStart_ = false;
+  limit_ = std::max(floor_, std::floor(limit_ / 2));
+  holdAfterOverload_ = static_cast<std::size_t>(limit_);
+}
+
+}  // namespace pgrestify::detail
