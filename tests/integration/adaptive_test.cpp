@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: MIT
+// Adaptive concurrency (issue #19) against PostgREST 12.0.2, 20 ms away: the fault proxy holds
+// every request 20 ms, as a server in another zone would. Left unset, a bulk call's concurrency
+// climbs above the fixed default to fill that round trip; chosen, it stays; either way every row
+// is written once. (How much faster is a benchmark's question: docs/benchmarks.md.)
+#include "fault_proxy.hpp"
+#include "test_env.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace pgrestify;
+using namespace pgrestify::test;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr std::size_t kRows = 40000;
+
+std::vector<json> adaptiveRows() {
+  std::vector<json> rows;
+  rows.reserve(kRows);
+  for (std::size_t i = 0; i < kRows; ++i) rows.push_back({{"id", i + 1}, {"kind", "adaptive"}});
+  return rows;
+}
+
+struct Seen {
+  std::vector<std::size_t> progress;    // BulkProgress::concurrency of each report
+  std::vector<std::size_t> perRequest;  // RequestEvent::concurrency of each request
+};
+
+class Adaptive : public IntegrationTest {
+ protected:
+  // 40 batches of 1000 rows through a proxy 20 ms away.
+  BulkResult<json> importThroughTheProxy(std::optional<std::size_t> concurrency, Seen& seen) {
+    fault::FaultProxy proxy(fault::portOf(server_->url), nullptr);
+    proxy.setLatency(20ms);
+    std::mutex m;
+    Client client({.url = proxy.url(), .bearerToken = server_->jwt, .onRequest = [&](const RequestEvent& e) {
+                     std::lock_guard lock(m);
+                     if (e.bulk) seen.perRequest.push_back(e.concurrency);
+                   }});
+    BulkInsertOptions o;
+    o.concurrency = concurrency;
+    o.onProgress = [&](const BulkProgress& p) { seen.progress.push_back(p.concurrency); };
+    auto rows = adaptiveRows();
+    return client.from("events").bulkInsert(rows, o);
+  }
+
+  void expectEveryRowOnce(const BulkResult<json>& r) {
+    EXPECT_EQ(r.successful, kRows);
+    EXPECT_EQ(r.failed, 0u) << (r.errors.empty() ? "" : r.errors.front().message);
+    EXPECT_EQ(r.requests, kRows / 1000) << "the batches are the same at any concurrency";
+    EXPECT_EQ(sqlCount("SELECT count(*) FROM api.events WHERE kind = 'adaptive'"), static_cast<long long>(kRows));
+    EXPECT_EQ(sqlCount("SELECT count(DISTINCT id) FROM api.events WHERE kind = 'adaptive'"),
+              static_cast<long long>(kRows));
+  }
+};
+
+}  // namespace
+
+TEST_F(Adaptive, DistantServerGetsMoreRequestsInFlightThanTheFixedDefault) {
+  Seen seen;
+  auto r = importThroughTheProxy(std::nullopt, seen);
+  expectEveryRowOnce(r);
+  ASSERT_EQ(seen.perRequest.size(), kRows / 1000);
+  EXPECT_EQ(seen.perRequest.front(), kDefaultConcurrency) << "it starts at the default";
+  const auto most = *std::max_element(seen.perRequest.begin(), seen.perRequest.end());
+  EXPECT_GT(most, kDefaultConcurrency) << "a 20 ms round trip needs more than 4 requests in flight";
+  EXPECT_LE(most, ClientOptions{}.maxConnections) << "never above the client's connections";
+  ASSERT_FALSE(seen.progress.empty());
+  EXPECT_EQ(*std::max_element(seen.progress.begin(), seen.progress.end()), most);
+}
+
+TEST_F(Adaptive, AChosenConcurrencyStaysAsItIs) {
+  Seen seen;
+  auto r = importThroughTheProxy(4, seen);
+  expectEveryRowOnce(r);
+  ASSERT_EQ(seen.perRequest.size(), kRows / 1000);
+  for (auto c : seen.perRequest) EXPECT_EQ(c, 4u);
+  for (auto c : seen.progress) EXPECT_EQ(c, 4u);
+}
