@@ -12,6 +12,7 @@
 #include <pgrestify/detail/encode.hpp>
 #include <pgrestify/raw_json.hpp>
 
+#include "adaptive_concurrency.hpp"
 #include "client_state.hpp"
 #include "row_text.hpp"
 
@@ -22,6 +23,7 @@
 #include <list>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <thread>
 #include <unordered_map>
@@ -30,6 +32,9 @@
 namespace pgrestify::detail {
 
 namespace {
+
+// The most requests one writer keeps in flight (and threads it runs): BulkWriterOptions::maxInFlight.
+constexpr std::size_t kMaxWriterInFlight = 64;
 
 using Clock = std::chrono::steady_clock;
 
@@ -96,13 +101,17 @@ struct WriterCore::State {
   BulkWriterStats stats;
   std::stop_source stop;
   std::vector<std::thread> threads;
+  std::size_t maxInFlight = 0;                  // fixed: maxInFlight (or the client's concurrency)
+  std::optional<AdaptiveConcurrency> adaptive;  // else: the adaptive limit, one thread per possible request
+
+  std::size_t limit() const { return adaptive ? adaptive->limit() : maxInFlight; }
 
   // ---- the writer's threads ----
   void run() {
     std::unique_lock lk(m);
     for (;;) {
-      if (buffer.empty()) {
-        if (shutdown) return;
+      if (buffer.empty() || inFlight.size() >= limit()) {
+        if (shutdown && buffer.empty()) return;
         work.wait(lk);
         continue;
       }
@@ -122,6 +131,8 @@ struct WriterCore::State {
       }
       inFlight.push_back(batch);
       inFlightRows += batch->rows.size();
+      const std::size_t inFlightAtSend = inFlight.size();
+      const auto sentAt = Clock::now();
       lk.unlock();
       std::vector<WriterDelivery> out;
       BulkResult<nlohmann::json> result;
@@ -134,6 +145,7 @@ struct WriterCore::State {
         thrown = "unknown exception";
       }
       lk.lock();
+      if (adaptive) adapt(*batch, result, thrown, Clock::now() - sentAt, inFlightAtSend);
       if (batch->abandoned) continue;  // close() reported these rows already
       inFlight.remove(batch);
       outcomesOf(*batch, result, thrown, out);
@@ -144,6 +156,20 @@ struct WriterCore::State {
       release(batch->rows, batch->bytes);
       deliverUnlocked(lk, out, batch->rows);
     }
+  }
+
+  // The adaptive limit (src/adaptive_concurrency.hpp), under the lock: a batch sent once and
+  // written is a latency sample; a batch the engine had to send again (503, 429, a statement or
+  // request timeout, a reset, a deadlock) is taken as overload. A higher limit wakes a thread.
+  void adapt(const Batch& b, const BulkResult<nlohmann::json>& r, const std::string& thrown, Clock::duration took,
+             std::size_t inFlightAtSend) {
+    const std::size_t before = adaptive->limit();
+    if (thrown.empty() && r.retries == 0 && r.failed == 0 && r.requests == 1) {
+      adaptive->answered(took, b.bytes, inFlightAtSend);
+    } else if (r.retries > 0) {
+      adaptive->overload();
+    }
+    if (adaptive->limit() > before) work.notify_all();
   }
 
   // Rows for one request: oldest first, skipping rows whose key is in flight or already taken
@@ -342,7 +368,18 @@ WriterCore::WriterCore(WriterTarget target, BulkWriterOptions options, std::func
   const auto& o = options_;
   if (!target.client) throw std::invalid_argument("pgrestify: a BulkWriter needs a client");
   auto s = std::make_shared<State>();
-  s->settings = validate(o, bulkDefaults(*target.client)).engine;
+  const BulkDefaults defaults = bulkDefaults(*target.client);
+  s->settings = validate(o, defaults).engine;
+  // One thread per request the writer may have in flight: maxInFlight (or the client's chosen
+  // concurrency), else the adaptive ceiling.
+  if (const auto fixed = o.maxInFlight ? o.maxInFlight : defaults.concurrency) {
+    s->maxInFlight = std::min<std::size_t>(*fixed, kMaxWriterInFlight);
+  } else {
+    const std::size_t ceiling =
+        std::clamp<std::size_t>(target.client->options().maxConnections, kDefaultConcurrency, kMaxWriterInFlight);
+    s->adaptive.emplace(kDefaultConcurrency, 1, ceiling);
+    s->maxInFlight = ceiling;
+  }
 
   switch (o.operation) {
     case WriterOperation::Insert:
@@ -395,7 +432,7 @@ WriterCore::WriterCore(WriterTarget target, BulkWriterOptions options, std::func
   s->keyColumns = keyColumns_;
   s->deliver = std::move(deliver);
   try {
-    for (std::size_t i = 0; i < o.maxInFlight; ++i) s->threads.emplace_back([s] { s->run(); });
+    for (std::size_t i = 0; i < s->maxInFlight; ++i) s->threads.emplace_back([s] { s->run(); });
   } catch (...) {
     {
       std::lock_guard lk(s->m);
@@ -559,6 +596,7 @@ BulkWriterStats WriterCore::stats() const {
   st.buffered = s.buffer.size();
   st.inFlight = s.inFlightRows;
   st.heldBytes = s.heldBytes;
+  st.concurrency = s.limit();
   return st;
 }
 

@@ -128,7 +128,7 @@ CallSettings validate(const BulkDeleteOptions& o, const BulkDefaults& d) { retur
 CallSettings validate(const BulkWriterOptions& o, const BulkDefaults& d) {
   positive(o.maxBatchRows, "maxBatchRows");
   positive(o.maxBatchBytes, "maxBatchBytes");
-  if (o.maxInFlight == 0 || o.maxInFlight > 64) {
+  if (o.maxInFlight && (*o.maxInFlight == 0 || *o.maxInFlight > 64)) {
     throw std::invalid_argument("pgrestify: maxInFlight must be between 1 and 64");
   }
   if (o.maxBufferedRows < o.maxBatchRows) {

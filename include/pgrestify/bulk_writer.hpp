@@ -58,7 +58,10 @@ struct BulkWriterOptions {
   std::size_t maxBatchBytes = kDefaultMaxBatchBytes;  ///< bytes of rows per request at most (> 0)
   /// A batch is sent when its oldest row has waited this long, even if not full (0 = at once).
   std::chrono::milliseconds linger{20};
-  std::size_t maxInFlight = 4;  ///< requests (engine runs) at once; also the writer's thread count (> 0)
+  /// Requests (engine runs) at once, 1..64. Unset: ClientOptions::bulkDefaults.concurrency when
+  /// the client sets one, else adaptive (docs/bulk-writer.md): from 4 up to the client's
+  /// maxConnections (at most 64). The writer has one thread per request it may have in flight.
+  std::optional<std::size_t> maxInFlight;
   /// Rows held (buffered + in flight) at most; at least maxBatchRows.
   std::size_t maxBufferedRows = 100000;
   /// Bytes of rows held (buffered + in flight, each row measured once at add) at most; at least maxBatchBytes.
@@ -110,6 +113,7 @@ struct BulkWriterStats {
   std::size_t batches = 0;    ///< engine runs finished
   std::size_t requests = 0;   ///< requests sent (retries included)
   std::size_t retries = 0;
+  std::size_t concurrency = 0;  ///< batches the writer may have in flight now (maxInFlight, or the adaptive limit)
 };
 
 /// A row's outcome, handed to the writer's callback with the context given to add().

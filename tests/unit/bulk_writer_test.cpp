@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -555,4 +556,45 @@ TEST(BulkWriter, RetryFieldsLeftUnsetComeFromTheClientsDefaults) {
     EXPECT_EQ(fake->count(), 5u) << "the writer's maxAttempts, the client's other fields";
   }
   EXPECT_THROW(client.from("users").bulkWriter({.retry = {.maxAttempts = 0}}), std::invalid_argument);
+}
+
+// ---------------------------------------------------------------- how many batches in flight
+
+namespace {
+
+// A writer whose every batch is refused once with 503 before it is written; returns its
+// concurrency after 40 batches, with every row checked written once.
+std::size_t concurrencyAfterOverload(std::optional<std::size_t> maxInFlight, BulkDefaults defaults = {}) {
+  FakeTable table;
+  auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& req, int attempt) {
+    if (attempt == 1) return pgError(503, "PGRST001");
+    return tableAnswer(table, req);
+  });
+  auto client = fakeClient(fake, {.bulkDefaults = defaults});
+  Outcomes seen;
+  auto writer = client.from("users").bulkWriter({.maxBatchRows = 10,
+                                                 .linger = 1ms,
+                                                 .maxInFlight = maxInFlight,
+                                                 .retry = {.initialBackoff = 1ms, .maxBackoff = 2ms}},
+                                                seen.callback());
+  const std::size_t start = writer.stats().concurrency;
+  EXPECT_EQ(start, maxInFlight.value_or(defaults.concurrency.value_or(kDefaultConcurrency)));
+  for (std::size_t i = 0; i < 400; ++i) EXPECT_TRUE(writer.add(user(i), i).accepted());
+  writer.flush().get();
+  seen.expectExactlyOnce(400);
+  EXPECT_EQ(seen.kinds()[RowOutcome::Written], 400u);
+  EXPECT_EQ(table.size(), 400u);
+  return writer.stats().concurrency;
+}
+
+}  // namespace
+
+TEST(BulkWriter, UnsetMaxInFlightAdaptsAndOverloadLowersIt) {
+  EXPECT_LT(concurrencyAfterOverload(std::nullopt), kDefaultConcurrency) << "every batch met a 503 first";
+}
+
+TEST(BulkWriter, AChosenMaxInFlightOrClientConcurrencyIsKept) {
+  EXPECT_EQ(concurrencyAfterOverload(3), 3u);
+  EXPECT_EQ(concurrencyAfterOverload(std::nullopt, {.concurrency = 2}), 2u);
+  EXPECT_EQ(concurrencyAfterOverload(5, {.concurrency = 2}), 5u) << "the writer's own option first";
 }
