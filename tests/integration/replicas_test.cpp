@@ -7,9 +7,12 @@
 // against the table: every row is in the table once, or reported with its index, or not processed.
 #include "fault_support.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <iostream>
+#include <string>
 #include <thread>
+#include <vector>
 
 namespace pgrestify::test {
 namespace {
