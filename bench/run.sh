@@ -41,6 +41,11 @@
 #                              BENCH_ADAPTIVE_FIXED ["2 4 8 16 32"] in flight, paired, for each added round
 #                              trip in BENCH_ADAPTIVE_LATENCIES ["0 5 20 50"] ms (a proxy holding each
 #                              request; 0 = direct), BENCH_ADAPTIVE_RUNS [3] runs
+#   BENCH_LB [1]               issue #18: bulkInsert of the same BENCH_LB_ROWS [100000] rows directly to one
+#                              PostgREST, through HAProxy to one replica and to three replicas (library
+#                              defaults), and to three replicas at BENCH_LB_CONCURRENCY [12]; paired
+#                              (BENCH_LB_RUNS [3] runs), with the CPU seconds PostgreSQL, the PostgRESTs
+#                              and HAProxy spent in each (scripts/testenv.sh start-lb; needs haproxy)
 #   BENCH_SWEEP [1]            sweep (BENCH_SWEEP_RUNS [3], BENCH_SWEEP_BATCHES ["100 500 1000 2000 5000"],
 #                              BENCH_SWEEP_CONCURRENCY ["1 2 4 8"])
 #   BENCH_BUILD_DIR [build-bench]  BENCH_OUT [bench/results/<time>]
@@ -71,6 +76,10 @@ STREAM_ROWS=${BENCH_STREAM_ROWS:-1000000}
 SWEEP=${BENCH_SWEEP:-1}
 CONTENTION=${BENCH_CONTENTION:-1}
 WRITER=${BENCH_WRITER:-1}
+LB=${BENCH_LB:-1}
+LB_ROWS=${BENCH_LB_ROWS:-100000}
+LB_RUNS=${BENCH_LB_RUNS:-3}
+LB_CONC=${BENCH_LB_CONCURRENCY:-12}
 WRITER_ROWS=${BENCH_WRITER_ROWS:-100000}
 WRITER_RUNS=${BENCH_WRITER_RUNS:-3}
 WRITER_PRODUCERS=${BENCH_WRITER_PRODUCERS:-8}
@@ -152,6 +161,14 @@ set -a
 source "$SERVERS/env"
 set +a
 PSQL=("$PGRESTIFY_TEST_PSQL" -X -q -At -v ON_ERROR_STOP=1 "$PGRESTIFY_TEST_PG_URI")
+if [[ $LB == 1 ]]; then
+  log "starting HAProxy in front of three PostgREST replicas (and of replica 1 alone)"
+  PGRESTIFY_LB_SINGLE=1 bash scripts/testenv.sh start-lb "$SERVERS" 3 >/dev/null
+  set -a
+  # shellcheck disable=SC1091
+  source "$SERVERS/lb/env"
+  set +a
+fi
 
 reset() {
   curl -fsS -X POST -H "Authorization: Bearer $PGRESTIFY_TEST_JWT" "$PGRESTIFY_TEST_URL/rpc/reset_tables" >/dev/null
@@ -380,6 +397,72 @@ if [[ $ADAPTIVE == 1 ]]; then
           --concurrency "$k")" "$ADAPTIVE_ROWS"
       done
     done
+  done
+fi
+
+# CPU seconds (user + system) the servers of this run have used so far, as JSON: PostgreSQL (the
+# postmaster and its backends), the PostgREST processes (the first one and the replicas) and HAProxy.
+server_cpu() {
+  python3 - "$SERVERS" <<'PY'
+import glob, json, os, sys
+d = sys.argv[1]
+tick = os.sysconf("SC_CLK_TCK")
+def read(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[1]), (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / tick
+    except (OSError, ValueError, IndexError):
+        return None, 0.0
+def pids(pattern):
+    out = []
+    for f in glob.glob(os.path.join(d, pattern)):
+        try:
+            out.append(int(open(f).read().split()[0]))
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+pg = pids("postgres.pid")
+cpu = {"pg_cpu_s": 0.0, "pgrst_cpu_s": 0.0, "haproxy_cpu_s": 0.0}
+if pg:
+    cpu["pg_cpu_s"] += read(pg[0])[1]
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            ppid, t = read(p)
+            if ppid == pg[0]:
+                cpu["pg_cpu_s"] += t
+for p in pids("postgrest.pid") + pids("lb/r*.pid"):
+    cpu["pgrst_cpu_s"] += read(p)[1]
+for p in pids("lb/haproxy.pid"):
+    cpu["haproxy_cpu_s"] += read(p)[1]
+print(json.dumps(cpu))
+PY
+}
+
+# run_lb RUN CLIENT URL [CONCURRENCY]: bulkInsert of LB_ROWS rows through URL; records the client's
+# JSON line with the servers' CPU seconds during the call.
+run_lb() {
+  local run=$1 client=$2 url=$3 before after json
+  reset
+  before="$(server_cpu)"
+  if [[ $# -ge 4 ]]; then
+    json="$(PGRESTIFY_TEST_URL=$url "$DRIVER" insert --rows "$LB_ROWS" --concurrency "$4")"
+  else
+    json="$(PGRESTIFY_TEST_URL=$url "$DRIVER" insert --rows "$LB_ROWS")"
+  fi
+  after="$(server_cpu)"
+  record lb "$run" "$(jq -c --arg c "$client" --argjson b "$before" --argjson a "$after" \
+    '. + {client: $c, pg_cpu_s: ($a.pg_cpu_s - $b.pg_cpu_s), pgrst_cpu_s: ($a.pgrst_cpu_s - $b.pgrst_cpu_s),
+          haproxy_cpu_s: ($a.haproxy_cpu_s - $b.haproxy_cpu_s)}' <<<"$json")" "$LB_ROWS"
+}
+
+if [[ $LB == 1 ]]; then
+  log "load balancer: $LB_ROWS rows direct / HAProxy + 1 replica / HAProxy + 3 replicas, $LB_RUNS paired runs"
+  for ((r = 1; r <= LB_RUNS; r++)); do
+    run_lb "$r" direct "$PGRESTIFY_TEST_URL"
+    run_lb "$r" haproxy-1-replica "$PGRESTIFY_TEST_LB1_URL"
+    run_lb "$r" haproxy-3-replicas "$PGRESTIFY_TEST_LB_URL"
+    run_lb "$r" haproxy-3-replicas-conc "$PGRESTIFY_TEST_LB_URL" "$LB_CONC"
   done
 fi
 

@@ -183,6 +183,31 @@ def main(out_dir):
                   f"**{ratio:.2f}x** | {four:.2f}x |")
         print()
 
+    # ---- issue #18: through HAProxy to one and three replicas, next to the direct connection ----
+    lb = [r for r in rows if r["section"] == "lb"]
+    if lb:
+        runs = defaultdict(dict)
+        for r in lb:
+            runs[r["run"]][r["client"]] = r
+        n = lb[0]["rows"]
+        print(f"## Through a load balancer: bulkInsert of {n:,} rows (median of {len(runs)} paired runs)\n")
+        print("| path | conc. | wall s | rows/s | / direct (paired) | PostgreSQL CPU s | PostgREST CPU s | "
+              "HAProxy CPU s | client CPU s |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for c, label in [("direct", "direct to one PostgREST"), ("haproxy-1-replica", "HAProxy, 1 replica"),
+                         ("haproxy-3-replicas", "HAProxy, 3 replicas"),
+                         ("haproxy-3-replicas-conc", "HAProxy, 3 replicas")]:
+            rs = [v[c] for v in runs.values() if c in v]
+            if not rs:
+                continue
+            ratio = med([v[c]["rows_per_s"] / v["direct"]["rows_per_s"] for v in runs.values()
+                         if c in v and "direct" in v])
+            print(f"| {label} | {rs[0]['concurrency']} | {med([r['wall_s'] for r in rs]):.3f} | "
+                  f"{med([r['rows_per_s'] for r in rs]):,.0f} | {ratio:.2f}x | "
+                  f"{med([r['pg_cpu_s'] for r in rs]):.2f} | {med([r['pgrst_cpu_s'] for r in rs]):.2f} | "
+                  f"{med([r['haproxy_cpu_s'] for r in rs]):.2f} | {med([r['cpu_s'] for r in rs]):.2f} |")
+        print()
+
     # ---- streaming ----
     for r in (r for r in rows if r["section"] == "stream"):
         print(f"## Streaming insert\n\n{r['rows']:,} rows from a single-pass generator, returning=false, defaults: "

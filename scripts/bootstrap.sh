@@ -24,7 +24,7 @@ readonly APT_PACKAGES=(
   build-essential cmake pkg-config git ca-certificates curl openssl clang libclang-rt-14-dev
   libcurl4-openssl-dev nlohmann-json3-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcsv-dev libcli11-dev
-  postgresql-15 postgresql-client-15 python3 shellcheck nginx clang-format-14
+  postgresql-15 postgresql-client-15 python3 shellcheck nginx haproxy clang-format-14
 )
 
 log() { printf 'bootstrap: %s\n' "$*"; }

@@ -35,8 +35,10 @@ start=$SECONDS
 # The longest imports (100,000-200,000 rows, or seconds spent waiting for a token to expire) run
 # in the first stage only: under the sanitizers they cost minutes of the 40-minute budget, and the
 # code they run is run here by smaller tests of the same calls (BulkUpdateFunction.*, Streaming.*,
-# TokenProvider.*, ServiceTest.*).
-long_imports='^(BulkUpdateFunction\.AutoUpdatesOneHundredThousandDistinctRowsExactly|Streaming\.TwoHundredThousandGeneratedRowsLandWithBoundedLookAhead|ServiceTest\.(TokenExpiringMidImportIsRenewedByTheProvider|TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt|WithoutProviderTheRowsAfterExpiryFailWith401AndNothingIsLostOrDuplicated))$'
+# TokenProvider.*, ServiceTest.*). The replica tests behind HAProxy (Replicas.*, 3-7 s each: imports
+# of up to 200,000 rows while replicas are killed, restarted or all down) test the engine's retries
+# that the unit tests (ProxyError.*, EngineRetry.*) run under the sanitizers too.
+long_imports='^(BulkUpdateFunction\.AutoUpdatesOneHundredThousandDistinctRowsExactly|Streaming\.TwoHundredThousandGeneratedRowsLandWithBoundedLookAhead|ServiceTest\.(TokenExpiringMidImportIsRenewedByTheProvider|TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt|WithoutProviderTheRowsAfterExpiryFailWith401AndNothingIsLostOrDuplicated)|Replicas\..*)$'
 ctest --test-dir "$BUILD" --output-on-failure -j2 -LE packaging -E "$long_imports" "$@" || status=$?
 echo "sanitizer suite (ASan+UBSan): $((SECONDS - start)) s, exit $status"
 

@@ -11,9 +11,25 @@
 #   scripts/testenv.sh {start,stop,restart}-postgrest DIR
 #   scripts/testenv.sh {start,stop,restart}-postgres DIR
 #   scripts/testenv.sh wait-postgrest DIR wait until PostgREST answers 200
+#   scripts/testenv.sh start-lb DIR [N]   HAProxy in front of N (3) more PostgREST replicas on the
+#                                         same database; prints PGRESTIFY_TEST_LB_URL=... (also
+#                                         in DIR/lb/env); `stop` stops them too
+#   scripts/testenv.sh stop-lb DIR        stop HAProxy and the replicas
+#   scripts/testenv.sh kill-replica DIR K     SIGKILL replica K (1..N), no warning to HAProxy
+#   scripts/testenv.sh pause-replica DIR K    SIGSTOP replica K: requests sent to it hang
+#   scripts/testenv.sh stop-replica DIR K     graceful: drain it in HAProxy, wait for its requests
+#                                             to finish, SIGTERM
+#   scripts/testenv.sh start-replica DIR K    start it, wait until HAProxy sees it UP
+#   scripts/testenv.sh rolling-restart DIR    stop-replica + start-replica for each, one at a time
+#   scripts/testenv.sh reload-lb DIR      graceful HAProxy reload: a new process (`haproxy -sf`)
+#                                         takes the port, the old one finishes its requests
+#   scripts/testenv.sh wait-lb DIR [K]    wait until HAProxy sees replica K (every replica) UP
 #
 # DIR/env holds KEY=VALUE lines (PGRESTIFY_TEST_*), see write_env below.
 # Env: PGRESTIFY_POSTGREST_BIN (default .deps/postgrest-12.0.2/postgrest),
+#      PGRESTIFY_HAPROXY_BIN (default: haproxy on PATH, else /usr/sbin/haproxy),
+#      PGRESTIFY_LB_SINGLE=1 (start-lb: also a second frontend in front of replica 1 alone,
+#      PGRESTIFY_TEST_LB1_URL; for bench/run.sh),
 #      PGRESTIFY_PG_BIN (default /usr/lib/postgresql/15/bin),
 #      PGRESTIFY_TEST_TIMEOUT (readiness wait, seconds, default 30), KEEP=1.
 set -euo pipefail
@@ -279,6 +295,358 @@ pgrst_stop() {
 }
 
 # ---------------------------------------------------------------------------
+# HAProxy in front of PostgREST replicas (start-lb ...): DIR/lb holds the replicas' configurations,
+# pid files and logs, haproxy.cfg, HAProxy's admin socket and the ports (DIR/lb/state).
+# ---------------------------------------------------------------------------
+
+haproxy_bin() {
+  if [[ -n ${PGRESTIFY_HAPROXY_BIN:-} ]]; then
+    echo "$PGRESTIFY_HAPROXY_BIN"
+    return 0
+  fi
+  command -v haproxy 2>/dev/null || { [[ -x /usr/sbin/haproxy ]] && echo /usr/sbin/haproxy; } || true
+}
+
+set_lb() {
+  LB_DIR="$DIR/lb"
+  LB_CFG="$LB_DIR/haproxy.cfg"
+  LB_SOCK="$LB_DIR/admin.sock"
+  LB_STATE="$LB_DIR/state"
+}
+
+load_lb() {
+  set_lb
+  [[ -f $LB_STATE ]] || die "no load balancer in $DIR (run '$0 start-lb $DIR' first)"
+  # shellcheck disable=SC1090
+  source "$LB_STATE"
+}
+
+# One command on HAProxy's admin socket (runtime API); prints the answer.
+lb_admin() { # COMMAND
+  python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(5)
+s.connect(sys.argv[1])
+s.sendall((sys.argv[2] + "\n").encode())
+out = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    out += d
+sys.stdout.write(out.decode())
+' "$LB_SOCK" "$1"
+}
+
+# "NAME STATUS SESSIONS" for each server of backend `replicas` (STATUS: UP, DOWN, DRAIN, MAINT...).
+lb_servers() {
+  lb_admin "show stat" | python3 -c '
+import csv, sys
+rows = [l for l in sys.stdin.read().splitlines() if l]
+if not rows or not rows[0].startswith("# "):
+    sys.exit(1)
+head = rows[0][2:].split(",")
+for r in csv.DictReader(rows[1:], fieldnames=head):
+    if r["pxname"] == "replicas" and r["svname"] not in ("FRONTEND", "BACKEND"):
+        print(r["svname"], r["status"].split(" ")[0], r["scur"])
+'
+}
+
+replica_conf() { echo "$LB_DIR/r$1.conf"; }
+replica_pidfile() { echo "$LB_DIR/r$1.pid"; }
+
+replica_check() { # K
+  if [[ ! ${1:-} =~ ^[0-9]+$ ]] || (($1 < 1 || $1 > LB_REPLICAS)); then
+    die "replica must be 1..$LB_REPLICAS, got '${1:-}'"
+  fi
+}
+
+replica_proc_start() { # K PORT
+  local k=$1 pid rc=0
+  if our_pid "$(replica_pidfile "$k")" "$(replica_conf "$k")" >/dev/null; then
+    err "replica $k already runs"
+    return 1
+  fi
+  nohup "$PGRST_BIN" "$(replica_conf "$k")" >>"$LB_DIR/r$k.log" 2>&1 </dev/null &
+  pid=$!
+  echo "$pid" >"$(replica_pidfile "$k")"
+  pgrst_wait "$2" "$pid" || rc=$?
+  if ((rc != 0)); then
+    err "replica $k (PostgREST on 127.0.0.1:$2) did not start"
+    tail_log "$LB_DIR/r$k.log"
+    return 1
+  fi
+}
+
+replica_proc_stop() { # K SIGNAL
+  local pid i
+  if pid="$(our_pid "$(replica_pidfile "$1")" "$(replica_conf "$1")")"; then
+    kill "-$2" "$pid" 2>/dev/null || true
+    for ((i = 0; i < 100; i++)); do
+      pid_alive "$pid" || break
+      sleep 0.05
+    done
+    if pid_alive "$pid"; then
+      kill -KILL "$pid" 2>/dev/null || true
+      for ((i = 0; i < 40; i++)); do
+        pid_alive "$pid" || break
+        sleep 0.05
+      done
+    fi
+  fi
+  rm -f "$(replica_pidfile "$1")"
+}
+
+# Waits until HAProxy reports replica K (every replica when K is empty) with status WANT (UP).
+lb_wait_status() { # WANT [K]
+  local want=$1 k=${2:-} deadline=$((SECONDS + TIMEOUT)) lines ok name status
+  while ((SECONDS < deadline)); do
+    ok=1
+    lines="$(lb_servers 2>/dev/null)" || lines=""
+    [[ -n $lines ]] || ok=0
+    while read -r name status _; do
+      [[ -z $name ]] && continue
+      [[ -n $k && $name != "r$k" ]] && continue
+      [[ $status == "$want" ]] || ok=0
+    done <<<"$lines"
+    ((ok)) && return 0
+    sleep 0.1
+  done
+  err "HAProxy does not report ${k:+replica }${k:-every replica} $want after ${TIMEOUT}s:"
+  lb_servers >&2 || true
+  return 1
+}
+
+write_lb_cfg() {
+  local k port_var admin_var
+  (umask 077 && cat >"$LB_CFG.tmp") <<EOF
+# HAProxy 2.6 in front of $LB_REPLICAS PostgREST 12.0.2 replicas (scripts/testenv.sh start-lb).
+global
+  maxconn 1000
+  stats socket $LB_SOCK mode 600 level admin
+
+defaults
+  mode http
+  option http-keep-alive          # client side: keep connections open between requests
+  http-reuse safe                 # server side: reuse idle connections to the replicas
+  option idle-close-on-response   # on reload, idle client connections get a response before closing
+  option redispatch 1             # a connection retried after a failure goes to another replica
+  retries 3                       # connection failures only: the request had not left HAProxy
+  timeout connect 2s
+  timeout client 120s             # above the client's request timeout (pgrestify: 60 s)
+  timeout server 120s             # a batch may run that long in the database
+  timeout http-request 30s
+  timeout http-keep-alive 30s
+  timeout queue 10s
+  timeout check 2s
+
+frontend postgrest
+  bind 127.0.0.1:$LB_PORT
+  default_backend replicas
+
+backend replicas
+  balance leastconn
+  option httpchk GET /ready       # PostgREST's admin server: 200 when it can serve requests
+  http-check expect status 200
+  default-server inter 500ms fastinter 250ms downinter 500ms rise 2 fall 2
+EOF
+  for ((k = 1; k <= LB_REPLICAS; k++)); do
+    port_var="LB_R${k}_PORT"
+    admin_var="LB_R${k}_ADMIN"
+    echo "  server r$k 127.0.0.1:${!port_var} check port ${!admin_var}" >>"$LB_CFG.tmp"
+  done
+  if [[ -n ${LB1_PORT:-} ]]; then
+    # shellcheck disable=SC2153 # LB_R1_PORT/LB_R1_ADMIN: set by cmd_start_lb and load_lb
+    cat >>"$LB_CFG.tmp" <<EOF
+
+# bench/run.sh: the same balancer in front of replica 1 alone.
+frontend single
+  bind 127.0.0.1:$LB1_PORT
+  default_backend single
+
+backend single
+  option httpchk GET /ready
+  http-check expect status 200
+  default-server inter 500ms fastinter 250ms downinter 500ms rise 2 fall 2
+  server r1 127.0.0.1:$LB_R1_PORT check port $LB_R1_ADMIN
+EOF
+  fi
+  mv -f "$LB_CFG.tmp" "$LB_CFG"
+}
+
+# Starts HAProxy in the foreground (-db) under nohup; with OLD_PIDS, as a graceful reload (-sf):
+# the new process binds the port, the old ones stop listening and finish their requests.
+lb_proc_start() { # [OLD_PIDS]
+  local hap pid i
+  hap="$(haproxy_bin)"
+  [[ -n $hap ]] || die "haproxy not found (Debian package haproxy; run scripts/bootstrap.sh)"
+  if ! "$hap" -c -q -f "$LB_CFG" >"$LB_DIR/haproxy-check.log" 2>&1; then
+    err "haproxy refuses $LB_CFG"
+    tail_log "$LB_DIR/haproxy-check.log"
+    return 1
+  fi
+  if [[ -n ${1:-} ]]; then
+    # shellcheck disable=SC2086
+    nohup "$hap" -db -f "$LB_CFG" -sf $1 >>"$LB_DIR/haproxy.log" 2>&1 </dev/null &
+  else
+    nohup "$hap" -db -f "$LB_CFG" >>"$LB_DIR/haproxy.log" 2>&1 </dev/null &
+  fi
+  pid=$!
+  echo "$pid" >"$LB_DIR/haproxy.pid"
+  echo "$pid" >>"$LB_DIR/haproxy.pids"
+  # Ready when the new process answers on its admin socket and the port serves PostgREST.
+  for ((i = 0; i < 200; i++)); do
+    pid_alive "$pid" || break
+    if lb_admin "show info" 2>/dev/null | grep -q "^Pid: $pid$" &&
+      [[ "$(curl -s -o /dev/null -w '%{http_code}' -m 2 "http://127.0.0.1:$LB_PORT/" 2>/dev/null)" == 200 ]]; then
+      return 0
+    fi
+    sleep 0.05
+  done
+  err "HAProxy did not start on 127.0.0.1:$LB_PORT"
+  tail_log "$LB_DIR/haproxy.log"
+  return 1
+}
+
+# The HAProxy processes started here that still run (an old one lingers after a reload until its
+# requests are done).
+lb_running_pids() {
+  local pid
+  [[ -f $LB_DIR/haproxy.pids ]] || return 0
+  while read -r pid; do
+    [[ $pid =~ ^[0-9]+$ ]] && pid_alive "$pid" &&
+      tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$LB_CFG" && echo "$pid"
+  done <"$LB_DIR/haproxy.pids"
+  return 0
+}
+
+LB_USED_PORTS=""
+pick_unused_port() {
+  local p i
+  for ((i = 0; i < 50; i++)); do
+    p="$(pick_port)"
+    [[ " $LB_USED_PORTS " == *" $p "* ]] && continue
+    echo "$p"
+    return 0
+  done
+  die "no free TCP port found"
+}
+
+cmd_start_lb() { # N
+  local n=${1:-3} k port admin port_var state
+  [[ $n =~ ^[1-9]$ ]] || die "start-lb: 1 to 9 replicas, got '$n'"
+  load_env
+  set_lb
+  [[ -f $LB_STATE ]] && die "a load balancer already runs in $DIR (stop-lb first)"
+  [[ -n "$(haproxy_bin)" ]] || die "haproxy not found (Debian package haproxy; run scripts/bootstrap.sh)"
+  mkdir -p "$LB_DIR"
+  : >"$LB_DIR/haproxy.pids"
+  LB_REPLICAS=$n
+  LB_USED_PORTS="$PGRESTIFY_TEST_PG_PORT $PGRESTIFY_TEST_PGRST_PORT"
+  state="LB_REPLICAS=$n"$'\n'
+  for ((k = 1; k <= n; k++)); do
+    port="$(pick_unused_port)"
+    LB_USED_PORTS+=" $port"
+    admin="$(pick_unused_port)"
+    LB_USED_PORTS+=" $admin"
+    printf -v "LB_R${k}_PORT" '%s' "$port"
+    printf -v "LB_R${k}_ADMIN" '%s' "$admin"
+    state+="LB_R${k}_PORT=$port"$'\n'"LB_R${k}_ADMIN=$admin"$'\n'
+    (umask 077 && sed -e "s/^server-port = .*/server-port = $port/" "$PGRST_CONF" >"$(replica_conf "$k")" &&
+      printf 'admin-server-port = %s\n' "$admin" >>"$(replica_conf "$k")")
+  done
+  LB_PORT="$(pick_unused_port)"
+  LB_USED_PORTS+=" $LB_PORT"
+  state+="LB_PORT=$LB_PORT"$'\n'
+  LB1_PORT=""
+  if [[ ${PGRESTIFY_LB_SINGLE:-0} == 1 ]]; then
+    LB1_PORT="$(pick_unused_port)"
+    state+="LB1_PORT=$LB1_PORT"$'\n'
+  fi
+  printf '%s' "$state" >"$LB_STATE"
+  for ((k = 1; k <= n; k++)); do
+    port_var="LB_R${k}_PORT"
+    replica_proc_start "$k" "${!port_var}" || {
+      cmd_stop_lb
+      exit 1
+    }
+  done
+  write_lb_cfg
+  if ! lb_proc_start || ! lb_wait_status UP; then
+    cmd_stop_lb
+    exit 1
+  fi
+  {
+    echo "PGRESTIFY_TEST_LB_URL=http://127.0.0.1:$LB_PORT"
+    [[ -z $LB1_PORT ]] || echo "PGRESTIFY_TEST_LB1_URL=http://127.0.0.1:$LB1_PORT"
+  } >"$LB_DIR/env"
+  cat "$LB_DIR/env"
+  log "HAProxy $("$(haproxy_bin)" -v | head -n1 | cut -d' ' -f3) on http://127.0.0.1:$LB_PORT in front of $n PostgREST replicas" >&2
+}
+
+cmd_stop_lb() {
+  set_lb
+  [[ -d $LB_DIR ]] || return 0
+  local pid pidfile k i
+  for pid in $(lb_running_pids); do
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 40; i++)); do
+      pid_alive "$pid" || break
+      sleep 0.05
+    done
+    pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null
+  done
+  for pidfile in "$LB_DIR"/r*.pid; do
+    [[ -f $pidfile ]] || continue
+    k="${pidfile##*/r}"
+    replica_proc_stop "${k%.pid}" TERM
+  done
+  rm -rf "$LB_DIR"
+}
+
+cmd_replica() { # kill|pause|stop|start K
+  local what=$1 k=${2:-} i port_var
+  load_env
+  load_lb
+  replica_check "$k"
+  port_var="LB_R${k}_PORT"
+  case $what in
+    kill)
+      replica_proc_stop "$k" KILL
+      ;;
+    pause)
+      local pid
+      pid="$(our_pid "$(replica_pidfile "$k")" "$(replica_conf "$k")")" || die "replica $k does not run"
+      kill -STOP "$pid"
+      ;;
+    stop)
+      # Graceful: HAProxy sends it no new request; its requests in flight finish; then SIGTERM.
+      lb_admin "set server replicas/r$k state drain" >/dev/null
+      for ((i = 0; i < 200; i++)); do
+        [[ "$(lb_servers | awk -v s="r$k" '$1 == s {print $3}')" == 0 ]] && break
+        sleep 0.05
+      done
+      replica_proc_stop "$k" TERM
+      ;;
+    start)
+      replica_proc_start "$k" "${!port_var}"
+      lb_admin "set server replicas/r$k state ready" >/dev/null
+      lb_wait_status UP "$k"
+      ;;
+  esac
+}
+
+cmd_reload_lb() {
+  load_env
+  load_lb
+  local old
+  old="$(lb_running_pids | tr '\n' ' ')"
+  lb_proc_start "$old"
+  lb_wait_status UP
+}
+
+# ---------------------------------------------------------------------------
 # commands
 # ---------------------------------------------------------------------------
 
@@ -403,6 +771,7 @@ EOF
 cmd_stop() {
   set_dir "$1"
   [[ -d $DIR ]] || return 0
+  cmd_stop_lb
   pgrst_stop
   pg_stop
   if [[ ${KEEP:-0} == 1 ]]; then
@@ -492,6 +861,46 @@ main() {
       load_env
       pg_restart
       log "PostgreSQL (pid $(head -n1 "$PG_PIDFILE")) restarted on 127.0.0.1:$PGRESTIFY_TEST_PG_PORT"
+      ;;
+    start-lb)
+      set_dir "${1:-}"
+      cmd_start_lb "${2:-3}"
+      ;;
+    stop-lb)
+      set_dir "${1:-}"
+      cmd_stop_lb
+      log "HAProxy and its replicas stopped"
+      ;;
+    kill-replica | pause-replica | stop-replica | start-replica)
+      set_dir "${1:-}"
+      cmd_replica "${cmd%-replica}" "${2:-}"
+      log "${cmd%-replica} replica ${2:-}: done"
+      ;;
+    restart-replica)
+      set_dir "${1:-}"
+      cmd_replica stop "${2:-}"
+      cmd_replica start "${2:-}"
+      log "replica ${2:-} restarted"
+      ;;
+    rolling-restart)
+      set_dir "${1:-}"
+      load_lb
+      local k
+      for ((k = 1; k <= LB_REPLICAS; k++)); do
+        cmd_replica stop "$k"
+        cmd_replica start "$k"
+      done
+      log "rolling restart of $LB_REPLICAS replicas done"
+      ;;
+    reload-lb)
+      set_dir "${1:-}"
+      cmd_reload_lb
+      log "HAProxy reloaded (pid $(head -n1 "$DIR/lb/haproxy.pid"))"
+      ;;
+    wait-lb)
+      set_dir "${1:-}"
+      load_lb
+      lb_wait_status UP "${2:-}"
       ;;
     -h | --help | help) usage ;;
     *) usage ;;

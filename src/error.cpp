@@ -106,6 +106,60 @@ void throwError(const ErrorInfo& info) {
 
 namespace detail {
 
+namespace {
+
+bool isJsonObject(std::string_view body) {
+  auto text = trim(body);
+  if (text.empty() || text.front() != '{') return false;
+  return nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false).is_object();
+}
+
+// The text of an error page: every tag replaced by a space (never removed, so that text a tag
+// splits is not joined: redaction ran on the raw body), whitespace collapsed, bounded.
+std::string pageText(std::string_view body) {
+  std::string out;
+  bool inTag = false, space = false;
+  for (char c : body) {
+    if (inTag) {
+      if (c == '>') {
+        inTag = false;
+        space = true;
+      }
+      continue;
+    }
+    if (c == '<') {
+      inTag = true;
+      space = true;
+      continue;
+    }
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = true;
+      continue;
+    }
+    if (space && !out.empty()) out.push_back(' ');
+    space = false;
+    out.push_back(c);
+  }
+  constexpr std::size_t kMax = 200;
+  if (out.size() > kMax) {
+    std::size_t cut = kMax;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+    out += "...";
+  }
+  return out;
+}
+
+bool isHtml(const HttpResponse& response) {
+  std::string type(response.header("Content-Type").value_or(""));
+  std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (type.find("html") != std::string::npos) return true;
+  auto text = trim(response.body);
+  return !text.empty() && text.front() == '<';
+}
+
+}  // namespace
+
 ErrorInfo errorInfo(const HttpResponse& response) {
   if (response.transportFailed()) {
     ErrorInfo info;
@@ -114,7 +168,23 @@ ErrorInfo errorInfo(const HttpResponse& response) {
     info.bodySent = response.bodySent;
     return info;
   }
-  return parseErrorBody(response.status, response.body);
+  ErrorInfo info = parseErrorBody(response.status, response.body);
+  // PostgREST answers every error with a JSON object (and Warp a plain-text 400/414). A 502, 503,
+  // 504 or 520-524 that is not a JSON object, or any HTML page, comes from a proxy or load
+  // balancer in front of it (HAProxy, nginx, a CDN): the message says so, and what it means.
+  const int st = response.status;
+  const bool gateway = st == 502 || st == 503 || st == 504 || (st >= 520 && st <= 524);
+  if (isJsonObject(response.body) || !(gateway || isHtml(response))) return info;
+  std::string meaning;
+  if (st == 503) {
+    meaning = "; no server behind it took the request, so it was not run";
+  } else if (gateway) {
+    meaning = "; it lost PostgREST's answer, so the request may or may not have been run";
+  }
+  std::string text = pageText(response.body);
+  info.message = fmt::format("HTTP {} from a proxy or load balancer, not PostgREST's own error{}{}{}", st, meaning,
+                             text.empty() ? "" : ": ", text);
+  return info;
 }
 
 // PostgREST 12.0.2 answers `400 {"code":"","details":null,"hint":null,"message":""}` when the

@@ -15,6 +15,11 @@
 # foreground, and is stopped by its PID like the other test servers.
 # On the servers it starts itself, it also runs a second PostgREST on the same database with the
 # default `db-tx-end = commit` (dry runs must refuse it) and adds PGRESTIFY_TEST_COMMIT_URL.
+# And, when HAProxy is installed (Debian package `haproxy`), `scripts/testenv.sh start-lb`: HAProxy
+# on loopback in front of three more PostgREST replicas on the same database (keep-alive on both
+# sides, health checks on each replica's /ready), PGRESTIFY_TEST_LB_URL in the env file. Without
+# HAProxy it is absent: tests/integration/replicas_test.cpp then fails under CI and skips
+# otherwise. `testenv.sh stop` stops HAProxy (every process a reload left) and the replicas.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cmd=${1:?start|stop}
@@ -178,6 +183,16 @@ start_commit_postgrest() { # TESTENV_DIR
   exit 1
 }
 
+# HAProxy in front of three PostgREST replicas on the testenv's database (scripts/testenv.sh start-lb).
+start_lb() { # TESTENV_DIR
+  if [[ -z ${PGRESTIFY_HAPROXY_BIN:-} ]] && ! command -v haproxy >/dev/null 2>&1 && [[ ! -x /usr/sbin/haproxy ]]; then
+    echo "fixture: haproxy is not installed (Debian package haproxy): no load balancer, the replica tests fail under CI" >&2
+    return 0
+  fi
+  "$ROOT/scripts/testenv.sh" start-lb "$1" 3 >/dev/null || { echo "fixture: HAProxy and its replicas did not start" >&2; exit 1; }
+  cat "$1/lb/env" >> "$envfile"
+}
+
 case "$cmd" in
   start)
     # A start without a stop in between (`ctest --repeat` repeats the fixture's setup too) must
@@ -204,6 +219,7 @@ case "$cmd" in
     start_commit_postgrest "$dir"
     mkdir -p "$extradir"
     start_tls_proxy "$(grep '^PGRESTIFY_TEST_URL=' "$envfile" | cut -d= -f2-)"
+    start_lb "$dir"
     ;;
   stop)
     stop_test_servers

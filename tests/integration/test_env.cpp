@@ -25,7 +25,7 @@ std::map<std::string, std::string> loadEnv() {
         "PGRESTIFY_TEST_DIR", "PGRESTIFY_TEST_PSQL", "PGRESTIFY_TEST_ECHO_URL", "PGRESTIFY_TEST_SILENT_URL",
         "PGRESTIFY_TEST_TLS_URL", "PGRESTIFY_TEST_TLS_CA", "PGRESTIFY_TEST_TLS_CERT", "PGRESTIFY_TEST_TLS_KEY",
         "PGRESTIFY_TEST_TLS_KEY_ENCRYPTED", "PGRESTIFY_TEST_TLS_KEY_PASSWORD", "PGRESTIFY_TEST_TLS_WRONG_CA",
-        "PGRESTIFY_TEST_COMMIT_URL"}) {
+        "PGRESTIFY_TEST_COMMIT_URL", "PGRESTIFY_TEST_LB_URL"}) {
     if (const char* v = std::getenv(key); v && *v && !env.count(key)) env[key] = v;
   }
   return env;
@@ -92,6 +92,7 @@ const TestServer* server() {
     s->tlsKeyPassword = env["PGRESTIFY_TEST_TLS_KEY_PASSWORD"];
     s->tlsWrongCa = env["PGRESTIFY_TEST_TLS_WRONG_CA"];
     s->commitUrl = env["PGRESTIFY_TEST_COMMIT_URL"];
+    s->lbUrl = env["PGRESTIFY_TEST_LB_URL"];
     return s;
   }();
   return instance.get();
@@ -123,11 +124,13 @@ std::string sql(const std::string& statement) {
 
 long long sqlCount(const std::string& statement) { return std::stoll(sql(statement)); }
 
-int testenv(const std::string& subcommand) {
+int testenv(const std::string& subcommand) { return testenv(subcommand, ""); }
+
+int testenv(const std::string& subcommand, const std::string& args) {
   const TestServer* s = server();
   if (!s || s->dir.empty()) return -1;
   std::string cmd = shellQuote(std::string(PGRESTIFY_SOURCE_DIR) + "/scripts/testenv.sh") + " " + subcommand + " " +
-                    shellQuote(s->dir);
+                    shellQuote(s->dir) + (args.empty() ? "" : " " + args);
   int status = std::system(cmd.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

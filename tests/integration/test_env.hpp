@@ -35,6 +35,9 @@ struct TestServer {
   std::string tlsWrongCa;  ///< a CA that signed nothing here
   std::string
       commitUrl;  ///< a second PostgREST on the same database with the default `db-tx-end = commit` (fixture.sh)
+  /// HAProxy in front of three PostgREST replicas on the same database (fixture.sh, `testenv.sh
+  /// start-lb`; empty when haproxy is not installed or the servers are the developer's own).
+  std::string lbUrl;
 };
 
 /// The servers, or nullptr when none is configured.
@@ -49,6 +52,8 @@ std::string sql(const std::string& statement);
 long long sqlCount(const std::string& statement);
 /// Runs `scripts/testenv.sh <subcommand> <dir>` (restart-postgrest, stop-postgres...); returns its exit status.
 int testenv(const std::string& subcommand);
+/// Runs `scripts/testenv.sh <subcommand> <dir> <args>` (kill-replica DIR 2...); returns its exit status.
+int testenv(const std::string& subcommand, const std::string& args);
 
 /// A transport that forwards to another one and counts requests by method.
 class CountingTransport : public Transport {
