@@ -36,7 +36,7 @@ start=$SECONDS
 # in the first stage only: under the sanitizers they cost minutes of the 40-minute budget, and the
 # code they run is run here by smaller tests of the same calls (BulkUpdateFunction.*, Streaming.*,
 # TokenProvider.*, ServiceTest.*).
-long_imports='^(BulkUpdateFunction\.AutoUpdatesOneHundredThousandDistinctRowsExactly|Streaming\.TwoHundredThousandGeneratedRowsLandWithBoundedLookAhead|ServiceTest\.(TokenExpiringMidImportIsRenewedByTheProvider|TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt|WithoutProviderTheRowsAfterExpiryFailWith401AndNothingIsLostOrDuplicated))$'
+long_imports='^(BulkUpdateFunction\.AutoUpdatesOneHundredThousandDistinctRowsExactly|Streaming\.TwoHundredThousandGeneratedRowsLandWithBoundedLookAhead|ServiceTest\.(TokenExpiringMidImportIsRenewedByTheProvider|TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt|WithoutProviderTheRowsAfterExpiryFailWith401AndNothingIsLostOrDuplicated)|cli\.resume\.kill_resume)$'
 ctest --test-dir "$BUILD" --output-on-failure -j2 -LE packaging -E "$long_imports" "$@" || status=$?
 echo "sanitizer suite (ASan+UBSan): $((SECONDS - start)) s, exit $status"
 
