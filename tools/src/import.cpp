@@ -460,10 +460,14 @@ class ResumeBook {
       }
     }
     checkpoint(0);
-    if (!failed_ && inputDone && !tracker_.firstRecord() && held_.empty()) {
-      state_.complete = true;
-      save();
-    }
+    if (failed_) return;
+    // Nothing is in flight any more: only the finished rows after the position (in batches that
+    // finished before an earlier one that was never sent) will be sent again.
+    std::uint64_t sent = state_.position;
+    for (const auto& h : held_) sent = std::max(sent, h.maxRecord + 1);
+    state_.sentUpTo = sent;
+    state_.complete = inputDone && !tracker_.firstRecord() && held_.empty();
+    save();
   }
 
  private:
