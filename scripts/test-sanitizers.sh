@@ -37,8 +37,9 @@ start=$SECONDS
 # code they run is run here by smaller tests of the same calls (BulkUpdateFunction.*, Streaming.*,
 # TokenProvider.*, ServiceTest.*). The replica tests behind HAProxy (Replicas.*, 3-7 s each: imports
 # of up to 200,000 rows while replicas are killed, restarted or all down) test the engine's retries
-# that the unit tests (ProxyError.*, EngineRetry.*) run under the sanitizers too.
-long_imports='^(BulkUpdateFunction\.AutoUpdatesOneHundredThousandDistinctRowsExactly|Streaming\.TwoHundredThousandGeneratedRowsLandWithBoundedLookAhead|ServiceTest\.(TokenExpiringMidImportIsRenewedByTheProvider|TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt|WithoutProviderTheRowsAfterExpiryFailWith401AndNothingIsLostOrDuplicated)|Replicas\..*)$'
+# that the unit tests (ProxyError.*, EngineRetry.*) run under the sanitizers too; the CLI's
+# 1,000,000-row import killed five times (cli.resume.kill_resume) has the other cli.resume.* tests.
+long_imports='^(BulkUpdateFunction\.AutoUpdatesOneHundredThousandDistinctRowsExactly|Streaming\.TwoHundredThousandGeneratedRowsLandWithBoundedLookAhead|ServiceTest\.(TokenExpiringMidImportIsRenewedByTheProvider|TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt|WithoutProviderTheRowsAfterExpiryFailWith401AndNothingIsLostOrDuplicated)|Replicas\..*|cli\.resume\.kill_resume)$'
 ctest --test-dir "$BUILD" --output-on-failure -j2 -LE packaging -E "$long_imports" "$@" || status=$?
 echo "sanitizer suite (ASan+UBSan): $((SECONDS - start)) s, exit $status"
 

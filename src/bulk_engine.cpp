@@ -115,6 +115,7 @@ class Ledger {
       e.status = status;
       e.message = "no row matches the key";
       e.attempts = w.attempts;
+      keepError(w.family, e);
       result_.errors.push_back(std::move(e));
       ++notFound;
     }
@@ -133,6 +134,7 @@ class Ledger {
     e.batchIndex = w.family;
     e.attempts = w.attempts;
     e.outcomeUnknown = unknown;
+    keepError(w.family, e);
     result_.errors.push_back(std::move(e));
     return pieceDone(w.family, 0, 0, w.rows.size());
   }
@@ -193,6 +195,12 @@ class Ledger {
     for (std::size_t i = 0; i < rows.size(); ++i) {
       data_.push_back(Returned{.first = first, .within = mapped ? w.rows[i].index : i, .row = std::move(rows[i])});
     }
+  }
+
+  /// Batch @p index's report names @p e too (BatchReport::errors).
+  void keepError(std::uint64_t index, const BulkError& e) {
+    auto it = batches_.find(index);
+    if (it != batches_.end()) it->second.report.errors.push_back(e);
   }
 
   std::optional<BatchReport> pieceDone(std::uint64_t index, std::size_t ok, std::size_t skipped, std::size_t failed) {

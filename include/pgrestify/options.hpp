@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 #pragma once
 
+#include <pgrestify/result.hpp>
+
 #include <nlohmann/json_fwd.hpp>
 
 #include <chrono>
@@ -133,6 +135,9 @@ struct BatchReport {
   std::size_t requests = 0;          ///< requests this batch needed (retries and isolation splits included)
   std::vector<std::size_t> indexes;  ///< input indexes of the batch's rows, ascending (not contiguous when
                                      ///< key sets interleave; rows refused as InvalidRow belong to no batch)
+  /// The errors naming this batch's failed rows (copies of the BulkResult::errors entries of its
+  /// pieces), so that a caller can record each failure as soon as its batch is done.
+  std::vector<BulkError> errors;
 };
 
 using ProgressCallback = std::function<void(const BulkProgress&)>;

@@ -86,6 +86,37 @@ TEST(EngineConcurrency, ProgressAndBatchReports) {
   EXPECT_EQ(requests, 12u);
 }
 
+TEST(EngineConcurrency, BatchReportsNameTheErrorsOfTheirFailedRows) {
+  // Row 5's email is taken: its batch (rows 4-7) is isolated down to it; the report of that batch
+  // carries the error naming row 5 (what a caller needs to record the failure at once), the others none.
+  auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int) {
+    if (req.body.find("\"e5@") != std::string::npos) return pgError(409, "23505");
+    return created(json::parse(req.body).size());
+  });
+  auto client = fakeClient(fake);
+  auto rows = userRows(12);
+  std::vector<BatchReport> batches;
+  auto r = client.from("users").bulkInsert(
+      rows, {.batchSize = 4, .concurrency = 2, .onBatchComplete = [&](const BatchReport& b) { batches.push_back(b); }});
+  expectAccounted(r, 12);
+  ASSERT_EQ(r.failed, 1u);
+  ASSERT_EQ(r.errors.size(), 1u);
+  ASSERT_EQ(batches.size(), 3u);
+  std::size_t named = 0;
+  for (const auto& b : batches) {
+    SCOPED_TRACE(b.batchIndex);
+    std::size_t failedRows = 0;
+    for (const auto& e : b.errors) {
+      failedRows += e.indexes.size();
+      EXPECT_EQ(e.code, "23505");
+      EXPECT_EQ(e.indexes, std::vector<std::size_t>{5});
+    }
+    EXPECT_EQ(failedRows, b.failed);
+    named += failedRows;
+  }
+  EXPECT_EQ(named, 1u);
+}
+
 TEST(EngineConcurrency, ProgressReachesTheTotalWhenEveryRowIsInvalid) {
   auto fake = std::make_shared<FakeTransport>();
   auto client = fakeClient(fake);

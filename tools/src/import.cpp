@@ -6,6 +6,7 @@
 #include "progress.hpp"
 #include "readers.hpp"
 #include "reject_writer.hpp"
+#include "resume_state.hpp"
 #include "row_stream.hpp"
 #include "tool_transport.hpp"
 
@@ -22,6 +23,9 @@
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -31,6 +35,7 @@
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 namespace pgrestify::cli {
 
@@ -203,8 +208,9 @@ struct Counts {
   std::size_t ok = 0;
   std::size_t skipped = 0;
   std::size_t failed = 0;
-  std::size_t unknown = 0;  ///< failed rows whose outcome is unknown
-  std::size_t unsent = 0;   ///< rows read but never sent (interrupted)
+  std::size_t unknown = 0;             ///< failed rows whose outcome is unknown
+  std::size_t unsent = 0;              ///< rows read but never sent (interrupted)
+  std::optional<std::size_t> runRows;  ///< rows of this run, when the counts include earlier runs (--resume)
 };
 
 /// The words of the summary line for written (deleted) and skipped (not found) rows.
@@ -232,12 +238,18 @@ class Reporter {
   /// The summary line of a run that sent nothing.
   void emptySummary() { summary(Counts{}, elapsed()); }
 
+  /// A line on standard output before the summary line (--resume).
+  void outLine(const std::string& text) {
+    display_.clear();
+    std::fputs((text + "\n").c_str(), stdout);
+  }
+
   /// The summary line, on standard output; when it cannot be written it goes to standard error.
   /// Rows read but never sent (interrupted) get their own clause, and so do failed rows whose
   /// outcome is unknown; otherwise the line is exactly "N rows: S written, K skipped, F failed in
   /// T s (R rows/s)".
   void summary(const Counts& c, double seconds) {
-    const double rate = seconds > 0 ? static_cast<double>(c.rows) / seconds : 0.0;
+    const double rate = seconds > 0 ? static_cast<double>(c.runRows.value_or(c.rows)) / seconds : 0.0;
     char text[512];
     const std::string unknownText =
         c.unknown ? " (" + std::to_string(c.unknown) + " with an unknown outcome)" : std::string();
@@ -323,31 +335,264 @@ std::unique_ptr<Input> openInput(const CommonOptions& common) {
   }
 }
 
-void openRejects(const CommonOptions& common, RejectWriter& rejects) {
+/// Opens the reject file: new, or (@p state: a resumed run) continued at the length the state
+/// records.
+void openRejects(const CommonOptions& common, RejectWriter& rejects, const ResumeState* state) {
   try {
     checkRejectIsNotInput(common.file, common.rejectFile);
-    if (!common.rejectFile.empty()) rejects.open(common.rejectFile);
+    if (!common.rejectFile.empty()) {
+      if (state && state->runs > 0) {
+        rejects.openAt(common.rejectFile, state->rejectBytes);
+      } else {
+        rejects.open(common.rejectFile);
+      }
+    }
   } catch (const std::exception& e) {
-    throw Stop{kExitSetup, e.what()};
+    throw Stop{state && state->runs > 0 ? kExitStateRefused : kExitSetup, std::string(e.what()) + ". Nothing was sent"};
   }
 }
 
+/// --shard K/N (all records without it). Throws Stop (usage error).
+ShardSpec shardOf(const CommonOptions& common) {
+  if (!common.shard) return ShardSpec{};
+  try {
+    return parseShard(*common.shard);
+  } catch (const std::invalid_argument& e) {
+    throw Stop{kExitUsage, e.what(), false};
+  }
+}
+
+/// A resumable run (--resume STATE, docs/cli.md "Resumable and sharded imports"): keeps the
+/// state file's position at the low-water mark of the input records (every record before it has
+/// its final outcome, whatever order the batches complete in) and the reject file consistent with
+/// it. Reject records are held until the position passes their rows, then written in input order
+/// and synced before the state that counts them: the reject file holds exactly the records of the
+/// rows before the position (a resumed run cuts it back to the length the state records).
+class ResumeBook {
+ public:
+  ResumeBook(std::string path, ResumeState state, RejectWriter& rejects, Tracker& tracker,
+             const RecordSelector& selector, std::uint64_t reserve, Reporter& report)
+      : path_(std::move(path)),
+        state_(std::move(state)),
+        base_(state_.counts),
+        baseResent_(state_.resent),
+        startSentUpTo_(state_.sentUpTo),
+        rejects_(rejects),
+        tracker_(tracker),
+        selector_(selector),
+        reserve_(reserve),
+        report_(report) {
+    state_.complete = false;
+    ++state_.runs;
+  }
+
+  /// The input record this run started at.
+  std::uint64_t startPosition() const { return selector_.start(); }
+  /// The state as it was before this run (counts of earlier runs, where it resumes).
+  const StateCounts& base() const { return base_; }
+  const ResumeState& state() const { return state_; }
+  /// Rows this run sent that an interrupted run may have sent already.
+  std::uint64_t resentThisRun() const { return resent_; }
+  /// The state could not be written: the run was stopped.
+  bool failed() const { return failed_; }
+  /// How to stop the bulk call when the state cannot be written.
+  void setStop(std::function<void()> stop) { stop_ = std::move(stop); }
+
+  /// The first state of this run, before anything is sent. Throws Stop (exit status 4).
+  void start() {
+    checkpoint(0);
+    if (failed_) throw Stop{kExitSetup, "nothing was sent"};
+  }
+
+  /// Input record @p record could not become a row.
+  void inputReject(std::uint64_t record, std::size_t line, std::string row, nlohmann::json error) {
+    Held h{record, record};
+    h.failed = 1;
+    h.records.push_back(Record{record, line, std::move(row), std::move(error)});
+    held_.push_back(std::move(h));
+  }
+
+  /// The engine is given the row of input record @p record: before it can be sent, the state
+  /// records that rows up to it may have been sent (reserving the next rows too).
+  void rowTaken(std::uint64_t record) {
+    if (record < startSentUpTo_) ++resent_;
+    if (record >= state_.sentUpTo) checkpoint(record + reserve_);
+  }
+
+  /// Every row of the batch has its outcome: its counts and reject records wait until the
+  /// position passes its rows.
+  void batchDone(const BatchReport& report) {
+    std::unordered_map<std::size_t, const BulkError*> failedRows;
+    Held h{std::numeric_limits<std::uint64_t>::max(), 0};
+    for (const auto& e : report.errors) {
+      if (e.outcomeUnknown) h.unknown += e.indexes.size();
+      for (auto i : e.indexes) failedRows.emplace(i, &e);
+    }
+    h.ok = report.successful;
+    h.skipped = report.skipped;
+    h.failed = report.failed;
+    for (auto index : report.indexes) {
+      auto row = tracker_.take(index);
+      if (!row) continue;
+      h.minRecord = std::min(h.minRecord, row->record);
+      h.maxRecord = std::max(h.maxRecord, row->record);
+      if (auto it = failedRows.find(index); it != failedRows.end()) {
+        h.records.push_back(Record{row->record, row->line, std::move(row->text), errorJson(*it->second)});
+      }
+    }
+    if (h.minRecord > h.maxRecord) h.minRecord = h.maxRecord = selector_.next();  // no row known: not expected
+    held_.push_back(std::move(h));
+    if (Clock::now() - last_ >= kInterval) checkpoint(0);
+  }
+
+  /// The bulk call returned: failed rows no batch report named (refused before sending) get their
+  /// records, and the last state is written; complete when @p inputDone and every row has its outcome.
+  void finish(const BulkResult<nlohmann::json>& result, bool inputDone) {
+    for (const auto& e : result.errors) {
+      for (auto index : e.indexes) {
+        auto row = tracker_.take(index);
+        if (!row) continue;
+        Held h{row->record, row->record};
+        h.failed = 1;
+        h.unknown = e.outcomeUnknown ? 1 : 0;
+        h.records.push_back(Record{row->record, row->line, std::move(row->text), errorJson(e)});
+        held_.push_back(std::move(h));
+      }
+    }
+    checkpoint(0);
+    if (failed_) return;
+    // Nothing is in flight any more: only the finished rows after the position (in batches that
+    // finished before an earlier one that was never sent) will be sent again.
+    std::uint64_t sent = state_.position;
+    for (const auto& h : held_) sent = std::max(sent, h.maxRecord + 1);
+    state_.sentUpTo = sent;
+    state_.complete = inputDone && !tracker_.firstRecord() && held_.empty();
+    save();
+  }
+
+ private:
+  static constexpr auto kInterval = std::chrono::milliseconds(250);
+
+  struct Record {
+    std::uint64_t record;
+    std::size_t line;
+    std::string text;
+    nlohmann::json error;
+  };
+  /// Rows with their outcome whose counts and records the state does not hold yet.
+  struct Held {
+    std::uint64_t minRecord;
+    std::uint64_t maxRecord;
+    std::uint64_t ok = 0;
+    std::uint64_t skipped = 0;
+    std::uint64_t failed = 0;
+    std::uint64_t unknown = 0;
+    std::vector<Record> records;
+  };
+
+  /// Moves the position to the low-water mark, writes the reject records of the rows before it,
+  /// syncs the reject file, then writes the state (raising sent_up_to to @p sentUpTo).
+  void checkpoint(std::uint64_t sentUpTo) {
+    if (failed_) return;
+    // The first row without its outcome (rows are kept in input order), else every record read.
+    std::uint64_t position = tracker_.firstRecord().value_or(selector_.next());
+    // A finished batch whose rows are on both sides of the position (key sets interleave) holds
+    // the position before its first row: its counts are not split.
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (const auto& h : held_) {
+        if (h.minRecord < position && h.maxRecord >= position) {
+          position = h.minRecord;
+          moved = true;
+        }
+      }
+    }
+    std::vector<Record> records;
+    auto keep = std::partition(held_.begin(), held_.end(), [&](const Held& h) { return h.maxRecord >= position; });
+    for (auto it = keep; it != held_.end(); ++it) {
+      state_.counts.rows += it->ok + it->skipped + it->failed;
+      state_.counts.written += it->ok;
+      state_.counts.skipped += it->skipped;
+      state_.counts.failed += it->failed;
+      state_.counts.unknown += it->unknown;
+      for (auto& r : it->records) records.push_back(std::move(r));
+    }
+    held_.erase(keep, held_.end());
+    std::stable_sort(records.begin(), records.end(),
+                     [](const Record& a, const Record& b) { return a.record < b.record; });
+    for (const auto& r : records) rejects_.write(r.line, r.text, r.error);
+    if (!rejects_.sync() || rejects_.incomplete()) {
+      fail("the reject file could not be written");
+      return;
+    }
+    state_.position = std::max(state_.position, position);
+    state_.rejectBytes = rejects_.bytes();
+    state_.sentUpTo = std::max({state_.sentUpTo, sentUpTo, state_.position});
+    state_.resent = baseResent_ + resent_;
+    save();
+  }
+
+  void save() {
+    try {
+      saveState(path_, state_);
+      last_ = Clock::now();
+    } catch (const std::exception& e) {
+      fail(e.what());
+    }
+  }
+
+  void fail(const std::string& why) {
+    failed_ = true;
+    report_.note("error: " + why + "; the state file " + path_ +
+                 " is not updated any more: stopping (run the same command again to continue from its last "
+                 "position)");
+    if (stop_) stop_();
+  }
+
+  std::string path_;
+  ResumeState state_;
+  StateCounts base_;
+  std::uint64_t baseResent_;
+  std::uint64_t startSentUpTo_;
+  RejectWriter& rejects_;
+  Tracker& tracker_;
+  const RecordSelector& selector_;
+  std::uint64_t reserve_;
+  Reporter& report_;
+  std::vector<Held> held_;
+  std::uint64_t resent_ = 0;
+  bool failed_ = false;
+  Clock::time_point last_ = Clock::now();
+  std::function<void()> stop_;
+};
+
 /// Input records that cannot become rows: counted (they are failed rows) and written to the
-/// reject file.
+/// reject file (a resumable run gives them to its ResumeBook). Records the run does not take
+/// (another shard's, or before the resume position) are dropped.
 class InputRejects {
  public:
-  explicit InputRejects(RejectWriter& rejects) : rejects_(rejects) {}
+  InputRejects(RejectWriter& rejects, RecordSelector& selector, ResumeBook* book)
+      : rejects_(rejects), selector_(selector), book_(book) {}
   RejectSink sink() {
     return [this](InputReject&& r) {
+      const auto record = selector_.take();
+      if (!record) return;
       ++count_;
-      rejects_.write(r.line, r.row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                     {{"kind", "input"}, {"message", r.message}});
+      std::string row = r.row.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      nlohmann::json error = {{"kind", "input"}, {"message", r.message}};
+      if (book_) {
+        book_->inputReject(*record, r.line, std::move(row), std::move(error));
+      } else {
+        rejects_.write(r.line, row, error);
+      }
     };
   }
   std::size_t count() const { return count_; }
 
  private:
   RejectWriter& rejects_;
+  RecordSelector& selector_;
+  ResumeBook* book_;
   std::size_t count_ = 0;
 };
 
@@ -396,7 +641,22 @@ class Command {
   virtual bool notFoundIsRejected() const { return false; }
   /// What to say about @p e, thrown by the bulk call.
   virtual std::string callFailure(const std::exception& e, Client&) const { return e.what(); }
+  /// --resume: the options that change what is written, by name (the state file records them).
+  virtual std::map<std::string, std::string> writeOptions() const = 0;
 };
+
+/// @p names joined with ','.
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "" : ",") + n;
+  return out;
+}
+
+/// @p text as the state file keeps it (JSON text: invalid UTF-8 replaced).
+std::string asStored(const std::string& text) {
+  return nlohmann::json::parse(nlohmann::json(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))
+      .get<std::string>();
+}
 
 class ImportCommand final : public Command {
  public:
@@ -436,6 +696,25 @@ class ImportCommand final : public Command {
     o.onConflict = o_.onConflict;
     o.conflictColumns = Columns(o_.conflictColumns);
     return table.bulkInsert(rows.raw(), o);
+  }
+
+  std::map<std::string, std::string> writeOptions() const override {
+    std::map<std::string, std::string> m{
+        {"command", o_.update ? "update" : "import"},
+        {"--table", o_.common.table},
+        {"--schema", o_.common.schema},
+        {"--format", formatOf(o_)},
+        {"--on-conflict", o_.onConflict == OnConflict::Ignore   ? "ignore"
+                          : o_.onConflict == OnConflict::Update ? "update"
+                                                                : "error"},
+        {"--conflict-columns", joined(o_.conflictColumns)},
+        {"--null-string", o_.nullString},
+        {"--empty-as-null", o_.emptyIsNull ? "yes" : "no"},
+        {"--json-columns", joined(o_.jsonColumns)},
+        {"--reject-file", o_.common.rejectFile},
+    };
+    for (auto& [name, value] : m) value = asStored(value);
+    return m;
   }
 
   std::string callFailure(const std::exception& e, Client& client) const override {
@@ -496,6 +775,14 @@ class DeleteCommand final : public Command {
     return makeKeyReader(input, std::move(sink), o_.trimKeys);
   }
 
+  std::map<std::string, std::string> writeOptions() const override {
+    return {{"command", "delete"},
+            {"--table", o_.common.table},
+            {"--schema", o_.common.schema},
+            {"--column", o_.column},
+            {"--reject-file", o_.common.rejectFile}};
+  }
+
   BulkResult<nlohmann::json> call(Client& client, RowStream& rows, const CallHooks& hooks) const override {
     auto table = client.from(o_.common.table);
     auto o = callOptions<BulkDeleteOptions>(o_.common, hooks);
@@ -521,6 +808,8 @@ class InterruptMonitor {
   InterruptMonitor& operator=(const InterruptMonitor&) = delete;
 
   std::stop_token stopToken() const { return stop_.get_token(); }
+  /// Stops starting new batches (the state of a resumable run cannot be written).
+  void requestStop() { stop_.request_stop(); }
   /// The last progress of the bulk call (reported if the tool must exit without its result).
   void progress(const BulkProgress& p) {
     std::lock_guard lock(mutex_);
@@ -616,6 +905,7 @@ struct Rows {
   RowStream& stream;
   Tracker& tracker;
   const InputRejects& inputRejects;
+  ResumeBook* book = nullptr;  ///< --resume
 };
 
 /// Stop for an exception of the bulk call: thrown before any row was sent (invalid options, the
@@ -640,14 +930,23 @@ BulkResult<nlohmann::json> runCall(const Command& command, Session& session, Row
     monitor.progress(p);
     session.report.display().update(progressState(p, rows.inputRejects.count(), rows.reader, rows.stream));
   };
-  hooks.onBatchComplete = [&](const BatchReport& r) { rows.tracker.batchDone(r); };
+  hooks.onBatchComplete = [&](const BatchReport& r) {
+    if (rows.book) {
+      rows.book->batchDone(r);
+    } else {
+      rows.tracker.batchDone(r);
+    }
+  };
   hooks.stop = monitor.stopToken();
+  if (rows.book) rows.book->setStop([&monitor] { monitor.requestStop(); });
   try {
     auto result = command.call(session.client, rows.stream, hooks);
     monitor.callReturned();
+    if (rows.book) rows.book->setStop({});
     return result;
   } catch (const std::exception& e) {
     monitor.callReturned();
+    if (rows.book) rows.book->setStop({});
     throw callFailed(command, session, e);
   }
 }
@@ -678,6 +977,7 @@ Outcome writeFailedRows(const Command& command, const BulkResult<nlohmann::json>
     for (auto i : e.indexes) failedRows.emplace(i, &e);
   }
   for (const auto& [index, e] : failedRows) out.finalRows.insert(index);
+  if (rows.book) failedRows.clear();  // their records were written as their batches finished (ResumeBook)
   rows.tracker.forEach([&](std::size_t index, std::size_t line, const std::string& text) {
     auto it = failedRows.find(index);
     if (it == failedRows.end()) return;
@@ -696,6 +996,15 @@ Outcome writeFailedRows(const Command& command, const BulkResult<nlohmann::json>
   out.counts.ok = result.successful;
   out.counts.skipped = result.skipped + notFound;
   out.counts.unsent = result.notProcessed;
+  if (rows.book) {  // the totals of every run
+    const StateCounts& base = rows.book->base();
+    out.counts.runRows = out.counts.rows;
+    out.counts.rows += base.rows;
+    out.counts.ok += base.written;
+    out.counts.skipped += base.skipped;
+    out.counts.failed += base.failed;
+    out.counts.unknown += base.unknown;
+  }
   return out;
 }
 
@@ -713,7 +1022,11 @@ int exitStatus(const CommonOptions& common, const Outcome& out, Rows& rows, cons
                 e->what() + "; the input after it was not read");
     status = kExitInput;
   }
-  if (out.interrupted) {
+  if (out.interrupted && rows.book) {
+    report.note("interrupted: the state file " + common.resumeState +
+                " records where to continue: run the same command again to resume");
+    status = kExitInterrupted;
+  } else if (out.interrupted) {
     const std::size_t open =
         rows.tracker.firstOpenLine([&](std::size_t index) { return out.finalRows.count(index) > 0; });
     std::string where = open ? "line " + std::to_string(open) : "the first unread line";
@@ -735,7 +1048,19 @@ int exitStatus(const CommonOptions& common, const Outcome& out, Rows& rows, cons
   } else if (report.summaryLost()) {
     status = kExitReportFailed;
   }
+  if (rows.book && rows.book->failed()) status = kExitReportFailed;
   return status;
+}
+
+/// The line of a resumed run before its summary: which run it is, where it continued, and how many
+/// rows it sent again that the interrupted run may already have written.
+void resumeLine(const ResumeBook& book, Reporter& report) {
+  const ResumeState& s = book.state();
+  if (s.runs <= 1) return;
+  report.outLine("resumed: run " + std::to_string(s.runs) + " of this import continued at input record " +
+                 std::to_string(book.startPosition()) + "; " + std::to_string(book.resentThisRun()) +
+                 " row(s) sent again that the interrupted run may already have written (" + std::to_string(s.resent) +
+                 " over all runs; with --on-conflict error, those already written fail as duplicates of themselves)");
 }
 
 /// Reports a run whose bulk call returned (reject records, summary line, notes) and returns its
@@ -746,6 +1071,9 @@ int reportResult(const Command& command, const BulkResult<nlohmann::json>& resul
   // every row already has its outcome.
   const bool wasInterrupted = result.cancelled || interrupted();
   report.display().clear();
+  if (rows.book) {
+    rows.book->finish(result, rows.stream.exhausted() && !wasInterrupted && result.notProcessed == 0);
+  }
   Outcome out = writeFailedRows(command, result, rows, rejects, report);
   out.interrupted = wasInterrupted;
   const CommonOptions& common = command.common();
@@ -753,8 +1081,80 @@ int reportResult(const Command& command, const BulkResult<nlohmann::json>& resul
   if (rejected > 0 && !common.rejectFile.empty() && !common.quiet && !rejects.incomplete()) {
     report.note(std::to_string(rejected) + " failed row(s) written to " + common.rejectFile);
   }
+  if (rows.book) resumeLine(*rows.book, report);
   report.summary(out.counts, static_cast<double>(result.elapsed.count()) / 1000.0);
   return exitStatus(common, out, rows, rejects, report);
+}
+
+/// True when @p a and @p b name the same existing file.
+bool sameFile(const std::string& a, const std::string& b) {
+  struct stat sa {
+  }, sb{};
+  return ::stat(a.c_str(), &sa) == 0 && ::stat(b.c_str(), &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/// --resume STATE: the state to continue (a new one when the file does not exist), after checking
+/// that it belongs to this input, these options and this shard. nullopt without --resume. Throws
+/// Stop: usage errors (status 2), a refused state (status 6); nothing is written before.
+std::optional<ResumeState> resumeState(const Command& command, const ShardSpec& shard) {
+  const CommonOptions& common = command.common();
+  if (common.resumeState.empty()) return std::nullopt;
+  const std::string& path = common.resumeState;
+  if (common.file == "-") {
+    throw Stop{kExitUsage, "--resume needs an input file that can be read again, not standard input", false};
+  }
+  if (common.rejectFile.empty()) {
+    throw Stop{kExitUsage,
+               "--resume needs --reject-file: the failed rows of every run are kept in it, consistent with the state",
+               false};
+  }
+  if (common.dryRun) throw Stop{kExitUsage, "--resume and --dry-run cannot be used together (nothing is kept)", false};
+  if (path == common.rejectFile || sameFile(path, common.file) || sameFile(path, common.rejectFile)) {
+    throw Stop{kExitUsage, "--resume " + path + " must be a file of its own, not the input or the reject file", false};
+  }
+  std::optional<ResumeState> saved;
+  try {
+    saved = loadState(path);
+  } catch (const StateRefused& e) {
+    throw Stop{kExitStateRefused, "the state file " + path + " cannot be used: " + e.what() +
+                                      ". Nothing was sent and nothing written (the state file is left as it is)"};
+  }
+  InputFingerprint input;
+  try {
+    input = fingerprintFile(common.file);
+  } catch (const std::exception& e) {
+    throw Stop{kExitInput, std::string("input error: ") + e.what()};
+  }
+  const auto options = command.writeOptions();
+  if (saved) {
+    if (auto why = stateMismatch(*saved, input, options, shard); !why.empty()) {
+      throw Stop{kExitStateRefused, "the state file " + path + " belongs to another import: " + why +
+                                        ". Nothing was sent and nothing written. Run the import as it was started, "
+                                        "or give another --resume file to start over"};
+    }
+    return saved;
+  }
+  ResumeState fresh;
+  fresh.input = input;
+  fresh.options = options;
+  fresh.shard = shard;
+  return fresh;
+}
+
+/// A rerun of an import its state records as complete: nothing to do.
+int finishedBefore(const ResumeState& state, const CommonOptions& common, Reporter& report) {
+  report.note("the import recorded in " + common.resumeState + " is complete (" + std::to_string(state.runs) +
+              " run(s)): nothing was sent. The summary is that of the import");
+  Counts c;
+  c.rows = state.counts.rows;
+  c.ok = state.counts.written;
+  c.skipped = state.counts.skipped;
+  c.failed = state.counts.failed;
+  c.unknown = state.counts.unknown;
+  c.runRows = 0;
+  report.summary(c, 0.0);
+  if (report.summaryLost()) return kExitReportFailed;
+  return c.failed > 0 ? kExitRowsFailed : kExitOk;
 }
 
 /// A run of the tool: setup (nothing is sent, nothing is opened for writing until every check
@@ -764,17 +1164,30 @@ int run(const Command& command) {
   Reporter reporter(common, command.words());
   try {
     checkStandardStreams(common);
+    const ShardSpec shard = shardOf(common);
+    std::optional<ResumeState> state = resumeState(command, shard);
+    if (state && state->complete) return finishedBefore(*state, common, reporter);
     auto transport = openTransport(common);
     Client client = openClient(common, transport);
     auto input = openInput(common);
     RejectWriter rejects(reporter.display());
-    openRejects(common, rejects);
-    InputRejects inputRejects(rejects);
+    openRejects(common, rejects, state ? &*state : nullptr);
+    RecordSelector selector(state ? state->position : 0, shard);
+    Tracker tracker;
+    std::optional<ResumeBook> book;
+    if (state) {
+      const std::uint64_t reserve = std::max<std::uint64_t>(10000, 4 * common.batchSize * common.concurrency);
+      book.emplace(common.resumeState, std::move(*state), rejects, tracker, selector, reserve, reporter);
+    }
+    ResumeBook* bookPtr = book ? &*book : nullptr;
+    InputRejects inputRejects(rejects, selector, bookPtr);
     Session session{client, *transport, reporter};
     auto reader = command.openReader(*input, inputRejects.sink(), session);
-    Tracker tracker;
-    RowStream stream(*reader, tracker);
-    Rows rows{*reader, stream, tracker, inputRejects};
+    std::function<void(std::uint64_t)> onRow;
+    if (bookPtr) onRow = [bookPtr](std::uint64_t record) { bookPtr->rowTaken(record); };
+    RowStream stream(*reader, tracker, selector, std::move(onRow));
+    Rows rows{*reader, stream, tracker, inputRejects, bookPtr};
+    if (bookPtr) bookPtr->start();
     const auto result = runCall(command, session, rows);
     return reportResult(command, result, rows, rejects, reporter);
   } catch (const Stop& stop) {

@@ -17,12 +17,14 @@ namespace pgrestify::cli {
 
 /// Exit statuses of the tool (docs/cli.md, "Exit status").
 enum ExitCode : int {
-  kExitOk = 0,             ///< every input row was written or skipped
-  kExitRowsFailed = 1,     ///< some rows failed; they are in the reject file
-  kExitUsage = 2,          ///< invalid command line; nothing was sent
-  kExitInput = 3,          ///< the input could not be read to its end (rows before the problem were processed)
-  kExitSetup = 4,          ///< setup error, NOTHING was sent (never used once a write request was started)
-  kExitReportFailed = 5,   ///< rows were sent, but the report is incomplete (reject records or summary not written)
+  kExitOk = 0,            ///< every input row was written or skipped
+  kExitRowsFailed = 1,    ///< some rows failed; they are in the reject file
+  kExitUsage = 2,         ///< invalid command line; nothing was sent
+  kExitInput = 3,         ///< the input could not be read to its end (rows before the problem were processed)
+  kExitSetup = 4,         ///< setup error, NOTHING was sent (never used once a write request was started)
+  kExitReportFailed = 5,  ///< rows were sent, but the report is incomplete (reject records or summary not written)
+  kExitStateRefused =
+      6,  ///< --resume: the state file is not valid or belongs to another input, options or shard; nothing sent
   kExitInterrupted = 130,  ///< interrupted (SIGINT/SIGTERM); the summary and reject file cover every row
 };
 
@@ -60,7 +62,9 @@ struct CommonOptions {
   std::optional<double> timeout;      ///< --timeout: seconds per request
   StandardStreams streams;            ///< filled by main() from guardStandardStreams()
   bool dryRun = false;                ///< --dry-run: every request with Prefer: tx=rollback, nothing committed
-  int maxErrors = 0;  ///< --max-errors: stop starting batches after this many failed rows (0 = no limit)
+  int maxErrors = 0;                 ///< --max-errors: stop starting batches after this many failed rows (0 = no limit)
+  std::string resumeState;           ///< --resume: the state file of a resumable run (empty = not resumable)
+  std::optional<std::string> shard;  ///< --shard K/N: only the records r with r % N == K - 1 (none = all)
 };
 
 struct ImportOptions {

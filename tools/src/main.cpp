@@ -86,6 +86,12 @@ CLI::App* addImport(CLI::App& app, ImportOptions& imp, std::string& onConflict) 
                    "from PostgREST's description of the table)")
       ->delimiter(',')
       ->allow_extra_args(false);
+  import->add_option("--resume", imp.common.resumeState,
+                     "State file of a resumable import: created by the first run, kept up to date; run the same "
+                     "command again after a crash or kill to continue where it stopped (see docs/cli.md)");
+  import->add_option("--shard", imp.common.shard,
+                     "K/N: import only the input records r (0-based) with r % N == K-1, so that N processes "
+                     "(on N machines) share one file without coordination");
   return import;
 }
 
@@ -126,7 +132,8 @@ int main(int argc, char** argv) {
                "Exit status: 0 all rows written or skipped, 1 some rows failed (see the reject file),\n"
                "2 invalid command line (nothing sent), 3 input could not be read to its end,\n"
                "4 setup error (nothing sent), 5 rows were sent but the report is incomplete (reject records\n"
-               "or summary could not be written), 130 interrupted. See docs/cli.md.",
+               "or summary could not be written), 6 the --resume state file was refused (nothing sent),\n"
+               "130 interrupted. See docs/cli.md.",
                "pgrestify"};
   app.require_subcommand(1);
   app.set_version_flag("--version", PGRESTIFY_VERSION_STRING);

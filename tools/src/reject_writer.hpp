@@ -10,10 +10,12 @@
 #include <nlohmann/json.hpp>
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -41,13 +43,50 @@ class RejectWriter {
     path_ = path;
   }
 
+  /// Opens @p path to continue it (resumable runs): its first @p length bytes are kept, whatever
+  /// follows them is cut off (records of rows that are processed again). Throws std::runtime_error,
+  /// before changing the file, when it is shorter than @p length.
+  void openAt(const std::string& path, std::uint64_t length) {
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+    if (fd_ < 0) throw std::runtime_error("cannot write the reject file " + path + ": " + std::strerror(errno));
+    path_ = path;
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0)
+      throw std::runtime_error("cannot read the reject file " + path + ": " + std::strerror(errno));
+    if (S_ISREG(st.st_mode)) {
+      if (static_cast<std::uint64_t>(st.st_size) < length) {
+        throw std::runtime_error("the reject file " + path + " holds " + std::to_string(st.st_size) +
+                                 " bytes, fewer than the " + std::to_string(length) +
+                                 " the state file records: records of earlier runs are missing");
+      }
+      if (::ftruncate(fd_, static_cast<off_t>(length)) != 0 || ::lseek(fd_, 0, SEEK_END) < 0) {
+        throw std::runtime_error("cannot write the reject file " + path + ": " + std::strerror(errno));
+      }
+    }
+    bytes_ = length;
+  }
+
+  /// Forces the records written so far to the disk (fsync); false when that failed.
+  bool sync() {
+    if (fd_ < 0 || fileFailed_) return !fileFailed_;
+    if (::fsync(fd_) == 0 || errno == EINVAL || errno == EROFS) return true;  // EINVAL: /dev/null, a pipe
+    fileFailed_ = true;
+    display_.print("error: cannot write the reject file " + path_ + " (" + std::strerror(errno) + ")");
+    return false;
+  }
+  /// Bytes in the reject file (what it held when opened, and the records written since).
+  std::uint64_t bytes() const { return bytes_; }
+
   /// Writes `{"line":L,"row":<rowText>,"error":{...}}`.
   void write(std::size_t line, const std::string& rowText, const nlohmann::json& error) {
     std::string record = "{\"line\":" + std::to_string(line) + ",\"row\":" + rowText +
                          ",\"error\":" + error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "}\n";
     ++count_;
     if (fd_ >= 0 && !fileFailed_) {
-      if (writeAll(fd_, record)) return;
+      if (writeAll(fd_, record)) {
+        bytes_ += record.size();
+        return;
+      }
       fileFailed_ = true;
       display_.print("error: cannot write the reject file " + path_ + " (" + std::strerror(errno) +
                      "): this record (line " + std::to_string(line) +
@@ -92,6 +131,7 @@ class RejectWriter {
   int fd_ = -1;
   std::string path_;
   bool fileFailed_ = false;
+  std::uint64_t bytes_ = 0;
   std::size_t count_ = 0;
   std::size_t onStderr_ = 0;
   std::size_t lost_ = 0;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "readers.hpp"
+#include "resume_state.hpp"
 
 #include <pgrestify/options.hpp>
 #include <pgrestify/raw_json.hpp>
@@ -14,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <new>
@@ -34,6 +36,7 @@ class Tracker {
   struct Row {
     std::size_t line;
     std::string text;
+    std::uint64_t record = 0;  ///< the record number in the input (RecordSelector)
   };
 
   Tracker() : spill_(std::tmpfile()) {
@@ -43,7 +46,25 @@ class Tracker {
   Tracker(const Tracker&) = delete;
   Tracker& operator=(const Tracker&) = delete;
 
-  void add(std::size_t line, std::string text) { window_.emplace(nextIndex_++, Row{line, std::move(text)}); }
+  void add(std::size_t line, std::string text, std::uint64_t record) {
+    window_.emplace(nextIndex_++, Row{line, std::move(text), record});
+  }
+
+  /// Removes the kept row of input index @p index and gives it (resumable runs: the caller records
+  /// its outcome itself); nullopt when it is not kept.
+  std::optional<Row> take(std::size_t index) {
+    auto it = window_.find(index);
+    if (it == window_.end()) return std::nullopt;
+    Row row = std::move(it->second);
+    window_.erase(it);
+    return row;
+  }
+
+  /// The record number of the first kept row (rows are kept in input order), nullopt when none is.
+  std::optional<std::uint64_t> firstRecord() const {
+    if (window_.empty()) return std::nullopt;
+    return window_.begin()->second.record;
+  }
 
   /// Every row of the batch has its final outcome: rows of a batch with failures go to the spill
   /// file, the others are dropped. Rows are found by their input index (a batch's rows are not
@@ -101,7 +122,11 @@ class Tracker {
 /// keeps it in the tracker, and stops cleanly (end of range) at an input error.
 class RowStream {
  public:
-  RowStream(RowReader& reader, Tracker& tracker) : reader_(reader), tracker_(tracker) {}
+  /// @p selector says which records the run takes (the others are read and dropped); @p onRow is
+  /// called with the record number of each row taken, before the engine can have it.
+  RowStream(RowReader& reader, Tracker& tracker, RecordSelector& selector,
+            std::function<void(std::uint64_t)> onRow = {})
+      : reader_(reader), tracker_(tracker), selector_(selector), onRow_(std::move(onRow)) {}
 
   /// Iterates over the rows as V: RawJson (import rows, numbers as written) or nlohmann::json (keys).
   template <class V>
@@ -155,13 +180,18 @@ class RowStream {
   /// Input bytes up to the end of the last row handed to the engine.
   std::uint64_t takenBytes() const { return takenBytes_; }
   const std::optional<InputError>& inputError() const { return error_; }
+  /// The input was read to its end without an error.
+  bool exhausted() const { return done_ && !error_; }
 
  private:
   void advance() {
     if (done_) return;
     try {
-      if (reader_.next(row_)) {
-        tracker_.add(row_.line, row_.text);
+      while (reader_.next(row_)) {
+        const auto record = selector_.take();
+        if (!record) continue;
+        tracker_.add(row_.line, row_.text, *record);
+        if (onRow_) onRow_(*record);
         return;
       }
     } catch (const InputError& e) {
@@ -177,6 +207,8 @@ class RowStream {
 
   RowReader& reader_;
   Tracker& tracker_;
+  RecordSelector& selector_;
+  std::function<void(std::uint64_t)> onRow_;
   InputRow row_;
   std::size_t taken_ = 0;
   std::uint64_t takenBytes_ = 0;
