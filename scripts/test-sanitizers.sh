@@ -38,8 +38,9 @@ start=$SECONDS
 # TokenProvider.*, ServiceTest.*). The replica tests behind HAProxy (Replicas.*, 3-7 s each: imports
 # of up to 200,000 rows while replicas are killed, restarted or all down) test the engine's retries
 # that the unit tests (ProxyError.*, EngineRetry.*) run under the sanitizers too; the CLI's
-# 1,000,000-row import killed five times (cli.resume.kill_resume) has the other cli.resume.* tests.
-long_imports='^(BulkUpdateFunction\.AutoUpdatesOneHundredThousandDistinctRowsExactly|Streaming\.TwoHundredThousandGeneratedRowsLandWithBoundedLookAhead|ServiceTest\.(TokenExpiringMidImportIsRenewedByTheProvider|TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt|WithoutProviderTheRowsAfterExpiryFailWith401AndNothingIsLostOrDuplicated)|Replicas\..*|cli\.resume\.kill_resume)$'
+# 1,000,000-row import killed five times (cli.resume.kill_resume) has the other cli.resume.* tests,
+# and its 200,000-row imports through the balancer (cli.lb.*) the Replicas.* cases.
+long_imports='^(BulkUpdateFunction\.AutoUpdatesOneHundredThousandDistinctRowsExactly|Streaming\.TwoHundredThousandGeneratedRowsLandWithBoundedLookAhead|ServiceTest\.(TokenExpiringMidImportIsRenewedByTheProvider|TokenNearItsExpiryIsRenewedBeforePostgrestRefusesIt|WithoutProviderTheRowsAfterExpiryFailWith401AndNothingIsLostOrDuplicated)|Replicas\..*|cli\.resume\.kill_resume|cli\.lb\..*)$'
 ctest --test-dir "$BUILD" --output-on-failure -j2 -LE packaging -E "$long_imports" "$@" || status=$?
 echo "sanitizer suite (ASan+UBSan): $((SECONDS - start)) s, exit $status"
 

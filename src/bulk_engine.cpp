@@ -583,6 +583,7 @@ class Engine {
 
   // ---- a 2xx answer: accepting a success ----
   void succeeded(Work w, const HttpResponse& response) {
+    outageSince_.reset();  // the server answered: no outage
     Outcome out;
     try {
       op_.accept(w, response, out);
@@ -605,6 +606,7 @@ class Engine {
   void failed(Work w, const HttpResponse& response) {
     ErrorInfo info = errorInfo(response);
     Decision d = decide(w, response, info);
+    if (d != Decision::Retry) outageSince_.reset();  // an answer from a server that ran (or refused) the request
     if (d == Decision::Reauthorize) {
       if (reauthorize(w)) return;
       d = Decision::Fail;
@@ -657,7 +659,14 @@ class Engine {
   void retryOrFail(Work w, const HttpResponse& response, ErrorInfo info, Decision d) {
     const auto t = now();
     if (d == Decision::RetryUnknown) w.afterUnknown = true;
-    if (d == Decision::Retry && !w.unavailableSince) w.unavailableSince = t;
+    // retryBudget counts from the start of the outage, not from each request's first failure: a
+    // batch first sent while the server has been unreachable for longer than the budget gets its
+    // maxAttempts and no more, so an outage ends a call after about retryBudget, however many
+    // batches are left.
+    if (d == Decision::Retry) {
+      if (!outageSince_) outageSince_ = t;
+      if (!w.unavailableSince) w.unavailableSince = *outageSince_;
+    }
     if (d == Decision::RetryConflict && !w.conflictSince) w.conflictSince = t;
     if (!mayRetry(w, d, t)) {
       if (d == Decision::RetryConflict) info.message = contentionMessage(w, t, info.message);
@@ -842,6 +851,9 @@ class Engine {
   const EngineSettings& s_;
   BatchPlanner planner_;
   std::optional<AdaptiveConcurrency> adaptive_;  // when the concurrency was left to the library
+  // The first failure of a request not executed (unreachable, 503...) since the last answer of a
+  // server that ran or refused one: the start of the current outage (RetryPolicy::retryBudget).
+  std::optional<Clock::time_point> outageSince_;
   Ledger ledger_;
   std::unique_ptr<TransportSession> session_;
   std::string sessionError_;

@@ -85,7 +85,8 @@ struct RetryPolicy {
   bool retryUnknownOutcome = true;  ///< retry timeouts/resets after the body was sent, when the write is idempotent
   /// Failures where the request was not executed (connection refused, reset before the body was
   /// sent, 503, 429, 504 PGRST003) are retried beyond maxAttempts until this long after the
-  /// request's first such failure: rides out a PostgREST restart. 0 = maxAttempts alone.
+  /// outage began (the call's first such failure since the server last answered): rides out a
+  /// PostgREST restart, and a longer outage ends the call after about this long. 0 = maxAttempts alone.
   std::chrono::milliseconds retryBudget{30000};
   /// Deadlocks and serialization failures (40P01, 40001: rolled back, caused by another writer)
   /// are retried beyond maxAttempts until this long after the request's first one, with their own

@@ -134,7 +134,8 @@ TEST_F(Abort, PerCallTimeoutOverridesTheClientTimeout) {
   once.maxAttempts = 1;
   auto r = client.from("users").bulkInsert(rows, {.batchSize = 10, .concurrency = 2, .retry = once, .timeout = 300ms});
   const auto took = Clock::now() - started;
-  EXPECT_GE(took, 300ms);
+  // libcurl times the request on its own clock, rounded to milliseconds: 299.8 ms was seen.
+  EXPECT_GE(took, 290ms) << "the requests gave up before the call's 300 ms";
   EXPECT_LT(took, 3s) << "the client's 60 s timeout applied instead of the call's";
   expectAccounted(r, 20);
   EXPECT_EQ(r.failed, 20u);

@@ -76,7 +76,10 @@ TEST_F(Adaptive, DistantServerGetsMoreRequestsInFlightThanTheFixedDefault) {
   EXPECT_GT(most, kDefaultConcurrency) << "a 20 ms round trip needs more than 4 requests in flight";
   EXPECT_LE(most, ClientOptions{}.maxConnections) << "never above the client's connections";
   ASSERT_FALSE(seen.progress.empty());
-  EXPECT_EQ(*std::max_element(seen.progress.begin(), seen.progress.end()), most);
+  // Progress reports follow the answers: the limit may still grow after the last request is sent.
+  const auto reported = *std::max_element(seen.progress.begin(), seen.progress.end());
+  EXPECT_GE(reported, most);
+  EXPECT_LE(reported, ClientOptions{}.maxConnections);
 }
 
 TEST_F(Adaptive, AChosenConcurrencyStaysAsItIs) {

@@ -233,3 +233,40 @@ TEST(EngineRetry, RetryAfterIsHonoured) {
   ASSERT_TRUE(reqs[0].finishedAt.has_value());
   EXPECT_GE(reqs[1].startedAt - *reqs[0].finishedAt, 1000ms) << "retried before Retry-After elapsed";
 }
+
+// retryBudget is the call's: once an outage has outlasted it, a batch sent afterwards makes its
+// maxAttempts and no more (before, each batch got a budget of its own, and a large import against
+// a server that was gone took retryBudget per batch).
+TEST(EngineRetry, AnOutageLongerThanTheBudgetEndsTheCallNotEachBatchAfterIt) {
+  auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) { return pgError(503, "PGRST001"); });
+  auto client = fakeClient(fake);
+  auto rows = userRows(40);
+  RetryPolicy p = fastRetry(2);
+  p.retryBudget = std::chrono::milliseconds(200);
+  auto r = client.from("users").bulkInsert(rows, {.batchSize = 1, .concurrency = 1, .retry = p});
+  expectAccounted(r, 40);
+  EXPECT_EQ(r.failed, 40u);
+  ASSERT_EQ(r.errors.size(), 40u);
+  EXPECT_GT(r.errors.front().attempts, 2) << "the first batch rides out the budget";
+  for (std::size_t i = 1; i < r.errors.size(); ++i) {
+    if (r.errors[i].attempts > 2) ADD_FAILURE() << "batch " << i << " made " << r.errors[i].attempts << " attempts";
+  }
+}
+
+TEST(EngineRetry, AnAnswerFromTheServerEndsTheOutage) {
+  // Every batch first meets three 503s (a few ms), then is written by a slow server (60 ms): each
+  // outage is short, the call (6 x 60 ms) is longer than the 150 ms budget.
+  auto fake = std::make_shared<FakeTransport>([](const HttpRequest& req, int attempt) {
+    if (attempt <= 3) return pgError(503, "PGRST001");
+    std::this_thread::sleep_for(std::chrono::milliseconds(60));
+    return created(nlohmann::json::parse(req.body).size());
+  });
+  auto client = fakeClient(fake);
+  auto rows = userRows(6);
+  RetryPolicy p = fastRetry(2);
+  p.retryBudget = std::chrono::milliseconds(150);
+  auto r = client.from("users").bulkInsert(rows, {.batchSize = 1, .concurrency = 1, .retry = p});
+  expectAccounted(r, 6);
+  EXPECT_EQ(r.successful, 6u) << "each run of 503s is an outage of its own, well within the budget";
+  EXPECT_EQ(r.failed, 0u) << (r.errors.empty() ? "" : r.errors.front().message);
+}

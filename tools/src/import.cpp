@@ -308,7 +308,7 @@ std::shared_ptr<ToolTransport> openTransport(const CommonOptions& common) {
   // flight (--concurrency up to 256; the transport would raise its per-host limit for the call anyway).
   CurlTransportOptions t;
   if (common.timeout) t.timeout = requestTimeout(common);
-  t.maxConnections = common.concurrency;
+  t.maxConnections = common.concurrency.value_or(ClientOptions{}.maxConnections);
   return std::make_shared<ToolTransport>(makeCurlTransport(t));
 }
 
@@ -1176,7 +1176,8 @@ int run(const Command& command) {
     Tracker tracker;
     std::optional<ResumeBook> book;
     if (state) {
-      const std::uint64_t reserve = std::max<std::uint64_t>(10000, 4 * common.batchSize * common.concurrency);
+      const std::uint64_t reserve = std::max<std::uint64_t>(
+          10000, 4 * common.batchSize * common.concurrency.value_or(ClientOptions{}.maxConnections));
       book.emplace(common.resumeState, std::move(*state), rejects, tracker, selector, reserve, reporter);
     }
     ResumeBook* bookPtr = book ? &*book : nullptr;

@@ -53,7 +53,8 @@ struct CommonOptions {
   std::string tokenCommand;          ///< --token-command: run by /bin/sh for the token, again after 401 PGRST301
   std::vector<std::string> headers;  ///< "Name: value"
   std::size_t batchSize = kDefaultBatchSize;
-  std::size_t concurrency = kDefaultConcurrency;
+  /// --concurrency: requests in flight, fixed; unset = adaptive (from 4 up to the client's 16 connections).
+  std::optional<std::size_t> concurrency;
   std::string rejectFile;  ///< empty = standard error
   bool quiet = false;
   int progressSeconds = 3;            ///< plain progress line interval when not on a terminal

@@ -23,9 +23,9 @@ void addCommon(CLI::App& cmd, CommonOptions& o, const char* fileHelp) {
   cmd.add_option("--batch-size", o.batchSize, "Rows per request")
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
       ->capture_default_str();
-  cmd.add_option("--concurrency", o.concurrency, "Requests in flight at once")
-      ->check(CLI::Range(std::size_t{1}, std::size_t{256}))
-      ->capture_default_str();
+  cmd.add_option("--concurrency", o.concurrency,
+                 "Requests in flight at once, fixed (default: adaptive, from 4 up to 16 as the server allows)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
   cmd.add_option("--token", o.token, "JWT sent as 'Authorization: Bearer <token>' (or set PGRESTIFY_TOKEN)")
       ->envname("PGRESTIFY_TOKEN");
   cmd.add_option("--token-command", o.tokenCommand,
