@@ -3,6 +3,7 @@
 #pragma once
 
 #include "progress.hpp"
+#include "write_all.hpp"
 
 #include <pgrestify/error.hpp>
 #include <pgrestify/result.hpp>
@@ -116,17 +117,6 @@ class RejectWriter {
   std::size_t lost() const { return lost_; }
 
  private:
-  static bool writeAll(int fd, const std::string& bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      done += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-
   ProgressDisplay& display_;
   int fd_ = -1;
   std::string path_;

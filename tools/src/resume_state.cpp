@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 #include "resume_state.hpp"
+#include "write_all.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -87,17 +88,6 @@ std::string dirOf(const std::string& path) {
   const auto slash = path.rfind('/');
   if (slash == std::string::npos) return ".";
   return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-bool writeAll(int fd, const std::string& bytes) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const auto n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 nlohmann::json toJson(const ResumeState& s) {
