@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -182,6 +184,15 @@ class WriterCore {
   bool jsonRows() const noexcept {
     return options_.operation == WriterOperation::Update || options_.operation == WriterOperation::Delete;
   }
+  /// The size to reserve for a row's text before it is written: the size of the row written
+  /// before (any thread; a hint), at most 4 KiB (a larger row grows as it is written).
+  std::size_t rowSizeHint() const noexcept { return rowSizeHint_.load(std::memory_order_relaxed); }
+  /// After a row was written into @p text: remembers its size for the next, and gives back what a
+  /// hint too large for it reserved (a buffered row holds at most twice its size).
+  void noteRowSize(std::string& text) {
+    rowSizeHint_.store(std::min<std::size_t>(text.size() + 8, 4096), std::memory_order_relaxed);
+    if (text.capacity() > 2 * text.size() + 64) text.shrink_to_fit();
+  }
   /// Update/Delete: the row's text and key, or why it cannot be sent.
   void prepareJson(const nlohmann::json& row, PreparedRow& prepared) const;
   /// Admits a prepared row. @p wait: may block (WhenFull::Block); false = tryAdd.
@@ -195,6 +206,7 @@ class WriterCore {
   std::shared_ptr<State> state_;  // shared with the threads
   BulkWriterOptions options_;
   std::vector<std::string> keyColumns_;
+  std::atomic<std::size_t> rowSizeHint_{32};
 };
 
 }  // namespace detail
@@ -261,11 +273,13 @@ class BulkWriter {
       c.prepareJson(nlohmann::json(row), prepared);
     } else {
       detail::RowWriter writer(c.keyColumns());
+      prepared.text.reserve(c.rowSizeHint());  // one allocation, not one per doubling
       detail::writeRow(writer, prepared.text, row);
+      c.noteRowSize(prepared.text);
       prepared.invalid = writer.invalid();
       if (prepared.invalid.empty()) {
-        prepared.signature = writer.signature();
         if (!c.keyColumns().empty()) prepared.key = writer.key();
+        prepared.signature = writer.takeSignature();
       }
     }
     return c.add(std::move(prepared), std::make_unique<detail::ContextBox<Context>>(std::move(context)), wait);

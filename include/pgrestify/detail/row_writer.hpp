@@ -46,6 +46,7 @@ class RowWriter {
   explicit RowWriter(const std::vector<std::string>& keyColumns) : keyColumns_(keyColumns) {
     keyParts_.resize(keyColumns_.size());
     keySeen_.resize(keyColumns_.size());
+    signature_.reserve(96);  // most rows' columns: one allocation, not one per doubling
   }
 
   /// Starts a row written into @p out (cleared).
@@ -107,6 +108,8 @@ class RowWriter {
   const std::string& invalid() const noexcept { return invalid_; }
   /// The row's columns, each followed by '\0', in the order written.
   const std::string& signature() const noexcept { return signature_; }
+  /// signature(), moved out (the writer's next row starts a new one).
+  std::string takeSignature() noexcept { return std::move(signature_); }
   /// The key text: for each key column kKeySeparator + its value's text (a string's characters,
   /// other values as JSON); empty when a key column is absent or null.
   std::string key() const;
