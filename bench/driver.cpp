@@ -3,8 +3,12 @@
 // client (curl ceiling, postgrest-js, psql \copy) sends, so all of them write the same bytes.
 //
 //   pgrestify_bench insert  --rows N [--batch-size B] [--concurrency C] [--max-batch-bytes M]
-//                           [--name-bytes W] [--json-rows 1]   (no B/C/M: library defaults; W pads
-//                           names: wide rows; --json-rows: the rows as nlohmann::json, not structs)
+//                           [--name-bytes W] [--json-rows 1] [--first F] [--latency-ms L]
+//                           [--trace FILE]   (no B/C/M: library defaults; W pads names: wide rows;
+//                           --json-rows: the rows as nlohmann::json, not structs; F: the rows are
+//                           users F..F+N-1 (two clients at once write different rows); L: a proxy
+//                           holding each request L ms sits in front; FILE: one line per progress
+//                           report, "seconds concurrency rows-done": the concurrency over time)
 //   pgrestify_bench stream  --rows N        single-pass generator, returning=false (memory number)
 //   pgrestify_bench update-grouped  --rows N [--batch-size B] [--concurrency C]  (ids 1..N must exist)
 //   pgrestify_bench update-distinct --rows N [...]   every row a different payload (one PATCH each)
@@ -71,8 +75,10 @@ PGRESTIFY_ROW(StatusChange, id, status)
 const char* const kRoles[] = {"user", "admin", "guest"};
 
 std::size_t nameBytes = 0;  // --name-bytes: names padded to this many bytes (wide rows)
+std::size_t firstUser = 0;  // --first: the number of the first generated user
 
 NewUser makeUser(std::size_t i) {
+  i += firstUser;
   NewUser u{"user " + std::to_string(i), "user" + std::to_string(i) + "@example.com", kRoles[i % 3], i % 5 != 0};
   if (u.name.size() < nameBytes) u.name.append(nameBytes - u.name.size(), 'x');
   return u;
@@ -143,6 +149,7 @@ struct Args {
   std::size_t producers = 8;
   double rate = 20;
   long long latencyMs = 0;  // > 0: a proxy holding each request this long sits in front (latency profiles)
+  std::string trace;        // --trace: the concurrency over time is written here
 };
 
 // The latency profile's proxy, and the concurrency insert's calls had (reported with the result).
@@ -196,13 +203,14 @@ void report(const Args& a, const char* client, const pgrestify::BulkResult<T>& r
       "{\"client\":\"%s\",\"op\":\"%s\",\"rows\":%zu,\"batch_size\":%zu,\"concurrency\":%zu,\"wall_s\":%.4f,"
       "\"rows_per_s\":%.0f,\"cpu_s\":%.4f,\"user_s\":%.4f,\"sys_s\":%.4f,\"maxrss_kb\":%ld,\"successful\":%zu,"
       "\"failed\":%zu,\"requests\":%zu,\"max_batch_bytes\":%zu,\"name_bytes\":%zu,\"latency_ms\":%lld,"
-      "\"adaptive\":%s,\"concurrency_max\":%zu,\"concurrency_mean\":%.1f}\n",
+      "\"adaptive\":%s,\"concurrency_max\":%zu,\"concurrency_mean\":%.1f,\"retries\":%zu,\"first\":%zu}\n",
       client, a.command.c_str(), a.rows, a.batchSize.value_or(pgrestify::kDefaultBatchSize),
       a.concurrency.value_or(pgrestify::kDefaultConcurrency), wall, static_cast<double>(a.rows) / wall, cpu,
       after.user - before.user, after.sys - before.sys, after.maxRssKb, r.successful, r.failed, r.requests,
       a.maxBatchBytes.value_or(pgrestify::kDefaultMaxBatchBytes), nameBytes, latencyMs,
       a.concurrency ? "false" : "true", concurrencyMax,
-      concurrencyReports ? static_cast<double>(concurrencySum) / static_cast<double>(concurrencyReports) : 0.0);
+      concurrencyReports ? static_cast<double>(concurrencySum) / static_cast<double>(concurrencyReports) : 0.0,
+      r.retries, firstUser);
   if (!r.errors.empty()) std::fprintf(stderr, "first error: %s\n", r.errors.front().message.c_str());
 }
 
@@ -224,10 +232,21 @@ int insert(const Args& a) {
   const bool defaults = !a.batchSize && !a.concurrency && !a.maxBatchBytes;
   auto options = withArgs(pgrestify::BulkInsertOptions{}, a);
   if (a.maxBatchBytes) options.maxBatchBytes = *a.maxBatchBytes;
-  options.onProgress = [](const pgrestify::BulkProgress& p) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> trace(nullptr, &std::fclose);
+  if (!a.trace.empty()) {
+    trace.reset(std::fopen(a.trace.c_str(), "w"));
+    if (!trace) throw std::runtime_error("cannot write " + a.trace);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  options.onProgress = [&trace, start](const pgrestify::BulkProgress& p) {
     concurrencyMax = std::max(concurrencyMax, p.concurrency);
     concurrencySum += p.concurrency;
     ++concurrencyReports;
+    if (trace) {
+      std::fprintf(trace.get(), "%.4f %zu %zu\n",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), p.concurrency,
+                   p.processed);
+    }
   };
   if (a.jsonRows) {  // the path of nlohmann::json rows (the CLI's, and types with their own to_json)
     std::vector<nlohmann::json> rows(users.begin(), users.end());
@@ -504,6 +523,10 @@ Args parse(int argc, char** argv) {
     } else if (k == "--latency-ms") {
       a.latencyMs = std::stoll(v);
       latencyMs = a.latencyMs;
+    } else if (k == "--first") {
+      firstUser = std::stoul(v);
+    } else if (k == "--trace") {
+      a.trace = v;
     } else if (k == "--tag") {
       a.tag = v;
     } else {

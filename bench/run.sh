@@ -33,14 +33,20 @@
 #   BENCH_CONTENTION [1]       two writers upserting the same rows at once (issue #20), next to one:
 #                              BENCH_CONTENTION_ROWS [60000] rows, BENCH_CONTENTION_RUNS [3] runs
 #   BENCH_WRITER [1]           BulkWriter: BENCH_WRITER_PRODUCERS [8] threads adding single rows through one
-#                              writer vs bulkInsert of the same BENCH_WRITER_ROWS [100000] rows, paired
-#                              (BENCH_WRITER_RUNS [3] runs; add() p50/p99), then BENCH_WRITER_LATENCY_ROWS
+#                              writer vs bulkInsert of the same BENCH_WRITER_ROWS [300000] rows, paired
+#                              (BENCH_WRITER_RUNS [5] runs; add() p50/p99), then BENCH_WRITER_LATENCY_ROWS
 #                              [100] single rows at 20/s into an idle writer (end-to-end latency)
 #   BENCH_ADAPTIVE [1]         adaptive concurrency (issue #19): bulkInsert of BENCH_ADAPTIVE_ROWS [100000]
 #                              rows with the defaults (adaptive) vs fixed 1000 rows x
-#                              BENCH_ADAPTIVE_FIXED ["2 4 8 16 32"] in flight, paired, for each added round
-#                              trip in BENCH_ADAPTIVE_LATENCIES ["0 5 20 50"] ms (a proxy holding each
-#                              request; 0 = direct), BENCH_ADAPTIVE_RUNS [3] runs
+#                              BENCH_ADAPTIVE_FIXED ["2 4 8 16 32"] in flight, paired, in each profile of
+#                              BENCH_ADAPTIVE_PROFILES ["rtt0 rtt5 rtt20 rtt50 trigger wide two"]:
+#                              rttN = N ms added to every request (a proxy holding it; rtt0 = direct),
+#                              trigger = a BEFORE INSERT trigger that makes each row several times as
+#                              costly (BENCH_ADAPTIVE_TRIGGER_ROUNDS [40] md5 rounds), wide = rows of ~4 KB
+#                              (BENCH_ADAPTIVE_WIDE_ROWS [20000] rows), two = two clients at once, each with
+#                              the setting, on different rows; BENCH_ADAPTIVE_RUNS [3] runs. The defaults'
+#                              concurrency over time goes to trace-<profile>-<run>.txt, and
+#                              adaptive-rtt20.svg plots it (bench/plot_trace.py)
 #   BENCH_LB [1]               issue #18: bulkInsert of the same BENCH_LB_ROWS [100000] rows directly to one
 #                              PostgREST, through HAProxy to one replica and to three replicas (library
 #                              defaults), and to three replicas at BENCH_LB_CONCURRENCY [12]; paired
@@ -80,8 +86,8 @@ LB=${BENCH_LB:-1}
 LB_ROWS=${BENCH_LB_ROWS:-100000}
 LB_RUNS=${BENCH_LB_RUNS:-3}
 LB_CONC=${BENCH_LB_CONCURRENCY:-12}
-WRITER_ROWS=${BENCH_WRITER_ROWS:-100000}
-WRITER_RUNS=${BENCH_WRITER_RUNS:-3}
+WRITER_ROWS=${BENCH_WRITER_ROWS:-300000}
+WRITER_RUNS=${BENCH_WRITER_RUNS:-5}
 WRITER_PRODUCERS=${BENCH_WRITER_PRODUCERS:-8}
 WRITER_LATENCY_ROWS=${BENCH_WRITER_LATENCY_ROWS:-100}
 CONTENTION_ROWS=${BENCH_CONTENTION_ROWS:-60000}
@@ -97,7 +103,9 @@ ADAPTIVE=${BENCH_ADAPTIVE:-1}
 ADAPTIVE_ROWS=${BENCH_ADAPTIVE_ROWS:-100000}
 ADAPTIVE_RUNS=${BENCH_ADAPTIVE_RUNS:-3}
 ADAPTIVE_FIXED=${BENCH_ADAPTIVE_FIXED:-2 4 8 16 32}
-ADAPTIVE_LATENCIES=${BENCH_ADAPTIVE_LATENCIES:-0 5 20 50}
+ADAPTIVE_PROFILES=${BENCH_ADAPTIVE_PROFILES:-rtt0 rtt5 rtt20 rtt50 trigger wide two}
+ADAPTIVE_TRIGGER_ROUNDS=${BENCH_ADAPTIVE_TRIGGER_ROUNDS:-40}
+ADAPTIVE_WIDE_ROWS=${BENCH_ADAPTIVE_WIDE_ROWS:-20000}
 BUILD=${BENCH_BUILD_DIR:-build-bench}
 OUT=${BENCH_OUT:-bench/results/$(date +%Y%m%d-%H%M%S)}
 
@@ -385,19 +393,81 @@ if [[ $WRITER == 1 ]]; then
   record writer-latency 1 "$("$DRIVER" writer-latency --rows "$WRITER_LATENCY_ROWS" --rate 20)" "$WRITER_LATENCY_ROWS"
 fi
 
+# One adaptive profile's run: the defaults, then each fixed setting, each into an empty table.
+# Profile arguments: rttN adds --latency-ms N; wide pads names to 4000 bytes; two runs two drivers
+# at once (users 0.. and 10,000,000..) and records their sum over the wall time of both.
+adaptive_insert() { # PROFILE RUN ROWS [DRIVER ARGS...]
+  local profile=$1 run=$2 rows=$3
+  shift 3
+  if [[ $profile != two ]]; then
+    record "adaptive-$profile" "$run" "$("$DRIVER" insert --rows "$rows" "$@")" "$rows"
+    return
+  fi
+  local t0 t1 rc=0
+  t0=$(date +%s.%N)
+  "$DRIVER" insert --rows "$rows" --first 0 "$@" >"$WORK/ta.json" 2>"$WORK/ta.err" &
+  local pa=$!
+  local -a second=("$@")
+  # The second client's trace goes next to the first's.
+  local i
+  for i in "${!second[@]}"; do [[ ${second[$i]} == --trace ]] && second[i + 1]="${second[$((i + 1))]%.txt}-b.txt"; done
+  "$DRIVER" insert --rows "$rows" --first 10000000 "${second[@]}" >"$WORK/tb.json" 2>"$WORK/tb.err" &
+  local pb=$!
+  wait "$pa" || rc=1
+  wait "$pb" || rc=1
+  t1=$(date +%s.%N)
+  [[ $rc == 0 ]] || log "WARNING: a client failed rows: $(cat "$WORK/ta.err" "$WORK/tb.err" | head -n2 | tr '\n' ' ')"
+  record "adaptive-$profile" "$run" "$(jq -sc --argjson wall "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')" '
+    .[0] + {rows: (.[0].rows + .[1].rows), wall_s: $wall, rows_per_s: ((.[0].rows + .[1].rows) / $wall | round),
+            successful: (.[0].successful + .[1].successful), failed: (.[0].failed + .[1].failed),
+            requests: (.[0].requests + .[1].requests), retries: (.[0].retries + .[1].retries),
+            concurrency_max: ([.[0].concurrency_max, .[1].concurrency_max] | max),
+            concurrency_mean: ((.[0].concurrency_mean + .[1].concurrency_mean) / 2), clients: 2}' \
+    "$WORK/ta.json" "$WORK/tb.json")" "$((2 * rows))"
+}
+
 if [[ $ADAPTIVE == 1 ]]; then
-  log "adaptive: $ADAPTIVE_ROWS rows, defaults vs fixed 1000 x {$ADAPTIVE_FIXED}, round trips +{$ADAPTIVE_LATENCIES} ms, $ADAPTIVE_RUNS runs"
+  log "adaptive: defaults vs fixed 1000 x {$ADAPTIVE_FIXED}, profiles {$ADAPTIVE_PROFILES}, $ADAPTIVE_RUNS runs"
   for ((r = 1; r <= ADAPTIVE_RUNS; r++)); do
-    for ms in $ADAPTIVE_LATENCIES; do
-      reset
-      record "adaptive-$ms" "$r" "$("$DRIVER" insert --rows "$ADAPTIVE_ROWS" --latency-ms "$ms")" "$ADAPTIVE_ROWS"
-      for k in $ADAPTIVE_FIXED; do
+    for profile in $ADAPTIVE_PROFILES; do
+      rows=$ADAPTIVE_ROWS
+      args=()
+      case $profile in
+        rtt*) args=(--latency-ms "${profile#rtt}") ;;
+        wide)
+          rows=$ADAPTIVE_WIDE_ROWS
+          args=(--name-bytes 4000)
+          ;;
+        trigger)
+          # Each row: the trigger's md5 rounds (PL/pgSQL) on top of the insert; bench-only, dropped after.
+          "${PSQL[@]}" -c "SET client_min_messages = warning; CREATE OR REPLACE FUNCTION public.bench_heavy_row() RETURNS trigger LANGUAGE plpgsql AS \$\$
+            DECLARE h text := NEW.email;
+            BEGIN FOR i IN 1..$ADAPTIVE_TRIGGER_ROUNDS LOOP h := md5(h || i); END LOOP; RETURN NEW; END \$\$;
+            DROP TRIGGER IF EXISTS bench_heavy_row ON api.users;
+            CREATE TRIGGER bench_heavy_row BEFORE INSERT ON api.users FOR EACH ROW EXECUTE FUNCTION public.bench_heavy_row();"
+          ;;
+        two) ;;
+        *) log "ERROR: unknown adaptive profile $profile"; exit 1 ;;
+      esac
+      # The defaults and the fixed settings, in an order rotated by one each run: no setting
+      # always runs first after another profile (or right after the heaviest one).
+      read -r -a settings <<<"defaults $ADAPTIVE_FIXED"
+      for ((i = 0; i < ${#settings[@]}; i++)); do
+        k=${settings[$(((i + r - 1) % ${#settings[@]}))]}
         reset
-        record "adaptive-$ms" "$r" "$("$DRIVER" insert --rows "$ADAPTIVE_ROWS" --latency-ms "$ms" --batch-size 1000 \
-          --concurrency "$k")" "$ADAPTIVE_ROWS"
+        if [[ $k == defaults ]]; then
+          adaptive_insert "$profile" "$r" "$rows" "${args[@]}" --trace "$OUT/trace-$profile-$r.txt"
+        else
+          adaptive_insert "$profile" "$r" "$rows" "${args[@]}" --batch-size 1000 --concurrency "$k"
+        fi
       done
+      [[ $profile != trigger ]] || "${PSQL[@]}" -c "DROP TRIGGER bench_heavy_row ON api.users"
     done
   done
+  if [[ -f $OUT/trace-rtt20-1.txt ]]; then
+    python3 bench/plot_trace.py "$OUT/adaptive-rtt20.svg" "20 ms added round trip, ${ADAPTIVE_ROWS} rows" \
+      "$OUT"/trace-rtt20-*.txt
+  fi
 fi
 
 # CPU seconds (user + system) the servers of this run have used so far, as JSON: PostgreSQL (the

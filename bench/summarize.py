@@ -155,33 +155,40 @@ def main(out_dir):
         print(f"- {r['rows']} single rows at {r['rate_per_s']:.0f}/s into an idle writer (linger {r['linger_ms']} ms): "
               f"add() to outcome p50 **{r['latency_p50_ms']:.1f} ms**, p99 {r['latency_p99_ms']:.1f} ms\n")
 
-    # ---- adaptive concurrency (issue #19): defaults vs fixed settings, per added round trip ----
-    profiles = sorted({r["section"] for r in rows if r["section"].startswith("adaptive-")},
-                      key=lambda s: int(s.split("-")[1]))
+    # ---- adaptive concurrency (issue #19): defaults vs fixed settings, per profile ----
+    order = ["rtt0", "rtt5", "rtt20", "rtt50", "trigger", "wide", "two"]
+    labels = {"rtt0": "loopback", "rtt5": "+5 ms round trip", "rtt20": "+20 ms round trip",
+              "rtt50": "+50 ms round trip", "trigger": "heavy trigger", "wide": "~4 KB rows",
+              "two": "two clients at once"}
+    profiles = sorted({r["section"][len("adaptive-"):] for r in rows if r["section"].startswith("adaptive-")},
+                      key=lambda p: (order.index(p) if p in order else len(order), p))
     if profiles:
-        n = next(r["rows"] for r in rows if r["section"] in profiles)
-        print(f"## Adaptive concurrency: bulkInsert of {n:,} rows, defaults vs fixed settings "
-              f"(median rows/s of paired runs)\n")
-        print("| added round trip | defaults rows/s | concurrency reached (max / mean) | best fixed | "
-              "best fixed rows/s | defaults / best fixed (paired) | fixed 1000 x 4 / best fixed |")
-        print("|---|---:|---:|---|---:|---:|---:|")
+        print("## Adaptive concurrency: bulkInsert, defaults vs fixed settings (median of paired runs)\n")
+        print("| profile | rows | defaults rows/s | concurrency reached (max / mean) | best fixed | "
+              "best fixed rows/s | defaults / best fixed (paired) | fixed 1000 x 4 / best fixed | "
+              "retried requests, defaults / best fixed | failed rows, defaults / best fixed |")
+        print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
         for p in profiles:
             runs = defaultdict(dict)
             for r in rows:
-                if r["section"] == p:
+                if r["section"] == "adaptive-" + p:
                     runs[r["run"]]["defaults" if r["adaptive"] else r["concurrency"]] = r
             fixed = sorted({k for v in runs.values() for k in v if k != "defaults"})
             best = max(fixed, key=lambda k: med([v[k]["rows_per_s"] for v in runs.values() if k in v]))
             d = [v["defaults"] for v in runs.values() if "defaults" in v]
+            b = [v[best] for v in runs.values() if best in v]
             ratio = med([v["defaults"]["rows_per_s"] / v[best]["rows_per_s"] for v in runs.values()
                          if "defaults" in v and best in v])
             four = med([v[4]["rows_per_s"] / v[best]["rows_per_s"] for v in runs.values() if 4 in v and best in v]) \
                 if 4 in fixed else float("nan")
-            print(f"| {p.split('-')[1]} ms | {med([r['rows_per_s'] for r in d]):,.0f} | "
+            print(f"| {labels.get(p, p)} | {d[0]['rows']:,} | {med([r['rows_per_s'] for r in d]):,.0f} | "
                   f"{med([r['concurrency_max'] for r in d]):.0f} / {med([r['concurrency_mean'] for r in d]):.1f} | "
-                  f"1000 x {best} | {med([v[best]['rows_per_s'] for v in runs.values() if best in v]):,.0f} | "
-                  f"**{ratio:.2f}x** | {four:.2f}x |")
-        print()
+                  f"1000 x {best} | {med([r['rows_per_s'] for r in b]):,.0f} | "
+                  f"**{ratio:.2f}x** | {four:.2f}x | "
+                  f"{sum(r.get('retries', 0) for r in d)} / {sum(r.get('retries', 0) for r in b)} | "
+                  f"{sum(r['failed'] for r in d)} / {sum(r['failed'] for r in b)} |")
+        print("\n(retried requests and failed rows: summed over the runs; \"two clients\": both clients' rows "
+              "over the wall time of both, the setting given to each)\n")
 
     # ---- issue #18: through HAProxy to one and three replicas, next to the direct connection ----
     lb = [r for r in rows if r["section"] == "lb"]

@@ -22,10 +22,12 @@ void AdaptiveConcurrency::answered(Duration latency, std::size_t bytes, std::siz
   }
   const double rtt = static_cast<double>(latency.count());
   const double queued = static_cast<double>(inFlightAtSend) * (1.0 - static_cast<double>(minRtt_.count()) / rtt);
-  // Thresholds grow slowly with the limit (Netflix's Vegas limit: 3 and 6 times log10).
+  // Thresholds grow slowly with the limit (Netflix's Vegas limit: 3 and 6 times log10). A bulk
+  // load wants throughput more than short queues, and a server far away needs a queue to stay busy
+  // between the waves of answers: 5 and 10 (measured, docs/benchmarks.md "Adaptive concurrency").
   const double scale = std::max(1.0, std::log10(limit_));
-  const double alpha = 3 * scale;
-  const double beta = 6 * scale;
+  const double alpha = 5 * scale;
+  const double beta = 10 * scale;
   if (queued > beta) {
     slowStart_ = false;
     limit_ = std::max(floor_, limit_ - 1.0 / limit_);  // one less per round trip
@@ -33,8 +35,9 @@ void AdaptiveConcurrency::answered(Duration latency, std::size_t bytes, std::siz
     // Only when the limit was used: a call that kept fewer requests in flight (the end of its
     // input, batches waiting for earlier ones) proves nothing about a higher one.
     if (static_cast<double>(inFlightAtSend) * 2 < limit_) return;
-    // Slow start: one more per answer (doubling per round trip) until the first queue.
-    limit_ = std::min(ceiling_, limit_ + (slowStart_ ? 1.0 : 1.0 / limit_));
+    // Slow start: two more per answer (tripling per round trip) until the first queue; a call of
+    // 100 batches 50 ms away is over in a few round trips.
+    limit_ = std::min(ceiling_, limit_ + (slowStart_ ? 2.0 : 1.0 / limit_));
   } else {
     slowStart_ = false;
   }

@@ -16,6 +16,10 @@
 #include "client_state.hpp"
 #include "row_text.hpp"
 
+#if defined(__linux__)
+#include <pthread.h>
+#endif
+
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -25,6 +29,7 @@
 #include <mutex>
 #include <optional>
 #include <stop_token>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -39,11 +44,12 @@ constexpr std::size_t kMaxWriterInFlight = 64;
 using Clock = std::chrono::steady_clock;
 
 struct Row {
-  std::uint64_t epoch = 0;  // flush() generation the row was added in
-  std::string text;         // JSON text (an object for Insert/Upsert)
-  std::string key;          // empty: no ordering constraint
-  std::string signature;    // Insert/Upsert: its columns, as RowWriter::signature() gave them at add()
-  std::size_t bytes = 0;    // measured once, at add()
+  std::uint64_t epoch = 0;                       // flush() generation the row was added in
+  std::string text;                              // JSON text (an object for Insert/Upsert)
+  std::string key;                               // empty: no ordering constraint
+  std::shared_ptr<const std::string> signature;  // Insert/Upsert: its columns, as RowWriter::signature() gave them at
+                                                 // add(); shared by the rows of one column set
+  std::size_t bytes = 0;                         // measured once, at add()
   Clock::time_point added;
   std::unique_ptr<WriterBox> context;
 };
@@ -67,9 +73,16 @@ BulkError unknownOutcome(std::string message) {
   return e;
 }
 
+// The writer's threads are named "pgrestify-wrtr" (15 characters at most: top -H, gdb, /proc/PID/task/*/comm).
+void nameThread([[maybe_unused]] std::thread& t) {
+#if defined(__linux__)
+  pthread_setname_np(t.native_handle(), "pgrestify-wrtr");
+#endif
+}
+
 }  // namespace
 
-struct WriterCore::State {
+struct WriterCore::State : std::enable_shared_from_this<WriterCore::State> {
   WriterTarget target;
   BulkWriterOptions o;
   std::vector<std::string> keyColumns;
@@ -100,11 +113,27 @@ struct WriterCore::State {
   std::size_t delivering = 0;  // threads running callbacks
   BulkWriterStats stats;
   std::stop_source stop;
-  std::vector<std::thread> threads;
-  std::size_t maxInFlight = 0;                  // fixed: maxInFlight (or the client's concurrency)
-  std::optional<AdaptiveConcurrency> adaptive;  // else: the adaptive limit, one thread per possible request
+  std::shared_ptr<const std::string> lastSignature;  // the columns of the row added last
+  std::vector<std::thread> threads;                  // one per request in flight: limit() of them, started as it grows
+  std::size_t maxInFlight = 0;                  // fixed: maxInFlight (or the client's concurrency); else the ceiling
+  std::optional<AdaptiveConcurrency> adaptive;  // else: the adaptive limit
 
   std::size_t limit() const { return adaptive ? adaptive->limit() : maxInFlight; }
+
+  // Under the lock: a thread for each request the limit allows (an adaptive limit starts at 4 and
+  // may reach its ceiling; an idle writer holds only the threads it has used). A thread that cannot
+  // be started leaves the writer with the ones it has.
+  void startThreads() {
+    while (!shutdown && threads.size() < std::min(limit(), maxInFlight)) {
+      try {
+        threads.emplace_back([self = shared_from_this()] { self->run(); });
+        nameThread(threads.back());
+      } catch (const std::system_error&) {
+        if (threads.empty()) throw;
+        return;
+      }
+    }
+  }
 
   // ---- the writer's threads ----
   void run() {
@@ -169,13 +198,17 @@ struct WriterCore::State {
     } else if (r.retries > 0) {
       adaptive->overload();
     }
-    if (adaptive->limit() > before) work.notify_all();
+    if (adaptive->limit() > before) {
+      startThreads();
+      work.notify_all();
+    }
   }
 
   // Rows for one request: oldest first, skipping rows whose key is in flight or already taken
   // (a later row of a key waits for the earlier one; they are sent in the order added).
   std::shared_ptr<Batch> cut() {
     auto b = std::make_shared<Batch>();
+    b->rows.reserve(std::min(buffer.size(), o.maxBatchRows));
     auto fits = [&](const Row& r) {
       return b->rows.size() < o.maxBatchRows && (b->rows.empty() || b->bytes + r.bytes <= o.maxBatchBytes);
     };
@@ -219,7 +252,8 @@ struct WriterCore::State {
         if (i == n) return false;
         const Row& row = b.rows[i++];
         writer.begin(out);
-        writer.again(row.text, row.signature, row.key);  // written and checked at add()
+        writer.again(row.text, row.signature ? std::string_view(*row.signature) : std::string_view(),
+                     row.key);  // written and checked at add()
         return true;
       };
       return runInsert(*target.client, insert, std::move(source), n, s);
@@ -432,7 +466,8 @@ WriterCore::WriterCore(WriterTarget target, BulkWriterOptions options, std::func
   s->keyColumns = keyColumns_;
   s->deliver = std::move(deliver);
   try {
-    for (std::size_t i = 0; i < s->maxInFlight; ++i) s->threads.emplace_back([s] { s->run(); });
+    std::lock_guard lk(s->m);
+    s->startThreads();
   } catch (...) {
     {
       std::lock_guard lk(s->m);
@@ -511,7 +546,13 @@ AddResult WriterCore::add(PreparedRow prepared, std::unique_ptr<WriterBox> conte
   r.epoch = s.epoch;
   r.text = std::move(prepared.text);
   r.key = std::move(prepared.key);
-  r.signature = std::move(prepared.signature);
+  if (!prepared.signature.empty()) {
+    // Rows of the same columns share one copy (most writers have one column set).
+    if (!s.lastSignature || *s.lastSignature != prepared.signature) {
+      s.lastSignature = std::make_shared<const std::string>(prepared.signature);
+    }
+    r.signature = s.lastSignature;
+  }
   r.bytes = bytes;
   r.added = Clock::now();
   r.context = std::move(context);

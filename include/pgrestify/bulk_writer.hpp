@@ -24,6 +24,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -62,7 +63,8 @@ struct BulkWriterOptions {
   std::chrono::milliseconds linger{20};
   /// Requests (engine runs) at once, 1..64. Unset: ClientOptions::bulkDefaults.concurrency when
   /// the client sets one, else adaptive (docs/bulk-writer.md): from 4 up to the client's
-  /// maxConnections (at most 64). The writer has one thread per request it may have in flight.
+  /// maxConnections (at most 64). The writer has one thread per request in flight, started as the
+  /// limit grows (named "pgrestify-wrtr"): an idle adaptive writer holds 4.
   std::optional<std::size_t> maxInFlight;
   /// Rows held (buffered + in flight) at most; at least maxBatchRows.
   std::size_t maxBufferedRows = 100000;
@@ -152,10 +154,10 @@ struct ContextBox final : WriterBox {
 
 /// A row as add() hands it to the core: serialized once, never parsed again.
 struct PreparedRow {
-  std::string text;       // JSON text (an object for Insert/Upsert)
-  std::string key;        // empty: no ordering constraint
-  std::string signature;  // Insert/Upsert: RowWriter::signature() (its columns)
-  std::string invalid;    // why the row cannot be sent; empty when it can
+  std::string text;            // JSON text (an object for Insert/Upsert)
+  std::string key;             // empty: no ordering constraint
+  std::string_view signature;  // Insert/Upsert: RowWriter::signature() (its columns); valid during add()
+  std::string invalid;         // why the row cannot be sent; empty when it can
 };
 
 /// One outcome as the core delivers it.
@@ -272,15 +274,16 @@ class BulkWriter {
     if (c.jsonRows()) {
       c.prepareJson(nlohmann::json(row), prepared);
     } else {
-      detail::RowWriter writer(c.keyColumns());
+      // The row's columns go to this thread's buffer: the core keeps one copy of each column set.
+      thread_local std::string signature;
+      detail::RowWriter writer(c.keyColumns(), std::move(signature));
       prepared.text.reserve(c.rowSizeHint());  // one allocation, not one per doubling
       detail::writeRow(writer, prepared.text, row);
       c.noteRowSize(prepared.text);
       prepared.invalid = writer.invalid();
-      if (prepared.invalid.empty()) {
-        if (!c.keyColumns().empty()) prepared.key = writer.key();
-        prepared.signature = writer.takeSignature();
-      }
+      if (prepared.invalid.empty() && !c.keyColumns().empty()) prepared.key = writer.key();
+      signature = writer.takeSignature();
+      prepared.signature = signature;
     }
     return c.add(std::move(prepared), std::make_unique<detail::ContextBox<Context>>(std::move(context)), wait);
   }

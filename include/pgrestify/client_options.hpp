@@ -60,7 +60,7 @@ struct ClientOptions {
   /// Connections per host one bulk call opens (the libcurl transport's pool per session). A bulk
   /// call whose `concurrency` is above it raises the limit for that call, so requests are never
   /// queued inside libcurl (see docs/api.md).
-  std::size_t maxConnections = 16;
+  std::size_t maxConnections = 32;
   std::string clientCert;                          ///< client certificate file (PEM) for mutual TLS
   std::string clientKey;                           ///< private key file (PEM) of clientCert; empty = in clientCert
   std::string keyPassword;                         ///< pass phrase of clientKey (never logged, never in a message)

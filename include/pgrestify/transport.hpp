@@ -99,7 +99,7 @@ struct CurlTransportOptions {
   /// connections kept alive per session for reuse. A session with more requests in flight at once
   /// (a bulk call's `concurrency` above it) raises its own limit to that number: requests are never
   /// queued inside libcurl, so `concurrency` is the number of requests the server really sees.
-  std::size_t maxConnections = 16;
+  std::size_t maxConnections = 32;
   std::string clientCert;                          ///< client certificate file (PEM) for mutual TLS
   std::string clientKey;                           ///< its private key file (PEM); empty = in clientCert
   std::string keyPassword;                         ///< pass phrase of clientKey (never in a message)

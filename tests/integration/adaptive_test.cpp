@@ -9,7 +9,10 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -29,6 +32,17 @@ std::vector<json> adaptiveRows() {
   rows.reserve(kRows);
   for (std::size_t i = 0; i < kRows; ++i) rows.push_back({{"id", i + 1}, {"kind", "adaptive"}});
   return rows;
+}
+
+// The threads of this process a BulkWriter runs (it names them "pgrestify-wrtr").
+std::size_t writerThreads() {
+  std::size_t n = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    if (std::getline(comm, name) && name == "pgrestify-wrtr") ++n;
+  }
+  return n;
 }
 
 struct Seen {
@@ -89,4 +103,34 @@ TEST_F(Adaptive, AChosenConcurrencyStaysAsItIs) {
   ASSERT_EQ(seen.perRequest.size(), kRows / 1000);
   for (auto c : seen.perRequest) EXPECT_EQ(c, 4u);
   for (auto c : seen.progress) EXPECT_EQ(c, 4u);
+}
+
+// A writer left to adapt runs a thread per request its limit allows, started as the limit grows:
+// an idle writer holds the threads of its starting limit, not the ceiling's.
+TEST_F(Adaptive, AWriterStartsThreadsAsItsLimitGrowsNotAllAtOnce) {
+  fault::FaultProxy proxy(fault::portOf(server_->url), nullptr);
+  proxy.setLatency(20ms);
+  constexpr std::size_t kCeiling = 32;
+  Client client({.url = proxy.url(), .bearerToken = server_->jwt, .maxConnections = kCeiling});
+  const std::size_t before = writerThreads();
+  std::atomic<std::size_t> written{0}, other{0};
+  {
+    auto writer = client.from("events").bulkWriter<std::size_t>(
+        {.maxBatchRows = 1000},
+        [&](WriterOutcome<std::size_t>& o) { ++(o.outcome == RowOutcome::Written ? written : other); });
+    EXPECT_EQ(writer.stats().concurrency, kDefaultConcurrency);
+    EXPECT_EQ(writerThreads() - before, kDefaultConcurrency) << "idle: the threads of the starting limit";
+    auto rows = adaptiveRows();
+    for (std::size_t i = 0; i < rows.size(); ++i) ASSERT_TRUE(writer.add(rows[i], i).accepted());
+    writer.flush().get();
+    const std::size_t threads = writerThreads() - before;
+    EXPECT_GT(threads, kDefaultConcurrency) << "a 20 ms round trip raised the limit, and threads were started for it";
+    EXPECT_LE(threads, kCeiling);
+    EXPECT_GE(threads, writer.stats().concurrency);
+  }
+  EXPECT_EQ(writerThreads(), before) << "closed: its threads ended";
+  EXPECT_EQ(written.load(), kRows);
+  EXPECT_EQ(other.load(), 0u);
+  EXPECT_EQ(sqlCount("SELECT count(DISTINCT id) FROM api.events WHERE kind = 'adaptive'"),
+            static_cast<long long>(kRows));
 }

@@ -53,7 +53,7 @@ struct CommonOptions {
   std::string tokenCommand;          ///< --token-command: run by /bin/sh for the token, again after 401 PGRST301
   std::vector<std::string> headers;  ///< "Name: value"
   std::size_t batchSize = kDefaultBatchSize;
-  /// --concurrency: requests in flight, fixed; unset = adaptive (from 4 up to the client's 16 connections).
+  /// --concurrency: requests in flight, fixed; unset = adaptive (from 4 up to the client's 32 connections).
   std::optional<std::size_t> concurrency;
   std::string rejectFile;  ///< empty = standard error
   bool quiet = false;

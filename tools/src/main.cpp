@@ -24,7 +24,7 @@ void addCommon(CLI::App& cmd, CommonOptions& o, const char* fileHelp) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{1000000}))
       ->capture_default_str();
   cmd.add_option("--concurrency", o.concurrency,
-                 "Requests in flight at once, fixed (default: adaptive, from 4 up to 16 as the server allows)")
+                 "Requests in flight at once, fixed (default: adaptive, from 4 up to 32 as the server allows)")
       ->check(CLI::Range(std::size_t{1}, std::size_t{256}));
   cmd.add_option("--token", o.token, "JWT sent as 'Authorization: Bearer <token>' (or set PGRESTIFY_TOKEN)")
       ->envname("PGRESTIFY_TOKEN");

@@ -46,7 +46,12 @@ class RowWriter {
   explicit RowWriter(const std::vector<std::string>& keyColumns) : keyColumns_(keyColumns) {
     keyParts_.resize(keyColumns_.size());
     keySeen_.resize(keyColumns_.size());
-    signature_.reserve(96);  // most rows' columns: one allocation, not one per doubling
+  }
+  /// The same, writing the signature into @p signatureBuffer's storage (taken back with
+  /// takeSignature()): a caller that writes many rows with short-lived writers reuses one buffer.
+  RowWriter(const std::vector<std::string>& keyColumns, std::string&& signatureBuffer) : RowWriter(keyColumns) {
+    signature_ = std::move(signatureBuffer);
+    signature_.clear();
   }
 
   /// Starts a row written into @p out (cleared).
