@@ -173,7 +173,8 @@ class WriterCore {
  public:
   /// Validates @p options (std::invalid_argument), resolves the key columns (for Upsert and
   /// Insert with Ignore: the primary key when conflictColumns is empty; may throw Error or
-  /// std::invalid_argument for a table PostgREST does not expose) and starts maxInFlight threads.
+  /// std::invalid_argument for a table PostgREST does not expose) and starts a thread per request
+  /// the starting limit allows (more as an adaptive limit grows).
   WriterCore(WriterTarget target, BulkWriterOptions options, std::function<void(WriterDelivery&)> deliver);
   /// close(options.closeTimeout), then joins the threads. Never throws.
   ~WriterCore();
