@@ -39,12 +39,15 @@
 #   BENCH_ADAPTIVE [1]         adaptive concurrency (issue #19): bulkInsert of BENCH_ADAPTIVE_ROWS [100000]
 #                              rows with the defaults (adaptive) vs fixed 1000 rows x
 #                              BENCH_ADAPTIVE_FIXED ["2 4 8 16 32"] in flight, paired, in each profile of
-#                              BENCH_ADAPTIVE_PROFILES ["rtt0 rtt5 rtt20 rtt50 trigger wide two"]:
+#                              BENCH_ADAPTIVE_PROFILES ["rtt0 rtt5 rtt20 rtt50 trigger wide two overload"]:
 #                              rttN = N ms added to every request (a proxy holding it; rtt0 = direct),
 #                              trigger = a BEFORE INSERT trigger that makes each row several times as
 #                              costly (BENCH_ADAPTIVE_TRIGGER_ROUNDS [40] md5 rounds), wide = rows of ~4 KB
 #                              (BENCH_ADAPTIVE_WIDE_ROWS [20000] rows), two = two clients at once, each with
-#                              the setting, on different rows; BENCH_ADAPTIVE_RUNS [3] runs. The defaults'
+#                              the setting, on different rows, overload = a trigger 5x heavier still and a
+#                              400 ms statement_timeout: the server times out when too many requests
+#                              run at once (BENCH_ADAPTIVE_OVERLOAD_ROWS [20000] rows; PostgREST is
+#                              restarted to take the setting, and again after); BENCH_ADAPTIVE_RUNS [3] runs. The defaults'
 #                              concurrency over time goes to trace-<profile>-<run>.txt, and
 #                              adaptive-rtt20.svg plots it (bench/plot_trace.py)
 #   BENCH_LB [1]               issue #18: bulkInsert of the same BENCH_LB_ROWS [100000] rows directly to one
@@ -103,9 +106,10 @@ ADAPTIVE=${BENCH_ADAPTIVE:-1}
 ADAPTIVE_ROWS=${BENCH_ADAPTIVE_ROWS:-100000}
 ADAPTIVE_RUNS=${BENCH_ADAPTIVE_RUNS:-3}
 ADAPTIVE_FIXED=${BENCH_ADAPTIVE_FIXED:-2 4 8 16 32}
-ADAPTIVE_PROFILES=${BENCH_ADAPTIVE_PROFILES:-rtt0 rtt5 rtt20 rtt50 trigger wide two}
+ADAPTIVE_PROFILES=${BENCH_ADAPTIVE_PROFILES:-rtt0 rtt5 rtt20 rtt50 trigger wide two overload}
 ADAPTIVE_TRIGGER_ROUNDS=${BENCH_ADAPTIVE_TRIGGER_ROUNDS:-40}
 ADAPTIVE_WIDE_ROWS=${BENCH_ADAPTIVE_WIDE_ROWS:-20000}
+ADAPTIVE_OVERLOAD_ROWS=${BENCH_ADAPTIVE_OVERLOAD_ROWS:-20000}
 BUILD=${BENCH_BUILD_DIR:-build-bench}
 OUT=${BENCH_OUT:-bench/results/$(date +%Y%m%d-%H%M%S)}
 
@@ -421,6 +425,7 @@ adaptive_insert() { # PROFILE RUN ROWS [DRIVER ARGS...]
     .[0] + {rows: (.[0].rows + .[1].rows), wall_s: $wall, rows_per_s: ((.[0].rows + .[1].rows) / $wall | round),
             successful: (.[0].successful + .[1].successful), failed: (.[0].failed + .[1].failed),
             requests: (.[0].requests + .[1].requests), retries: (.[0].retries + .[1].retries),
+            extra_requests: (.[0].extra_requests + .[1].extra_requests),
             concurrency_max: ([.[0].concurrency_max, .[1].concurrency_max] | max),
             concurrency_mean: ((.[0].concurrency_mean + .[1].concurrency_mean) / 2), clients: 2}' \
     "$WORK/ta.json" "$WORK/tb.json")" "$((2 * rows))"
@@ -438,13 +443,23 @@ if [[ $ADAPTIVE == 1 ]]; then
           rows=$ADAPTIVE_WIDE_ROWS
           args=(--name-bytes 4000)
           ;;
-        trigger)
+        trigger | overload)
           # Each row: the trigger's md5 rounds (PL/pgSQL) on top of the insert; bench-only, dropped after.
+          rounds=$ADAPTIVE_TRIGGER_ROUNDS
+          if [[ $profile == overload ]]; then
+            rounds=$((5 * ADAPTIVE_TRIGGER_ROUNDS))
+            rows=$ADAPTIVE_OVERLOAD_ROWS
+          fi
           "${PSQL[@]}" -c "SET client_min_messages = warning; CREATE OR REPLACE FUNCTION public.bench_heavy_row() RETURNS trigger LANGUAGE plpgsql AS \$\$
             DECLARE h text := NEW.email;
-            BEGIN FOR i IN 1..$ADAPTIVE_TRIGGER_ROUNDS LOOP h := md5(h || i); END LOOP; RETURN NEW; END \$\$;
+            BEGIN FOR i IN 1..$rounds LOOP h := md5(h || i); END LOOP; RETURN NEW; END \$\$;
             DROP TRIGGER IF EXISTS bench_heavy_row ON api.users;
             CREATE TRIGGER bench_heavy_row BEFORE INSERT ON api.users FOR EACH ROW EXECUTE FUNCTION public.bench_heavy_row();"
+          if [[ $profile == overload ]]; then
+            # PostgREST's connections take the role's setting when they are opened: restart it.
+            "${PSQL[@]}" -c "ALTER ROLE authenticator SET statement_timeout = '400ms'"
+            bash scripts/testenv.sh restart-postgrest "$SERVERS" >/dev/null
+          fi
           ;;
         two) ;;
         *) log "ERROR: unknown adaptive profile $profile"; exit 1 ;;
@@ -461,7 +476,11 @@ if [[ $ADAPTIVE == 1 ]]; then
           adaptive_insert "$profile" "$r" "$rows" "${args[@]}" --batch-size 1000 --concurrency "$k"
         fi
       done
-      [[ $profile != trigger ]] || "${PSQL[@]}" -c "DROP TRIGGER bench_heavy_row ON api.users"
+      [[ $profile != trigger && $profile != overload ]] || "${PSQL[@]}" -c "DROP TRIGGER bench_heavy_row ON api.users"
+      if [[ $profile == overload ]]; then
+        "${PSQL[@]}" -c "ALTER ROLE authenticator RESET statement_timeout"
+        bash scripts/testenv.sh restart-postgrest "$SERVERS" >/dev/null
+      fi
     done
   done
   if [[ -f $OUT/trace-rtt20-1.txt ]]; then
