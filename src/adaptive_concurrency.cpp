@@ -20,6 +20,11 @@ void AdaptiveConcurrency::answered(Duration latency, std::size_t bytes, std::siz
     --holdAfterOverload_;
     return;
   }
+  if (cap_ > 0 && ++sinceCap_ >= 20 * limit_) {  // 20 round trips without a statement timeout
+    cap_ += 1;
+    sinceCap_ = 0;
+    if (cap_ >= ceiling_) cap_ = 0;
+  }
   const double rtt = static_cast<double>(latency.count());
   const double queued = static_cast<double>(inFlightAtSend) * (1.0 - static_cast<double>(minRtt_.count()) / rtt);
   // Thresholds grow slowly with the limit (Netflix's Vegas limit: 3 and 6 times log10). A bulk
@@ -37,19 +42,28 @@ void AdaptiveConcurrency::answered(Duration latency, std::size_t bytes, std::siz
     if (static_cast<double>(inFlightAtSend) * 2 < limit_) return;
     // Slow start: two more per answer (tripling per round trip) until the first queue; a call of
     // 100 batches 50 ms away is over in a few round trips.
-    limit_ = std::min(ceiling_, limit_ + (slowStart_ ? 2.0 : 1.0 / limit_));
+    limit_ = std::min(cap_ > 0 ? cap_ : ceiling_, limit_ + (slowStart_ ? 2.0 : 1.0 / limit_));
   } else {
     slowStart_ = false;
   }
 }
 
-void AdaptiveConcurrency::overload() {
+void AdaptiveConcurrency::overload(bool statementTimeout, std::size_t limitAtSend) {
+  if (limitAtSend > static_cast<std::size_t>(limit_)) return;  // sent before the last decrease
   if (holdAfterOverload_ > 0) {
     --holdAfterOverload_;  // the requests of the round trip that was already halved
     return;
   }
   slowStart_ = false;
+  const double before = std::floor(limit_);
   limit_ = std::max(floor_, std::floor(limit_ / 2));
+  if (statementTimeout) {
+    // One below the limit the timed-out request was sent under (the limit may have grown since).
+    const double at = limitAtSend > 0 ? std::min(before, static_cast<double>(limitAtSend)) : before;
+    cap_ = std::max(floor_, at - 1);
+    sinceCap_ = 0;
+    limit_ = std::min(limit_, cap_);
+  }
   holdAfterOverload_ = static_cast<std::size_t>(limit_);
 }
 

@@ -10,7 +10,10 @@
 //   - many queued (> beta): the server is the bottleneck and more requests only wait; lower it
 //     by one per round trip;
 //   - overload (429, 503, a statement timeout, a request timeout): halve it at once, and do not
-//     raise it again for one round trip.
+//     raise it again for one round trip. A statement timeout also caps the limit one below the
+//     limit it happened at (the database cannot run that many at once: its latency did not say so
+//     in time, the timeout did); the cap rises by one every 20 round trips without one, so a
+//     server that got faster is found again.
 // Samples of smaller requests (the last batch, splits) say little about a full one and are left
 // out; so are samples sent while fewer requests than the limit were in flight and the queue was
 // short (the call could not use the limit: raising it would prove nothing).
@@ -39,7 +42,10 @@ class AdaptiveConcurrency {
   /// sent (itself included). Answers that were overload are given to overload() instead.
   void answered(Duration latency, std::size_t bytes, std::size_t inFlightAtSend);
   /// The server said it is overloaded (429, 503, statement timeout) or a request timed out.
-  void overload();
+  /// @p statementTimeout: the database cancelled a statement (57014): the limit is capped too.
+  /// @p limitAtSend: the limit when the request was sent (0: unknown); a request sent under a
+  /// higher limit than today's was answered for a round trip that has been lowered already.
+  void overload(bool statementTimeout = false, std::size_t limitAtSend = 0);
 
   /// The smallest latency of a full-size request seen so far (zero before the first).
   Duration minLatency() const noexcept { return minRtt_; }
@@ -52,6 +58,8 @@ class AdaptiveConcurrency {
   Duration minRtt_{0};
   std::size_t fullBytes_ = 0;          // the largest request seen: "full size" is at least half of it
   std::size_t holdAfterOverload_ = 0;  // samples to ignore after a decrease (one round trip)
+  double cap_ = 0;                     // > 0: the limit stays at or below it (after a statement timeout)
+  double sinceCap_ = 0;                // samples since the cap was set or last raised
 };
 
 }  // namespace pgrestify::detail

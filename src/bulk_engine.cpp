@@ -567,9 +567,10 @@ class Engine {
       adaptive_->answered(now() - w.sentAt, w.sentBytes, w.inFlightAtSend);
       return;
     }
+    const bool statementTimeout = response.status >= 500 && errorInfo(response).code == "57014";
     if (response.status == 429 || response.status == 503 || response.error == TransportErrorKind::Timeout ||
-        (response.status >= 500 && errorInfo(response).code == "57014")) {
-      adaptive_->overload();
+        statementTimeout) {
+      adaptive_->overload(statementTimeout, w.limitAtSend);
     }
   }
 

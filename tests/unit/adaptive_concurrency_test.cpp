@@ -93,6 +93,31 @@ TEST(AdaptiveConcurrency, OverloadHalvesOncePerRoundTrip) {
   EXPECT_EQ(a.limit(), 1u) << "never below the floor";
 }
 
+// A database that cancels statements when more than a few run at once, while the latency of the
+// ones that finish shows no queue (the bench's "overload" profile): a limit that halved on the
+// timeout would climb straight back into it. A statement timeout caps the limit one below where it
+// happened; the cap rises again, slowly, when no timeout follows. A 503 (no replica up) says
+// nothing about how many requests the database runs at once and sets no cap.
+TEST(AdaptiveConcurrency, AStatementTimeoutCapsTheLimitBelowWhereItHappened) {
+  const SimulatedServer quiet{50ms, 1ms, 64};  // no queue in sight at any limit used here
+  AdaptiveConcurrency a(8, 1, 64);
+  a.overload(true);  // at 8
+  EXPECT_EQ(a.limit(), 4u);
+  drive(a, quiet, 10);
+  EXPECT_EQ(a.limit(), 7u) << "back up to one below the limit that timed out, not beyond";
+  drive(a, quiet, 30);
+  EXPECT_GT(a.limit(), 7u) << "20 round trips without a timeout raise the cap";
+
+  a.overload(true, 64);  // a timeout of a request sent under a higher limit: already counted
+  EXPECT_GT(a.limit(), 7u);
+
+  AdaptiveConcurrency b(8, 1, 64);
+  b.overload(false);  // a 503 at 8
+  EXPECT_EQ(b.limit(), 4u);
+  drive(b, quiet, 10);
+  EXPECT_GT(b.limit(), 8u) << "a 503 sets no cap";
+}
+
 TEST(AdaptiveConcurrency, AnswersRightAfterAnOverloadDoNotRaiseItAgain) {
   AdaptiveConcurrency a(16, 1, 64);
   a.answered(10ms, kFull, 1);
