@@ -203,7 +203,8 @@ void report(const Args& a, const char* client, const pgrestify::BulkResult<T>& r
       "{\"client\":\"%s\",\"op\":\"%s\",\"rows\":%zu,\"batch_size\":%zu,\"concurrency\":%zu,\"wall_s\":%.4f,"
       "\"rows_per_s\":%.0f,\"cpu_s\":%.4f,\"user_s\":%.4f,\"sys_s\":%.4f,\"maxrss_kb\":%ld,\"successful\":%zu,"
       "\"failed\":%zu,\"requests\":%zu,\"max_batch_bytes\":%zu,\"name_bytes\":%zu,\"latency_ms\":%lld,"
-      "\"adaptive\":%s,\"concurrency_max\":%zu,\"concurrency_mean\":%.1f,\"retries\":%zu,\"extra_requests\":%zu,\"first\":%zu}\n",
+      "\"adaptive\":%s,\"concurrency_max\":%zu,\"concurrency_mean\":%.1f,\"retries\":%zu,\"extra_requests\":%zu,"
+      "\"first\":%zu}\n",
       client, a.command.c_str(), a.rows, a.batchSize.value_or(pgrestify::kDefaultBatchSize),
       a.concurrency.value_or(pgrestify::kDefaultConcurrency), wall, static_cast<double>(a.rows) / wall, cpu,
       after.user - before.user, after.sys - before.sys, after.maxRssKb, r.successful, r.failed, r.requests,
