@@ -234,16 +234,27 @@ TEST(EngineRetry, RetryAfterIsHonoured) {
   EXPECT_GE(reqs[1].startedAt - *reqs[0].finishedAt, 1000ms) << "retried before Retry-After elapsed";
 }
 
+namespace {
+
+// @p n rows through @p fake, one row per batch and one batch at a time, with maxAttempts 2 and a
+// call-wide retryBudget of @p budget (the outage-budget tests below).
+BulkResult<json> insertOneAtATime(const std::shared_ptr<FakeTransport>& fake, std::size_t n,
+                                  std::chrono::milliseconds budget) {
+  auto client = fakeClient(fake);
+  auto rows = userRows(n);
+  RetryPolicy p = fastRetry(2);
+  p.retryBudget = budget;
+  return client.from("users").bulkInsert(rows, {.batchSize = 1, .concurrency = 1, .retry = p});
+}
+
+}  // namespace
+
 // retryBudget is the call's: once an outage has outlasted it, a batch sent afterwards makes its
 // maxAttempts and no more (before, each batch got a budget of its own, and a large import against
 // a server that was gone took retryBudget per batch).
 TEST(EngineRetry, AnOutageLongerThanTheBudgetEndsTheCallNotEachBatchAfterIt) {
   auto fake = std::make_shared<FakeTransport>([](const HttpRequest&, int) { return pgError(503, "PGRST001"); });
-  auto client = fakeClient(fake);
-  auto rows = userRows(40);
-  RetryPolicy p = fastRetry(2);
-  p.retryBudget = std::chrono::milliseconds(200);
-  auto r = client.from("users").bulkInsert(rows, {.batchSize = 1, .concurrency = 1, .retry = p});
+  auto r = insertOneAtATime(fake, 40, 200ms);
   expectAccounted(r, 40);
   EXPECT_EQ(r.failed, 40u);
   ASSERT_EQ(r.errors.size(), 40u);
@@ -261,11 +272,7 @@ TEST(EngineRetry, AnAnswerFromTheServerEndsTheOutage) {
     std::this_thread::sleep_for(std::chrono::milliseconds(60));
     return created(nlohmann::json::parse(req.body).size());
   });
-  auto client = fakeClient(fake);
-  auto rows = userRows(6);
-  RetryPolicy p = fastRetry(2);
-  p.retryBudget = std::chrono::milliseconds(150);
-  auto r = client.from("users").bulkInsert(rows, {.batchSize = 1, .concurrency = 1, .retry = p});
+  auto r = insertOneAtATime(fake, 6, 150ms);
   expectAccounted(r, 6);
   EXPECT_EQ(r.successful, 6u) << "each run of 503s is an outage of its own, well within the budget";
   EXPECT_EQ(r.failed, 0u) << (r.errors.empty() ? "" : r.errors.front().message);
