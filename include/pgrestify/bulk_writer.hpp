@@ -188,12 +188,15 @@ class WriterCore {
     return options_.operation == WriterOperation::Update || options_.operation == WriterOperation::Delete;
   }
   /// The size to reserve for a row's text before it is written: the size of the row written
-  /// before (any thread; a hint), at most 4 KiB (a larger row grows as it is written).
+  /// before, rounded up to 64 bytes (any thread; a hint), at most 4 KiB (a larger row grows as it is written).
   std::size_t rowSizeHint() const noexcept { return rowSizeHint_.load(std::memory_order_relaxed); }
-  /// After a row was written into @p text: remembers its size for the next, and gives back what a
-  /// hint too large for it reserved (a buffered row holds at most twice its size).
+  /// After a row was written into @p text: remembers its size for the next (rounded up to 64
+  /// bytes, and stored only when that changes: producers on many cores do not write one cache line
+  /// for every row), and gives back what a hint too large for it reserved (a buffered row holds at
+  /// most twice its size).
   void noteRowSize(std::string& text) {
-    rowSizeHint_.store(std::min<std::size_t>(text.size() + 8, 4096), std::memory_order_relaxed);
+    const std::size_t hint = std::min<std::size_t>((text.size() + 8 + 63) / 64 * 64, 4096);
+    if (rowSizeHint_.load(std::memory_order_relaxed) != hint) rowSizeHint_.store(hint, std::memory_order_relaxed);
     if (text.capacity() > 2 * text.size() + 64) text.shrink_to_fit();
   }
   /// Update/Delete: the row's text and key, or why it cannot be sent.
