@@ -9,9 +9,33 @@ namespace pgrestify::detail {
 AdaptiveConcurrency::AdaptiveConcurrency(std::size_t initial, std::size_t floor, std::size_t ceiling)
     : floor_(static_cast<double>(std::max<std::size_t>(floor, 1))),
       ceiling_(std::max(floor_, static_cast<double>(ceiling))),
-      limit_(std::clamp(static_cast<double>(initial), floor_, ceiling_)) {}
+      limit_(std::clamp(static_cast<double>(initial), floor_, ceiling_)),
+      roundSize_(static_cast<std::size_t>(limit_)) {}
 
 void AdaptiveConcurrency::answered(Duration latency, std::size_t bytes, std::size_t inFlightAtSend) {
+  const bool roundDone = ++roundAnswers_ >= roundSize_;
+  sample(latency, bytes, inFlightAtSend);
+  if (!roundDone) return;
+  // Slow start grows once per round trip, by what its answers earned: an answer that earned two
+  // more must not send them before its round trip's other answers are in, for one of those may be
+  // the statement timeout that says the limit is already too high.
+  if (slowStart_) limit_ = std::min(cap_ > 0 ? cap_ : ceiling_, limit_ + credit_);
+  // Near misses: even the quickest full request of the round trip took 3/4 of the database's
+  // deadline (one slow answer is noise; all of them slow is the limit).
+  if (deadline_ > Duration::zero() && roundMin_ > Duration::zero() && roundMin_ * 4 > deadline_ * 3) {
+    limit_ = std::max(floor_, limit_ - 1);
+  }
+  newRound();
+}
+
+void AdaptiveConcurrency::newRound() {
+  credit_ = 0;
+  roundMin_ = Duration::zero();
+  roundAnswers_ = 0;
+  roundSize_ = std::max<std::size_t>(1, static_cast<std::size_t>(limit_));
+}
+
+void AdaptiveConcurrency::sample(Duration latency, std::size_t bytes, std::size_t inFlightAtSend) {
   if (latency <= Duration::zero()) latency = Duration(1);
   fullBytes_ = std::max(fullBytes_, bytes);
   if (bytes * 2 < fullBytes_) return;  // a small request: its latency says little of a full one
@@ -24,6 +48,11 @@ void AdaptiveConcurrency::answered(Duration latency, std::size_t bytes, std::siz
     cap_ += 1;
     sinceCap_ = 0;
     if (cap_ >= ceiling_) cap_ = 0;
+  }
+  if (roundMin_ == Duration::zero() || latency < roundMin_) roundMin_ = latency;
+  if (deadline_ > Duration::zero() && latency * 2 > deadline_) {  // no room for one more
+    slowStart_ = false;
+    return;
   }
   const double rtt = static_cast<double>(latency.count());
   const double queued = static_cast<double>(inFlightAtSend) * (1.0 - static_cast<double>(minRtt_.count()) / rtt);
@@ -38,23 +67,32 @@ void AdaptiveConcurrency::answered(Duration latency, std::size_t bytes, std::siz
     limit_ = std::max(floor_, limit_ - 1.0 / limit_);  // one less per round trip
   } else if (queued < alpha) {
     // Only when the limit was used: a call that kept fewer requests in flight (the end of its
-    // input, batches waiting for earlier ones) proves nothing about a higher one.
-    if (static_cast<double>(inFlightAtSend) * 2 < limit_) return;
-    // Slow start: two more per answer (tripling per round trip) until the first queue; a call of
-    // 100 batches 50 ms away is over in a few round trips.
-    limit_ = std::min(cap_ > 0 ? cap_ : ceiling_, limit_ + (slowStart_ ? 2.0 : 1.0 / limit_));
+    // input, batches waiting for earlier ones) proves nothing about a higher one. In slow start
+    // the limit is the one this round trip has earned so far.
+    if (static_cast<double>(inFlightAtSend) * 2 < limit_ + credit_) return;
+    // Slow start: two more per answer (tripling per round trip, given at the round's end) until
+    // the first queue; a call of 100 batches 50 ms away is over in a few round trips.
+    if (slowStart_) {
+      credit_ += 2;
+    } else {
+      limit_ = std::min(cap_ > 0 ? cap_ : ceiling_, limit_ + 1.0 / limit_);
+    }
   } else {
     slowStart_ = false;
   }
 }
 
-void AdaptiveConcurrency::overload(bool statementTimeout, std::size_t limitAtSend) {
+void AdaptiveConcurrency::overload(bool statementTimeout, std::size_t limitAtSend, Duration latency) {
+  if (statementTimeout && latency > Duration::zero() && (deadline_ == Duration::zero() || latency < deadline_)) {
+    deadline_ = latency;
+  }
   if (limitAtSend > static_cast<std::size_t>(limit_)) return;  // sent before the last decrease
   if (holdAfterOverload_ > 0) {
     --holdAfterOverload_;  // the requests of the round trip that was already halved
     return;
   }
   slowStart_ = false;
+  newRound();
   const double before = std::floor(limit_);
   limit_ = std::max(floor_, std::floor(limit_ / 2));
   if (statementTimeout) {

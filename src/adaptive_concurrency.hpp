@@ -14,6 +14,13 @@
 //     limit it happened at (the database cannot run that many at once: its latency did not say so
 //     in time, the timeout did); the cap rises by one every 20 round trips without one, so a
 //     server that got faster is found again.
+//   - after a statement timeout, its latency is the database's deadline: a full request that
+//     took more than half of it is no reason to raise the limit, and a round trip whose full
+//     requests all took more than 3/4 of it (near misses) lowers it by one. A database whose
+//     statements slow down with each one more at once (a CPU-bound trigger) is then held where
+//     they finish in time, instead of probing the cap with timeouts.
+// Slow start grows once per round trip (the limit's worth of answers), not per answer: a statement
+// timeout among a round trip's answers then stops the growth before its requests are sent.
 // Samples of smaller requests (the last batch, splits) say little about a full one and are left
 // out; so are samples sent while fewer requests than the limit were in flight and the queue was
 // short (the call could not use the limit: raising it would prove nothing).
@@ -43,12 +50,16 @@ class AdaptiveConcurrency {
   void answered(Duration latency, std::size_t bytes, std::size_t inFlightAtSend);
   /// The server said it is overloaded (429, 503, statement timeout) or a request timed out.
   /// @p statementTimeout: the database cancelled a statement (57014): the limit is capped too.
+  /// @p latency: when the cancel was the database's statement timeout, how long the request took
+  /// (zero: unknown, or cancelled by hand): how long the database lets a statement run.
   /// @p limitAtSend: the limit when the request was sent (0: unknown); a request sent under a
   /// higher limit than today's was answered for a round trip that has been lowered already.
-  void overload(bool statementTimeout = false, std::size_t limitAtSend = 0);
+  void overload(bool statementTimeout = false, std::size_t limitAtSend = 0, Duration latency = Duration::zero());
 
   /// The smallest latency of a full-size request seen so far (zero before the first).
   Duration minLatency() const noexcept { return minRtt_; }
+  /// The smallest latency of a statement timeout seen so far (zero before the first).
+  Duration deadline() const noexcept { return deadline_; }
 
  private:
   double floor_;
@@ -60,6 +71,15 @@ class AdaptiveConcurrency {
   std::size_t holdAfterOverload_ = 0;  // samples to ignore after a decrease (one round trip)
   double cap_ = 0;                     // > 0: the limit stays at or below it (after a statement timeout)
   double sinceCap_ = 0;                // samples since the cap was set or last raised
+  Duration deadline_{0};               // the shortest statement timeout's latency (0: none yet)
+
+  double credit_ = 0;             // slow start: what this round trip's answers have earned
+  std::size_t roundAnswers_ = 0;  // answers in this round trip
+  std::size_t roundSize_;         // its length: the limit when it began
+  Duration roundMin_{0};          // its quickest full-size sample (0: none yet)
+
+  void sample(Duration latency, std::size_t bytes, std::size_t inFlightAtSend);
+  void newRound();
 };
 
 }  // namespace pgrestify::detail

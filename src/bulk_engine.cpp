@@ -567,10 +567,19 @@ class Engine {
       adaptive_->answered(now() - w.sentAt, w.sentBytes, w.inFlightAtSend);
       return;
     }
-    const bool statementTimeout = response.status >= 500 && errorInfo(response).code == "57014";
+    // 57014: the database cancelled the statement, at its statement_timeout or by an
+    // administrator's hand (pg_cancel_backend). Only a timeout's latency is the database's
+    // deadline; the message says which (in English: other locales lose the deadline, not the cap).
+    bool statementTimeout = false;
+    Clock::duration deadline{0};
+    if (response.status >= 500) {
+      const ErrorInfo info = errorInfo(response);
+      statementTimeout = info.code == "57014";
+      if (statementTimeout && info.message.find("statement timeout") != std::string::npos) deadline = now() - w.sentAt;
+    }
     if (response.status == 429 || response.status == 503 || response.error == TransportErrorKind::Timeout ||
         statementTimeout) {
-      adaptive_->overload(statementTimeout, w.limitAtSend);
+      adaptive_->overload(statementTimeout, w.limitAtSend, deadline);
     }
   }
 

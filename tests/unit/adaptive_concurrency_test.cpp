@@ -118,6 +118,77 @@ TEST(AdaptiveConcurrency, AStatementTimeoutCapsTheLimitBelowWhereItHappened) {
   EXPECT_GT(b.limit(), 8u) << "a 503 sets no cap";
 }
 
+namespace {
+
+// Round trips against a database that cancels every statement running longer than @p deadline;
+// returns the statement timeouts met.
+int driveWithDeadline(AdaptiveConcurrency& a, const SimulatedServer& server, std::chrono::microseconds deadline,
+                      int rounds) {
+  int timeouts = 0;
+  for (int r = 0; r < rounds; ++r) {
+    const std::size_t n = a.limit();
+    const auto latency = server.latency(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (latency >= deadline) {
+        a.overload(true, n, deadline);
+        ++timeouts;
+      } else {
+        a.answered(latency, kFull, n);
+      }
+    }
+  }
+  return timeouts;
+}
+
+}  // namespace
+
+// A CPU-bound trigger on 2 cores: each statement takes 240 ms alone, n at once take 120 ms * n, and
+// the database cancels statements after 400 ms. The start (4) times out; after it the limit stays
+// where statements finish well inside the deadline (2), and neither the cap's slow rise nor a
+// queue estimate that sees "no queue" (the minimum is 240 ms) takes it back into timeouts.
+TEST(AdaptiveConcurrency, AfterAStatementTimeoutStatementsAreKeptInsideTheDeadline) {
+  const SimulatedServer cpuBound{0ms, 240ms, 2};
+  AdaptiveConcurrency a(4, 1, 64);
+  EXPECT_EQ(driveWithDeadline(a, cpuBound, 400ms, 1), 4) << "the first round trip, at 4";
+  EXPECT_EQ(a.deadline(), std::chrono::duration_cast<AdaptiveConcurrency::Duration>(400ms));
+  EXPECT_EQ(driveWithDeadline(a, cpuBound, 400ms, 300), 0) << "300 round trips later";
+  EXPECT_EQ(a.limit(), 2u);
+
+  // A timeout learnt from a request of an earlier, higher limit: the deadline, but no halving.
+  // Answers in 9/10 of it (near misses) lower the limit; in 6/10 of it hold it; without a
+  // deadline the same answers (no queue behind the minimum) would raise it.
+  AdaptiveConcurrency near(3, 1, 64), room(3, 1, 64), unknown(3, 1, 64);
+  near.overload(true, 8, 400ms);
+  room.overload(true, 8, 400ms);
+  ASSERT_EQ(near.limit(), 3u);
+  for (int i = 0; i < 3; ++i) near.answered(360ms, kFull, 3);
+  EXPECT_LT(near.limit(), 3u);
+  for (int i = 0; i < 30; ++i) room.answered(240ms, kFull, 3);
+  EXPECT_EQ(room.limit(), 3u);
+  for (int i = 0; i < 30; ++i) unknown.answered(240ms, kFull, 3);
+  EXPECT_GT(unknown.limit(), 3u);
+
+  AdaptiveConcurrency cancelled(4, 1, 64);
+  cancelled.overload(true, 4);  // a statement cancelled by hand: capped, but no deadline
+  EXPECT_EQ(cancelled.deadline(), AdaptiveConcurrency::Duration::zero());
+}
+
+// Slow start raises the limit at the end of a round trip, by what its answers earned: a statement
+// timeout among them stops the growth before any request is sent above the limit that timed out.
+TEST(AdaptiveConcurrency, SlowStartGrowsOncePerRoundTrip) {
+  AdaptiveConcurrency a(4, 1, 64);
+  for (int i = 0; i < 3; ++i) {
+    a.answered(380ms, kFull, 4);
+    EXPECT_EQ(a.limit(), 4u) << "not before the round trip's last answer";
+  }
+  a.overload(true, 4, 410ms);  // its last answer
+  EXPECT_EQ(a.limit(), 2u);
+
+  AdaptiveConcurrency b(4, 1, 64);
+  for (int i = 0; i < 4; ++i) b.answered(380ms, kFull, 4);
+  EXPECT_EQ(b.limit(), 10u) << "grown once the round trip is in (two more per answer, up to twice what was in flight)";
+}
+
 TEST(AdaptiveConcurrency, AnswersRightAfterAnOverloadDoNotRaiseItAgain) {
   AdaptiveConcurrency a(16, 1, 64);
   a.answered(10ms, kFull, 1);
@@ -131,8 +202,9 @@ TEST(AdaptiveConcurrency, AnswersRightAfterAnOverloadDoNotRaiseItAgain) {
 
 TEST(AdaptiveConcurrency, SmallRequestsAreNotSamples) {
   AdaptiveConcurrency a(4, 1, 64);
-  a.answered(20ms, kFull, 4);
+  for (int i = 0; i < 4; ++i) a.answered(20ms, kFull, 4);  // a round trip: the limit grows
   const auto before = a.limit();
+  ASSERT_GT(before, 4u);
   for (int i = 0; i < 50; ++i) a.answered(1ms, kFull / 10, 4);  // splits, the last batch
   EXPECT_EQ(a.limit(), before);
   EXPECT_EQ(a.minLatency(), std::chrono::duration_cast<AdaptiveConcurrency::Duration>(20ms));
