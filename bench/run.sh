@@ -46,7 +46,7 @@
 #                              (BENCH_ADAPTIVE_WIDE_ROWS [20000] rows), two = two clients at once, each with
 #                              the setting, on different rows, overload = a trigger 5x heavier still and a
 #                              400 ms statement_timeout: the server times out when too many requests
-#                              run at once (BENCH_ADAPTIVE_OVERLOAD_ROWS [20000] rows; PostgREST is
+#                              run at once (BENCH_ADAPTIVE_OVERLOAD_ROWS [60000] rows; PostgREST is
 #                              restarted to take the setting, and again after); BENCH_ADAPTIVE_RUNS [3] runs. The defaults'
 #                              concurrency over time goes to trace-<profile>-<run>.txt, and
 #                              adaptive-rtt20.svg plots it (bench/plot_trace.py)
@@ -109,7 +109,7 @@ ADAPTIVE_FIXED=${BENCH_ADAPTIVE_FIXED:-2 4 8 16 32}
 ADAPTIVE_PROFILES=${BENCH_ADAPTIVE_PROFILES:-rtt0 rtt5 rtt20 rtt50 trigger wide two overload}
 ADAPTIVE_TRIGGER_ROUNDS=${BENCH_ADAPTIVE_TRIGGER_ROUNDS:-40}
 ADAPTIVE_WIDE_ROWS=${BENCH_ADAPTIVE_WIDE_ROWS:-20000}
-ADAPTIVE_OVERLOAD_ROWS=${BENCH_ADAPTIVE_OVERLOAD_ROWS:-20000}
+ADAPTIVE_OVERLOAD_ROWS=${BENCH_ADAPTIVE_OVERLOAD_ROWS:-60000}
 BUILD=${BENCH_BUILD_DIR:-build-bench}
 OUT=${BENCH_OUT:-bench/results/$(date +%Y%m%d-%H%M%S)}
 
