@@ -16,10 +16,6 @@ void AdaptiveConcurrency::answered(Duration latency, std::size_t bytes, std::siz
   const bool roundDone = ++roundAnswers_ >= roundSize_;
   sample(latency, bytes, inFlightAtSend);
   if (!roundDone) return;
-  // Slow start grows once per round trip, by what its answers earned: an answer that earned two
-  // more must not send them before its round trip's other answers are in, for one of those may be
-  // the statement timeout that says the limit is already too high.
-  if (slowStart_) limit_ = std::min(cap_ > 0 ? cap_ : ceiling_, limit_ + credit_);
   // Near misses: even the quickest full request of the round trip took 3/4 of the database's
   // deadline (one slow answer is noise; all of them slow is the limit).
   if (deadline_ > Duration::zero() && roundMin_ > Duration::zero() && roundMin_ * 4 > deadline_ * 3) {
@@ -29,7 +25,6 @@ void AdaptiveConcurrency::answered(Duration latency, std::size_t bytes, std::siz
 }
 
 void AdaptiveConcurrency::newRound() {
-  credit_ = 0;
   roundMin_ = Duration::zero();
   roundAnswers_ = 0;
   roundSize_ = std::max<std::size_t>(1, static_cast<std::size_t>(limit_));
@@ -67,16 +62,11 @@ void AdaptiveConcurrency::sample(Duration latency, std::size_t bytes, std::size_
     limit_ = std::max(floor_, limit_ - 1.0 / limit_);  // one less per round trip
   } else if (queued < alpha) {
     // Only when the limit was used: a call that kept fewer requests in flight (the end of its
-    // input, batches waiting for earlier ones) proves nothing about a higher one. In slow start
-    // the limit is the one this round trip has earned so far.
-    if (static_cast<double>(inFlightAtSend) * 2 < limit_ + credit_) return;
-    // Slow start: two more per answer (tripling per round trip, given at the round's end) until
-    // the first queue; a call of 100 batches 50 ms away is over in a few round trips.
-    if (slowStart_) {
-      credit_ += 2;
-    } else {
-      limit_ = std::min(cap_ > 0 ? cap_ : ceiling_, limit_ + 1.0 / limit_);
-    }
+    // input, batches waiting for earlier ones) proves nothing about a higher one.
+    if (static_cast<double>(inFlightAtSend) * 2 < limit_) return;
+    // Slow start: two more per answer (tripling per round trip) until the first queue; a call of
+    // 100 batches 50 ms away is over in a few round trips.
+    limit_ = std::min(cap_ > 0 ? cap_ : ceiling_, limit_ + (slowStart_ ? 2.0 : 1.0 / limit_));
   } else {
     slowStart_ = false;
   }

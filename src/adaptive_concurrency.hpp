@@ -19,8 +19,6 @@
 //     requests all took more than 3/4 of it (near misses) lowers it by one. A database whose
 //     statements slow down with each one more at once (a CPU-bound trigger) is then held where
 //     they finish in time, instead of probing the cap with timeouts.
-// Slow start grows once per round trip (the limit's worth of answers), not per answer: a statement
-// timeout among a round trip's answers then stops the growth before its requests are sent.
 // Samples of smaller requests (the last batch, splits) say little about a full one and are left
 // out; so are samples sent while fewer requests than the limit were in flight and the queue was
 // short (the call could not use the limit: raising it would prove nothing).
@@ -73,7 +71,6 @@ class AdaptiveConcurrency {
   double sinceCap_ = 0;                // samples since the cap was set or last raised
   Duration deadline_{0};               // the shortest statement timeout's latency (0: none yet)
 
-  double credit_ = 0;             // slow start: what this round trip's answers have earned
   std::size_t roundAnswers_ = 0;  // answers in this round trip
   std::size_t roundSize_;         // its length: the limit when it began
   Duration roundMin_{0};          // its quickest full-size sample (0: none yet)

@@ -161,20 +161,23 @@ struct WriterCore::State : std::enable_shared_from_this<WriterCore::State> {
       inFlight.push_back(batch);
       inFlightRows += batch->rows.size();
       const std::size_t inFlightAtSend = inFlight.size();
+      const std::size_t limitAtSend = limit();
       const auto sentAt = Clock::now();
       lk.unlock();
       std::vector<WriterDelivery> out;
       BulkResult<nlohmann::json> result;
       std::string thrown;
+      bool statementTimeout = false;
       try {
-        result = send(*batch);
+        result = send(*batch, statementTimeout);
       } catch (const std::exception& e) {
         thrown = e.what();
       } catch (...) {
         thrown = "unknown exception";
       }
       lk.lock();
-      if (adaptive) adapt(*batch, result, thrown, Clock::now() - sentAt, inFlightAtSend);
+      if (adaptive)
+        adapt(*batch, result, thrown, Clock::now() - sentAt, {inFlightAtSend, limitAtSend, statementTimeout});
       if (batch->abandoned) continue;  // close() reported these rows already
       inFlight.remove(batch);
       outcomesOf(*batch, result, thrown, out);
@@ -187,16 +190,24 @@ struct WriterCore::State : std::enable_shared_from_this<WriterCore::State> {
     }
   }
 
+  struct SendState {
+    std::size_t inFlightAtSend;  // batches in flight when it was sent, itself included
+    std::size_t limitAtSend;     // the limit then
+    bool statementTimeout;       // a request of it met 57014 (the engine split it, not retried)
+  };
+
   // The adaptive limit (src/adaptive_concurrency.hpp), under the lock: a batch sent once and
-  // written is a latency sample; a batch the engine had to send again (503, 429, a statement or
-  // request timeout, a reset, a deadlock) is taken as overload. A higher limit wakes a thread.
+  // written is a latency sample; a batch the engine had to send again (503, 429, a request
+  // timeout, a reset, a deadlock) or split after a statement timeout is taken as overload (a
+  // statement timeout caps the limit too; the writer does not see its message, so it learns no
+  // deadline). A higher limit wakes a thread.
   void adapt(const Batch& b, const BulkResult<nlohmann::json>& r, const std::string& thrown, Clock::duration took,
-             std::size_t inFlightAtSend) {
+             const SendState& sent) {
     const std::size_t before = adaptive->limit();
     if (thrown.empty() && r.retries == 0 && r.failed == 0 && r.requests == 1) {
-      adaptive->answered(took, b.bytes, inFlightAtSend);
-    } else if (r.retries > 0) {
-      adaptive->overload();
+      adaptive->answered(took, b.bytes, sent.inFlightAtSend);
+    } else if (r.retries > 0 || sent.statementTimeout) {
+      adaptive->overload(sent.statementTimeout, sent.limitAtSend);
     }
     if (adaptive->limit() > before) {
       startThreads();
@@ -242,9 +253,14 @@ struct WriterCore::State : std::enable_shared_from_this<WriterCore::State> {
   }
 
   // One engine call for the batch, with the operation spec every bulk call uses.
-  BulkResult<nlohmann::json> send(const Batch& b) {
+  BulkResult<nlohmann::json> send(const Batch& b, bool& statementTimeout) {
     EngineSettings s = settings;
     s.stopToken = stop.get_token();
+    if (adaptive) {
+      s.observer = [&statementTimeout](const RequestEvent& e) {
+        if (e.status >= 500 && e.code == "57014") statementTimeout = true;
+      };
+    }
     const auto n = b.rows.size();
     std::size_t i = 0;
     if (o.operation == WriterOperation::Insert || o.operation == WriterOperation::Upsert) {

@@ -500,7 +500,9 @@ BulkResult<nlohmann::json> ClientState::runBulk(BulkOperation& op, EngineSetting
     settings.renewToken = [this](std::string_view used) { return renewToken(used); };
   }
   if (options_.onRequest) {
-    settings.observer = [this](RequestEvent& e) {
+    // After the caller's own observer (the BulkWriter's), if it set one.
+    settings.observer = [this, inner = std::move(settings.observer)](RequestEvent& e) {
+      if (inner) inner(e);
       e.path = eventPath(e.path);
       options_.onRequest(e);
     };

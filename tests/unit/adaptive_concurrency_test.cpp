@@ -173,22 +173,6 @@ TEST(AdaptiveConcurrency, AfterAStatementTimeoutStatementsAreKeptInsideTheDeadli
   EXPECT_EQ(cancelled.deadline(), AdaptiveConcurrency::Duration::zero());
 }
 
-// Slow start raises the limit at the end of a round trip, by what its answers earned: a statement
-// timeout among them stops the growth before any request is sent above the limit that timed out.
-TEST(AdaptiveConcurrency, SlowStartGrowsOncePerRoundTrip) {
-  AdaptiveConcurrency a(4, 1, 64);
-  for (int i = 0; i < 3; ++i) {
-    a.answered(380ms, kFull, 4);
-    EXPECT_EQ(a.limit(), 4u) << "not before the round trip's last answer";
-  }
-  a.overload(true, 4, 410ms);  // its last answer
-  EXPECT_EQ(a.limit(), 2u);
-
-  AdaptiveConcurrency b(4, 1, 64);
-  for (int i = 0; i < 4; ++i) b.answered(380ms, kFull, 4);
-  EXPECT_EQ(b.limit(), 10u) << "grown once the round trip is in (two more per answer, up to twice what was in flight)";
-}
-
 TEST(AdaptiveConcurrency, AnswersRightAfterAnOverloadDoNotRaiseItAgain) {
   AdaptiveConcurrency a(16, 1, 64);
   a.answered(10ms, kFull, 1);

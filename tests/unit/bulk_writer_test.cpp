@@ -562,12 +562,19 @@ TEST(BulkWriter, RetryFieldsLeftUnsetComeFromTheClientsDefaults) {
 
 namespace {
 
-// A writer whose every batch is refused once with 503 before it is written; returns its
-// concurrency after 40 batches, with every row checked written once.
-std::size_t concurrencyAfterOverload(std::optional<std::size_t> maxInFlight, BulkDefaults defaults = {}) {
+// The first answer to a request: a 503 (PostgREST without a database connection).
+std::optional<HttpResponse> refusedOnce(const HttpRequest&, int attempt) {
+  if (attempt == 1) return pgError(503, "PGRST001");
+  return std::nullopt;
+}
+
+// A writer whose every batch is refused by @p overload (nullopt: written) until it is written;
+// returns its concurrency after 40 batches, with every row checked written once.
+std::size_t concurrencyAfterOverload(std::optional<std::size_t> maxInFlight, BulkDefaults defaults = {},
+                                     std::optional<HttpResponse> (*overload)(const HttpRequest&, int) = refusedOnce) {
   FakeTable table;
   auto fake = std::make_shared<FakeTransport>([&](const HttpRequest& req, int attempt) {
-    if (attempt == 1) return pgError(503, "PGRST001");
+    if (auto refused = overload(req, attempt)) return *refused;
     return tableAnswer(table, req);
   });
   auto client = fakeClient(fake, {.bulkDefaults = defaults});
@@ -591,6 +598,19 @@ std::size_t concurrencyAfterOverload(std::optional<std::size_t> maxInFlight, Bul
 
 TEST(BulkWriter, UnsetMaxInFlightAdaptsAndOverloadLowersIt) {
   EXPECT_LT(concurrencyAfterOverload(std::nullopt), kDefaultConcurrency) << "every batch met a 503 first";
+}
+
+// A statement timeout is split, not retried: the writer takes it as overload all the same. Every
+// batch of more than 5 rows is cancelled by the database's statement_timeout.
+TEST(BulkWriter, StatementTimeoutsLowerAnAdaptiveLimit) {
+  auto timedOut = [](const HttpRequest& req, int) -> std::optional<HttpResponse> {
+    if (nlohmann::json::parse(req.body).size() > 5) {
+      return pgError(500, "57014", "canceling statement due to statement timeout");
+    }
+    return std::nullopt;
+  };
+  EXPECT_LT(concurrencyAfterOverload(std::nullopt, {}, timedOut), kDefaultConcurrency);
+  EXPECT_EQ(concurrencyAfterOverload(3, {}, timedOut), 3u) << "a chosen maxInFlight is kept";
 }
 
 TEST(BulkWriter, AChosenMaxInFlightOrClientConcurrencyIsKept) {
