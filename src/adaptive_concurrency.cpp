@@ -64,8 +64,9 @@ void AdaptiveConcurrency::sample(Duration latency, std::size_t bytes, std::size_
     // Only when the limit was used: a call that kept fewer requests in flight (the end of its
     // input, batches waiting for earlier ones) proves nothing about a higher one.
     if (static_cast<double>(inFlightAtSend) * 2 < limit_) return;
-    // Slow start: two more per answer (tripling per round trip) until the first queue; a call of
-    // 100 batches 50 ms away is over in a few round trips.
+    // Slow start: two more per answer until the first queue; a call of 100 batches 50 ms away is
+    // over in a few round trips. With the rule above (never past twice what was in flight, plus
+    // two) a round trip grows the limit about 2.5x: 4, 10, 22, 32.
     limit_ = std::min(cap_ > 0 ? cap_ : ceiling_, limit_ + (slowStart_ ? 2.0 : 1.0 / limit_));
   } else {
     slowStart_ = false;

@@ -5,8 +5,8 @@
 // Each answered request of a full-size batch is a sample: its latency against the smallest latency
 // seen (minimum round trip: the server and the network with no queue) estimates how many of the
 // requests in flight when it was sent were waiting in a queue (`queued = inFlight * (1 - min/rtt)`).
-//   - few queued (< alpha): the pipe is not full; raise the limit (tripling per round trip until
-//     the first sign of a queue, then one per round trip);
+//   - few queued (< alpha): the pipe is not full; raise the limit (two more per answer until the
+//     first sign of a queue: about 2.5x per round trip; then one per round trip);
 //   - many queued (> beta): the server is the bottleneck and more requests only wait; lower it
 //     by one per round trip;
 //   - overload (429, 503, a statement timeout, a request timeout): halve it at once, and do not
