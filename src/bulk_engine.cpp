@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <optional>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -349,7 +350,7 @@ class Engine {
         Work w = std::move(it->second);
         inflight_.erase(it);
         if (!response.aborted) {
-          handle(std::move(w), response);
+          handle(std::move(w), response, std::nullopt);
         } else if (response.bodySent || w.afterUnknown) {
           ErrorInfo info;
           info.transport = TransportErrorKind::Other;
@@ -468,7 +469,7 @@ class Engine {
   }
 
   // Called for each answer before it is handled; keeps the Authorization value for decide().
-  void answered(std::uint64_t tag, const Work& w, const HttpResponse& response) {
+  void answered(std::uint64_t tag, const Work& w, const HttpResponse& response, const std::optional<ErrorInfo>& info) {
     usedAuthorization_.clear();
     auto it = sent_.find(tag);
     if (it == sent_.end()) return;
@@ -481,7 +482,7 @@ class Engine {
     e.method = std::move(s.method);
     e.path = std::move(s.url);
     e.status = response.status;
-    if (!response.ok()) e.code = errorInfo(response).code;
+    if (info) e.code = info->code;
     e.rows = w.rows.size();
     e.bytesSent = s.bytes;
     e.bytesReceived = response.body.size();
@@ -549,9 +550,12 @@ class Engine {
       if (it == inflight_.end()) continue;
       Work w = std::move(it->second);
       inflight_.erase(it);
-      if (s_.observer || s_.renewToken) answered(tag, w, response);
-      if (adaptive_) adapt(w, response);
-      handle(std::move(w), response);
+      // A failed answer's body is read once, for the observer, the limit and the decision.
+      std::optional<ErrorInfo> info;
+      if (!response.ok()) info = errorInfo(response);
+      if (s_.observer || s_.renewToken) answered(tag, w, response, info);
+      if (adaptive_) adapt(w, response, info);
+      handle(std::move(w), response, std::move(info));
       progress();
     }
   }
@@ -562,7 +566,7 @@ class Engine {
   // Overload (429, 503, a statement timeout, a request timeout) lowers the limit; the latency of a
   // 2xx answer is a sample. Other failures (data errors are answered before any work, a reset says
   // nothing of load) leave it alone.
-  void adapt(const Work& w, const HttpResponse& response) {
+  void adapt(const Work& w, const HttpResponse& response, const std::optional<ErrorInfo>& info) {
     if (response.ok()) {
       adaptive_->answered(now() - w.sentAt, w.sentBytes, w.inFlightAtSend);
       return;
@@ -572,10 +576,9 @@ class Engine {
     // deadline; the message says which (in English: other locales lose the deadline, not the cap).
     bool statementTimeout = false;
     Clock::duration deadline{0};
-    if (response.status >= 500) {
-      const ErrorInfo info = errorInfo(response);
-      statementTimeout = info.code == "57014";
-      if (statementTimeout && info.message.find("statement timeout") != std::string::npos) deadline = now() - w.sentAt;
+    if (response.status >= 500 && info) {
+      statementTimeout = info->code == "57014";
+      if (statementTimeout && info->message.find("statement timeout") != std::string::npos) deadline = now() - w.sentAt;
     }
     if (response.status == 429 || response.status == 503 || response.error == TransportErrorKind::Timeout ||
         statementTimeout) {
@@ -583,11 +586,12 @@ class Engine {
     }
   }
 
-  void handle(Work w, const HttpResponse& response) {
+  // @p info: a failed answer's error when it has been read already (else it is read here).
+  void handle(Work w, const HttpResponse& response, std::optional<ErrorInfo> info) {
     if (response.ok()) {
       succeeded(std::move(w), response);
     } else {
-      failed(std::move(w), response);
+      failed(std::move(w), response, info ? std::move(*info) : errorInfo(response));
     }
   }
 
@@ -613,8 +617,7 @@ class Engine {
   // When a request is retried: classify() (src/retry.cpp) says what a failed answer means; decide()
   // adapts it to the batch and the settings; retryOrFail() applies the policy's attempts and time
   // budgets (mayRetry) and the backoff; split(), isolate() and isolateColumn() separate the rows.
-  void failed(Work w, const HttpResponse& response) {
-    ErrorInfo info = errorInfo(response);
+  void failed(Work w, const HttpResponse& response, ErrorInfo info) {
     Decision d = decide(w, response, info);
     if (d != Decision::Retry) outageSince_.reset();  // an answer from a server that ran (or refused) the request
     if (d == Decision::Reauthorize) {
